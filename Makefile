@@ -1,0 +1,48 @@
+# pybuf developer entry points. Everything installs from nothing:
+#   make demo   the seed scenario, done safely
+#   make test   go vet, go test ./..., pytest
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+GO ?= go
+export CGO_ENABLED := 1
+
+.PHONY: dev install test go-test py-test demo bench clean fuzz
+
+$(VENV)/.deps: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -r requirements-dev.txt
+	touch $@
+
+# Rebuilds the Go core and the extension into the virtualenv.
+install: $(VENV)/.deps
+	$(GO) mod download
+	$(PIP) install --no-build-isolation --no-deps --force-reinstall .
+
+dev: install
+
+go-test:
+	$(GO) vet ./...
+	$(GO) test ./...
+
+py-test: install
+	$(PY) -m pytest -q tests_py
+
+test: dev go-test py-test
+
+demo: install
+	$(PY) examples/seed_demo.py
+
+bench: install
+	$(PY) bench/run.py
+
+# A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
+FUZZTIME ?= 30s
+fuzz:
+	for t in FuzzParseFormat FuzzCheck FuzzCheckRegion; do \
+		$(GO) test ./pybuf/layout -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so

@@ -1,0 +1,370 @@
+/*
+ * buffer.c: pybuf.Buffer, a typed window on an owner's memory.
+ *
+ * The buffer-protocol slots are the hot path: they never call Go. Every
+ * export holds the Buffer (view->obj), and the Buffer holds its Owner until
+ * it is deallocated (not merely cleared: a memoryview's tp_clear still calls
+ * our releasebuffer afterwards), so the owner's release cannot run while a
+ * view can still reach the memory.
+ */
+#include "shim.h"
+
+#include <string.h>
+#include <structmember.h>
+
+BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly)
+{
+    Py_ssize_t flen;
+    const char *fmt = PyUnicode_AsUTF8AndSize(format, &flen);
+    if (fmt == NULL)
+        return NULL;
+    if (l->nbytes > PY_SSIZE_T_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "shape: the buffer is larger than Py_ssize_t");
+        return NULL;
+    }
+    BufferObject *b = PyObject_GC_New(BufferObject, BufferType);
+    if (b == NULL)
+        return NULL;
+    b->owner = NULL;
+    b->weakreflist = NULL;
+    b->trace_token = 0;
+    b->exports = 0;
+    b->format = PyMem_Malloc((size_t)flen + 1);
+    b->shape = PyMem_Malloc(sizeof(Py_ssize_t) * 2 * (size_t)(l->ndim ? l->ndim : 1));
+    if (b->format == NULL || b->shape == NULL) {
+        PyMem_Free(b->format);
+        PyMem_Free(b->shape);
+        PyObject_GC_Del(b);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(b->format, fmt, (size_t)flen + 1);
+    b->strides = b->shape + l->ndim;
+    for (int i = 0; i < l->ndim; i++) {
+        b->shape[i] = (Py_ssize_t)l->shape[i];
+        b->strides[i] = (Py_ssize_t)l->strides[i];
+    }
+    b->ndim = l->ndim;
+    b->address = (char *)(uintptr_t)l->address;
+    b->nbytes = (Py_ssize_t)l->nbytes;
+    b->itemsize = (Py_ssize_t)l->itemsize;
+    b->readonly = readonly != 0;
+    b->c_contiguous = l->c_contiguous;
+    b->f_contiguous = l->f_contiguous;
+    b->dl_code = l->dl_code;
+    b->dl_bits = l->dl_bits;
+    b->lo = l->lo;
+    b->hi = l->hi;
+    b->owner = (OwnerObject *)Py_NewRef(owner);
+    ATOMIC_ADD(&owner->counts.buffers, 1);
+    ATOMIC_ADD(&owner->counts.nbytes, l->nbytes);
+    if (trace_enabled) {
+        const core_api *core = core_if_usable();
+        char *site = site_capture();
+        if (core != NULL && owner->core_id != 0)
+            b->trace_token = core->trace(owner->core_id, PYBUF_TRACE_BUFFER, site);
+        free(site);
+    }
+    PyObject_GC_Track(b);
+    return b;
+}
+
+int buffer_check_exportable(BufferObject *b)
+{
+    int64_t state = ATOMIC_LOAD(&b->owner->counts.state);
+    if (state & (STATE_CLOSED | STATE_RELEASED)) {
+        PyErr_Format(PyExc_BufferError,
+                     "buffer of owner %R is closed: it gives out no new views "
+                     "(existing ones keep working until they die)", b->owner->name);
+        return -1;
+    }
+    return 0;
+}
+
+void buffer_export_taken(BufferObject *b)
+{
+    ATOMIC_ADD(&b->exports, 1);
+    ATOMIC_ADD(&b->owner->counts.exports, 1);
+}
+
+void buffer_export_dropped(BufferObject *b)
+{
+    ATOMIC_ADD(&b->exports, -1);
+    ATOMIC_ADD(&b->owner->counts.exports, -1);
+    owner_maybe_release_after_export(b->owner);
+}
+
+/* Mirrors CPython's memoryview: honour exactly what the consumer asked. */
+static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
+{
+    view->obj = NULL;
+    if (buffer_check_exportable(self) < 0)
+        return -1;
+    if ((flags & PyBUF_WRITABLE) && self->readonly) {
+        PyErr_SetString(PyExc_BufferError, "buffer is read-only: no writable view");
+        return -1;
+    }
+    if ((flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS && !self->c_contiguous) {
+        PyErr_SetString(PyExc_BufferError, "buffer is not C-contiguous");
+        return -1;
+    }
+    if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !self->f_contiguous) {
+        PyErr_SetString(PyExc_BufferError, "buffer is not Fortran-contiguous");
+        return -1;
+    }
+    if ((flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS && !self->c_contiguous &&
+        !self->f_contiguous) {
+        PyErr_SetString(PyExc_BufferError, "buffer is not contiguous");
+        return -1;
+    }
+    if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !self->c_contiguous) {
+        PyErr_SetString(PyExc_BufferError,
+                        "buffer is not C-contiguous: the consumer must accept strides");
+        return -1;
+    }
+    view->buf = self->address;
+    view->len = self->nbytes;
+    view->readonly = self->readonly;
+    view->itemsize = self->itemsize;
+    view->format = (flags & PyBUF_FORMAT) ? self->format : NULL;
+    /* without a shape the consumer sees flat bytes, as memoryview does */
+    view->ndim = (flags & PyBUF_ND) == PyBUF_ND ? self->ndim : 1;
+    view->shape = (flags & PyBUF_ND) == PyBUF_ND ? self->shape : NULL;
+    view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? self->strides : NULL;
+    view->suboffsets = NULL;
+    view->internal = NULL;
+    if (trace_enabled) {
+        const core_api *core = core_if_usable();
+        char *site = site_capture();
+        if (core != NULL && self->owner->core_id != 0)
+            view->internal = (void *)(uintptr_t)core->trace(self->owner->core_id,
+                                                           PYBUF_TRACE_EXPORT, site);
+        free(site);
+    }
+    view->obj = Py_NewRef(self);
+    buffer_export_taken(self);
+    return 0;
+}
+
+static void Buffer_releasebuffer(BufferObject *self, Py_buffer *view)
+{
+    if (view->internal != NULL) {
+        const core_api *core = core_if_usable();
+        if (core != NULL)
+            core->untrace((uint64_t)(uintptr_t)view->internal);
+        view->internal = NULL;
+    }
+    buffer_export_dropped(self);
+}
+
+static int Buffer_traverse(BufferObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->owner);
+    return 0;
+}
+
+static void Buffer_dealloc(BufferObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    OwnerObject *owner = self->owner;
+    if (self->trace_token != 0) {
+        const core_api *core = core_if_usable();
+        if (core != NULL)
+            core->untrace(self->trace_token);
+    }
+    PyMem_Free(self->format);
+    PyMem_Free(self->shape);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+    if (owner != NULL) {
+        ATOMIC_ADD(&owner->counts.nbytes, -(int64_t)self->nbytes);
+        ATOMIC_ADD(&owner->counts.buffers, -1);
+        owner_maybe_release_after_buffer(owner);
+        Py_DECREF(owner);
+    }
+}
+
+static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"offset", "shape", "dtype", "strides", "readonly", NULL};
+    PyObject *offset, *shape, *dtype = Py_None, *strides = Py_None, *ro = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OO:region", kwlist, &offset, &shape,
+                                     &dtype, &strides, &ro))
+        return NULL;
+    int readonly = self->readonly;
+    if (ro != Py_None) {
+        readonly = PyObject_IsTrue(ro);
+        if (readonly < 0)
+            return NULL;
+        if (!readonly && self->readonly) {
+            PyErr_SetString(PyExc_BufferError,
+                            "readonly=False: the parent buffer is read-only");
+            return NULL;
+        }
+    }
+    if (owner_check_open(self->owner) < 0)
+        return NULL;
+    if (!PyIndex_Check(offset) || PyBool_Check(offset)) {
+        PyErr_Format(PyExc_TypeError, "offset must be an int, not %.100s",
+                     Py_TYPE(offset)->tp_name);
+        return NULL;
+    }
+    pybuf_layout l;
+    memset(&l, 0, sizeof l);
+    if (address_from_object(offset, "offset", &l.offset) < 0)
+        return NULL;
+    l.is_region = 1;
+    l.parent_lo = (uint64_t)(uintptr_t)self->address + (uint64_t)self->lo;
+    l.parent_hi = (uint64_t)(uintptr_t)self->address + (uint64_t)self->hi;
+    l.itemsize = self->itemsize;
+    l.dl_code = self->dl_code;
+    l.dl_bits = self->dl_bits;
+    PyObject *format = NULL;
+    PyObject *fmt_in = dtype;
+    if (dtype == Py_None && (fmt_in = PyUnicode_FromString(self->format)) == NULL)
+        return NULL;
+    int r = layout_from_args(&l, shape, fmt_in, strides, &format);
+    if (dtype == Py_None)
+        Py_DECREF(fmt_in);
+    if (r < 0)
+        return NULL;
+    if (owner_check_open(self->owner) < 0) {
+        Py_DECREF(format);
+        return NULL;
+    }
+    PyObject *b = (PyObject *)buffer_new(self->owner, &l, format, readonly);
+    Py_DECREF(format);
+    return b;
+}
+
+static PyObject *Buffer_array(BufferObject *self, PyObject *args, PyObject *kwds)
+{
+    /* NumPy swallows buffer-protocol errors in np.asarray()/np.array() and
+     * would wrap a closed buffer in a 0-d object array; it does call
+     * __array__ next, so that is where a closed buffer must raise. */
+    if (buffer_check_exportable(self) < 0)
+        return NULL;
+    PyObject *call_args = PyTuple_Pack(3, (PyObject *)self, args, kwds ? kwds : Py_None);
+    if (call_args == NULL)
+        return NULL;
+    PyObject *r = hook_call("array", call_args);
+    Py_DECREF(call_args);
+    return r;
+}
+
+static PyObject *tuple_of(const Py_ssize_t *v, int n)
+{
+    PyObject *t = PyTuple_New(n);
+    for (int i = 0; t != NULL && i < n; i++) {
+        PyObject *x = PyLong_FromSsize_t(v[i]);
+        if (x == NULL) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
+static PyObject *Buffer_get_address(BufferObject *s, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)s->address);
+}
+static PyObject *Buffer_get_shape(BufferObject *s, void *c) { (void)c; return tuple_of(s->shape, s->ndim); }
+static PyObject *Buffer_get_strides(BufferObject *s, void *c) { (void)c; return tuple_of(s->strides, s->ndim); }
+static PyObject *Buffer_get_format(BufferObject *s, void *c) { (void)c; return PyUnicode_FromString(s->format); }
+static PyObject *Buffer_get_readonly(BufferObject *s, void *c) { (void)c; return PyBool_FromLong(s->readonly); }
+static PyObject *Buffer_get_owner(BufferObject *s, void *c) { (void)c; return Py_NewRef(s->owner); }
+static PyObject *Buffer_get_exports(BufferObject *s, void *c)
+{
+    (void)c;
+    return PyLong_FromLongLong(ATOMIC_LOAD(&s->exports));
+}
+static PyObject *Buffer_get_closed(BufferObject *s, void *c)
+{
+    (void)c;
+    return PyBool_FromLong((ATOMIC_LOAD(&s->owner->counts.state) &
+                            (STATE_CLOSED | STATE_RELEASED)) != 0);
+}
+static PyObject *Buffer_get_contiguous(BufferObject *s, void *c)
+{
+    return PyBool_FromLong(c ? s->f_contiguous : s->c_contiguous);
+}
+
+static PyObject *Buffer_repr(BufferObject *self)
+{
+    PyObject *shape = tuple_of(self->shape, self->ndim);
+    if (shape == NULL)
+        return NULL;
+    int64_t state = ATOMIC_LOAD(&self->owner->counts.state);
+    PyObject *r = PyUnicode_FromFormat(
+        "<pybuf.Buffer format='%s' shape=%R address=%p%s, %lld export(s), owner %R %s>",
+        self->format, shape, (void *)self->address,
+        self->readonly ? " readonly" : "", (long long)ATOMIC_LOAD(&self->exports),
+        self->owner->name,
+        (state & STATE_RELEASED) ? "released" : (state & STATE_CLOSED) ? "closed" : "open");
+    Py_DECREF(shape);
+    return r;
+}
+
+static PyGetSetDef Buffer_getset[] = {
+    {"address", (getter)Buffer_get_address, NULL, "Address of the element at index (0, ..., 0).", NULL},
+    {"shape", (getter)Buffer_get_shape, NULL, "Dimensions, in elements.", NULL},
+    {"strides", (getter)Buffer_get_strides, NULL, "Byte steps between elements, per dimension.", NULL},
+    {"format", (getter)Buffer_get_format, NULL, "PEP 3118 format of one element.", NULL},
+    {"readonly", (getter)Buffer_get_readonly, NULL, "True when views are read-only.", NULL},
+    {"owner", (getter)Buffer_get_owner, NULL, "The Owner this buffer keeps alive.", NULL},
+    {"exports", (getter)Buffer_get_exports, NULL, "Live exports of this buffer.", NULL},
+    {"closed", (getter)Buffer_get_closed, NULL, "True once the owner is closed.", NULL},
+    {"c_contiguous", (getter)Buffer_get_contiguous, NULL, "C-contiguous layout.", NULL},
+    {"f_contiguous", (getter)Buffer_get_contiguous, NULL, "Fortran-contiguous layout.", (void *)1},
+    {NULL}};
+
+static PyMemberDef Buffer_members[] = {
+    {"nbytes", T_PYSSIZET, offsetof(BufferObject, nbytes), READONLY, "itemsize * prod(shape)"},
+    {"itemsize", T_PYSSIZET, offsetof(BufferObject, itemsize), READONLY, "Bytes per element."},
+    {"ndim", T_INT, offsetof(BufferObject, ndim), READONLY, "Number of dimensions."},
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(BufferObject, weakreflist), READONLY, NULL},
+    {NULL}};
+
+static PyMethodDef Buffer_methods[] = {
+    {"region", (PyCFunction)(void (*)(void))Buffer_region, METH_VARARGS | METH_KEYWORDS,
+     "region(offset, shape, dtype=None, *, strides=None, readonly=None)\n--\n\n"
+     "A typed sub-buffer `offset` bytes from the lowest byte of this one."},
+    {"__array__", (PyCFunction)(void (*)(void))Buffer_array, METH_VARARGS | METH_KEYWORDS, NULL},
+    {"__dlpack__", (PyCFunction)(void (*)(void))buffer_dlpack, METH_VARARGS | METH_KEYWORDS,
+     "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
+     "A DLPack capsule holding this buffer until the consumer deletes it."},
+    {"__dlpack_device__", (PyCFunction)buffer_dlpack_device, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyType_Slot Buffer_slots[] = {
+    {Py_tp_doc, "A typed window on memory held by a pybuf.Owner.\n\n"
+                "Exports the buffer protocol and DLPack; every view holds the buffer,\n"
+                "the buffer holds its owner."},
+    {Py_tp_dealloc, Buffer_dealloc},
+    {Py_tp_traverse, Buffer_traverse},
+    {Py_tp_repr, Buffer_repr},
+    {Py_tp_methods, Buffer_methods},
+    {Py_tp_getset, Buffer_getset},
+    {Py_tp_members, Buffer_members},
+    {Py_bf_getbuffer, Buffer_getbuffer},
+    {Py_bf_releasebuffer, Buffer_releasebuffer},
+    {0, NULL}};
+
+static PyType_Spec Buffer_spec = {
+    .name = "pybuf.Buffer",
+    .basicsize = sizeof(BufferObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
+    .slots = Buffer_slots,
+};
+
+PyTypeObject *buffer_type_init(PyObject *module)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(module, &Buffer_spec, NULL);
+}

@@ -1,0 +1,237 @@
+/*
+ * dlpack.c: Buffer.__dlpack__ and __dlpack_device__.
+ *
+ * A capsule counts as one export of its Buffer from the moment __dlpack__
+ * returns until the consumer's deleter runs (or the unconsumed capsule dies).
+ * The structs follow dlpack.h 1.0 (github.com/dmlc/dlpack), which defines the
+ * ABI; only what pybuf produces is declared here.
+ */
+#include "shim.h"
+
+#include <string.h>
+
+typedef struct { uint32_t major, minor; } DLPackVersion;
+typedef struct { int32_t device_type, device_id; } DLDevice;
+typedef struct { uint8_t code, bits; uint16_t lanes; } DLDataType;
+typedef struct {
+    void *data;
+    DLDevice device;
+    int32_t ndim;
+    DLDataType dtype;
+    int64_t *shape;
+    int64_t *strides;
+    uint64_t byte_offset;
+} DLTensor;
+typedef struct DLManagedTensor {
+    DLTensor dl_tensor;
+    void *manager_ctx;
+    void (*deleter)(struct DLManagedTensor *);
+} DLManagedTensor;
+typedef struct DLManagedTensorVersioned {
+    DLPackVersion version;
+    void *manager_ctx;
+    void (*deleter)(struct DLManagedTensorVersioned *);
+    uint64_t flags;
+    DLTensor dl_tensor;
+} DLManagedTensorVersioned;
+
+#define DL_CPU 1
+#define DL_FLAG_READ_ONLY (1ULL << 0)
+#define DL_FLAG_IS_COPIED (1ULL << 1)
+
+typedef struct {
+    union {
+        DLManagedTensor legacy;
+        DLManagedTensorVersioned versioned;
+    } m;
+    BufferObject *buffer; /* holds one export; NULL for a copy */
+    void *copy;           /* data of a copy=True export */
+    int64_t dims[];       /* shape, then strides (in elements) */
+} dl_context;
+
+/* Runs on whatever thread the consumer frees on, with or without the GIL. */
+static void context_free(dl_context *ctx)
+{
+    if (ctx->buffer != NULL) {
+        /* After finalization Python objects cannot be touched: leak the
+         * reference (the process is ending), as NumPy's own deleter does. */
+        if (Py_IsInitialized() && !(SHIM_IS_FINALIZING() && !PyGILState_Check())) {
+            PyGILState_STATE st = PyGILState_Ensure();
+            buffer_export_dropped(ctx->buffer);
+            Py_DECREF(ctx->buffer);
+            PyGILState_Release(st);
+        }
+    }
+    PyMem_RawFree(ctx->copy);
+    free(ctx);
+}
+
+static void delete_legacy(DLManagedTensor *m) { context_free(m->manager_ctx); }
+static void delete_versioned(DLManagedTensorVersioned *m) { context_free(m->manager_ctx); }
+
+static void capsule_destructor(PyObject *capsule)
+{
+    /* A consumer renames the capsule "used_..." and owns the tensor. */
+    if (PyCapsule_IsValid(capsule, "dltensor")) {
+        DLManagedTensor *m = PyCapsule_GetPointer(capsule, "dltensor");
+        m->deleter(m);
+    } else if (PyCapsule_IsValid(capsule, "dltensor_versioned")) {
+        DLManagedTensorVersioned *m = PyCapsule_GetPointer(capsule, "dltensor_versioned");
+        m->deleter(m);
+    }
+}
+
+static int wants_versioned(PyObject *max_version, int *versioned)
+{
+    *versioned = 0;
+    if (max_version == Py_None)
+        return 0;
+    if (!PyTuple_Check(max_version) || PyTuple_GET_SIZE(max_version) != 2) {
+        PyErr_SetString(PyExc_TypeError, "max_version must be None or a (major, minor) tuple");
+        return -1;
+    }
+    long major = PyLong_AsLong(PyTuple_GET_ITEM(max_version, 0));
+    if (major == -1 && PyErr_Occurred())
+        return -1;
+    *versioned = major >= 1;
+    return 0;
+}
+
+static int check_device(PyObject *dl_device)
+{
+    if (dl_device == Py_None)
+        return 0;
+    int type, id;
+    if (!PyTuple_Check(dl_device) || !PyArg_ParseTuple(dl_device, "ii", &type, &id)) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_TypeError, "dl_device must be None or a (device_type, device_id) tuple");
+        return -1;
+    }
+    if (type != DL_CPU || id != 0) {
+        PyErr_Format(PyExc_BufferError, "dl_device (%d, %d): pybuf memory is on the CPU (1, 0)",
+                     type, id);
+        return -1;
+    }
+    return 0;
+}
+
+/* Fills the DLTensor of ctx from b, in the data at `data`. */
+static void describe(DLTensor *t, dl_context *ctx, BufferObject *b, void *data, int contiguous)
+{
+    int64_t *shape = ctx->dims, *strides = ctx->dims + b->ndim;
+    int64_t step = 1;
+    for (int i = b->ndim - 1; i >= 0; i--) {
+        shape[i] = b->shape[i];
+        strides[i] = contiguous ? step : b->strides[i] / b->itemsize;
+        step *= b->shape[i] > 0 ? b->shape[i] : 1;
+    }
+    t->data = data;
+    t->device = (DLDevice){DL_CPU, 0};
+    t->ndim = b->ndim;
+    t->dtype = (DLDataType){(uint8_t)b->dl_code, (uint8_t)b->dl_bits, 1};
+    t->shape = b->ndim ? shape : NULL;
+    t->strides = b->ndim ? strides : NULL;
+    t->byte_offset = 0;
+}
+
+static void *copy_bytes(BufferObject *b)
+{
+    void *dst = PyMem_RawMalloc(b->nbytes ? (size_t)b->nbytes : 1);
+    if (dst == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer((PyObject *)b, &view, PyBUF_RECORDS_RO) < 0) {
+        PyMem_RawFree(dst);
+        return NULL;
+    }
+    int r = PyBuffer_ToContiguous(dst, &view, view.len, 'C');
+    PyBuffer_Release(&view);
+    if (r < 0) {
+        PyMem_RawFree(dst);
+        return NULL;
+    }
+    return dst;
+}
+
+PyObject *buffer_dlpack(BufferObject *b, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"stream", "max_version", "dl_device", "copy", NULL};
+    PyObject *stream = Py_None, *max_version = Py_None, *dl_device = Py_None, *copy = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOO:__dlpack__", kwlist, &stream,
+                                     &max_version, &dl_device, &copy))
+        return NULL;
+    int versioned;
+    if (stream != Py_None) {
+        PyErr_SetString(PyExc_ValueError, "stream must be None for CPU memory");
+        return NULL;
+    }
+    if (wants_versioned(max_version, &versioned) < 0 || check_device(dl_device) < 0)
+        return NULL;
+    int do_copy = copy == Py_None ? 0 : PyObject_IsTrue(copy);
+    if (do_copy < 0 || buffer_check_exportable(b) < 0)
+        return NULL;
+    if (b->dl_code < 0) {
+        PyErr_Format(PyExc_BufferError,
+                     "format '%s' has no DLPack type (only native-endian integers, "
+                     "floats, complex and bool are)", b->format);
+        return NULL;
+    }
+    for (int i = 0; i < b->ndim && !do_copy; i++) {
+        if (b->strides[i] % b->itemsize != 0) {
+            PyErr_SetString(PyExc_BufferError,
+                            "strides are not multiples of the itemsize: DLPack counts "
+                            "strides in elements (pass copy=True)");
+            return NULL;
+        }
+    }
+    if (b->readonly && !versioned && !do_copy) {
+        PyErr_SetString(PyExc_BufferError,
+                        "a legacy DLPack capsule cannot mark memory read-only: pass "
+                        "max_version=(1, 0), or copy=True");
+        return NULL;
+    }
+
+    dl_context *ctx = calloc(1, sizeof *ctx + sizeof(int64_t) * 2 * (size_t)b->ndim);
+    if (ctx == NULL)
+        return PyErr_NoMemory();
+    void *data = b->address;
+    if (do_copy && (data = ctx->copy = copy_bytes(b)) == NULL) {
+        free(ctx);
+        return NULL;
+    }
+    PyObject *capsule;
+    if (versioned) {
+        DLManagedTensorVersioned *m = &ctx->m.versioned;
+        m->version = (DLPackVersion){1, 0};
+        m->manager_ctx = ctx;
+        m->deleter = delete_versioned;
+        m->flags = do_copy ? DL_FLAG_IS_COPIED : (b->readonly ? DL_FLAG_READ_ONLY : 0);
+        describe(&m->dl_tensor, ctx, b, data, do_copy);
+        capsule = PyCapsule_New(m, "dltensor_versioned", capsule_destructor);
+    } else {
+        DLManagedTensor *m = &ctx->m.legacy;
+        m->manager_ctx = ctx;
+        m->deleter = delete_legacy;
+        describe(&m->dl_tensor, ctx, b, data, do_copy);
+        capsule = PyCapsule_New(m, "dltensor", capsule_destructor);
+    }
+    if (capsule == NULL) {
+        PyMem_RawFree(ctx->copy);
+        free(ctx);
+        return NULL;
+    }
+    if (!do_copy) {
+        ctx->buffer = (BufferObject *)Py_NewRef(b);
+        buffer_export_taken(b);
+    }
+    return capsule;
+}
+
+PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused)
+{
+    (void)b;
+    (void)unused;
+    return Py_BuildValue("(ii)", DL_CPU, 0);
+}

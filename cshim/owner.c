@@ -1,0 +1,432 @@
+/*
+ * owner.c: pybuf.Owner, one handle on memory somebody else owns.
+ *
+ * An Owner is referenced by each of its Buffers, and each export holds its
+ * Buffer, so the Owner outlives every view. Its release runs exactly once
+ * (release.c): when it is closed and its last Buffer dies, or when it is
+ * garbage and its last export is gone.
+ */
+#include "shim.h"
+
+#include <string.h>
+#include <structmember.h>
+
+static const char *state_word(OwnerObject *o)
+{
+    int64_t state = ATOMIC_LOAD(&o->counts.state);
+    if (state & STATE_RELEASED)
+        return "released";
+    return (state & STATE_CLOSED) ? "closed" : "open";
+}
+
+int owner_check_open(OwnerObject *o)
+{
+    if (o->core_id == 0 && !(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED) &&
+        !owner_is_foreign(o)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Owner.__init__() was not called (a subclass must call "
+                        "super().__init__())");
+        return -1;
+    }
+    if (ATOMIC_LOAD(&o->counts.state) & (STATE_CLOSED | STATE_RELEASED)) {
+        PyErr_Format(PyExc_BufferError, "owner %R is %s: it gives out no new buffers",
+                     o->name, state_word(o));
+        return -1;
+    }
+    return 0;
+}
+
+/* Decides what `release` (and `arg`) mean; sets nothing on failure. */
+int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
+{
+    if (release == Py_None) {
+        if (arg != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "arg is passed to a C function release; there is no release");
+            return -1;
+        }
+        return 0;
+    }
+    uint64_t fn = 0, carg = 0;
+    PyObject *keep = NULL;
+    if (PyLong_Check(release) && !PyBool_Check(release)) {
+        if (address_from_object(release, "release", &fn) < 0)
+            return -1;
+    } else {
+        /* ctypes and cffi function objects are callable too: the hook tells
+         * a C function (address, object to keep) from a Python callable. */
+        PyObject *spec = hook_call("release", release);
+        if (spec == NULL)
+            return -1;
+        if (spec == Py_None) {
+            Py_DECREF(spec);
+            if (!PyCallable_Check(release)) {
+                PyErr_Format(PyExc_TypeError,
+                             "release must be None, a callable, or a C function "
+                             "(ctypes function, cffi function pointer or int "
+                             "address), not %.100s", Py_TYPE(release)->tp_name);
+                return -1;
+            }
+            if (arg != Py_None) {
+                PyErr_SetString(PyExc_TypeError,
+                                "arg is only for a C function release; a Python "
+                                "callable release takes no argument (use a closure)");
+                return -1;
+            }
+            o->kind = RELEASE_PYCALL;
+            o->callable = Py_NewRef(release);
+            return 0;
+        }
+        PyObject *addr;
+        if (!PyArg_ParseTuple(spec, "OO", &addr, &keep) ||
+            address_from_object(addr, "release", &fn) < 0) {
+            Py_DECREF(spec);
+            return -1;
+        }
+        Py_INCREF(keep);
+        Py_DECREF(spec);
+    }
+    if (fn == 0) {
+        Py_XDECREF(keep);
+        PyErr_SetString(PyExc_ValueError, "release is a NULL function pointer");
+        return -1;
+    }
+    if (arg != Py_None && address_from_object(arg, "arg", &carg) < 0) {
+        Py_XDECREF(keep);
+        return -1;
+    }
+    o->kind = RELEASE_CFUNC;
+    o->cfunc = (void (*)(void *))(uintptr_t)fn;
+    o->carg = (void *)(uintptr_t)carg;
+    o->keepalive = keep;
+    return 0;
+}
+
+int owner_register(OwnerObject *o)
+{
+    const core_api *core = core_require();
+    if (core == NULL)
+        return -1;
+    const char *name = NULL;
+    if (o->name != Py_None && (name = PyUnicode_AsUTF8(o->name)) == NULL)
+        return -1;
+    char *site = trace_enabled ? site_capture() : NULL;
+    o->core_id = core->reg(name ? name : "", o->fixed_nbytes, site, &o->counts);
+    free(site);
+    return 0;
+}
+
+static PyObject *Owner_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    OwnerObject *o = (OwnerObject *)type->tp_alloc(type, 0);
+    if (o == NULL)
+        return NULL;
+    o->fixed_nbytes = -1;
+    o->fork_generation = fork_generation();
+    o->name = Py_NewRef(Py_None);
+    return (PyObject *)o;
+}
+
+static int check_name(PyObject *name)
+{
+    if (name != Py_None && !PyUnicode_Check(name)) {
+        PyErr_Format(PyExc_TypeError, "name must be a str or None, not %.100s",
+                     Py_TYPE(name)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
+OwnerObject *owner_new_internal(PyObject *name)
+{
+    if (check_name(name) < 0)
+        return NULL;
+    OwnerObject *o = (OwnerObject *)Owner_new(OwnerType, NULL, NULL);
+    if (o == NULL)
+        return NULL;
+    Py_SETREF(o->name, Py_NewRef(name));
+    return o;
+}
+
+static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"release", "arg", "name", NULL};
+    PyObject *release = Py_None, *arg = Py_None, *name = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OO:Owner", kwlist, &release, &arg, &name))
+        return -1;
+    if (self->core_id != 0 || self->kind != RELEASE_NONE) {
+        PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
+        return -1;
+    }
+    if (check_name(name) < 0)
+        return -1;
+    Py_SETREF(self->name, Py_NewRef(name));
+    if (core_require() == NULL || owner_setup_release(self, release, arg) < 0)
+        return -1;
+    if (owner_register(self) < 0) {
+        owner_disarm(self);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *buffer_from_args(OwnerObject *self, PyObject *address, PyObject *shape,
+                                  PyObject *dtype, PyObject *strides, int readonly)
+{
+    if (owner_check_open(self) < 0)
+        return NULL;
+    pybuf_layout l;
+    memset(&l, 0, sizeof l);
+    if (address_from_object(address, "address", &l.address) < 0)
+        return NULL;
+    PyObject *format = NULL;
+    if (layout_from_args(&l, shape, dtype, strides, &format) < 0)
+        return NULL;
+    /* the dtype hook ran Python code: the owner may have been closed since */
+    if (owner_check_open(self) < 0) {
+        Py_DECREF(format);
+        return NULL;
+    }
+    PyObject *b = (PyObject *)buffer_new(self, &l, format, readonly);
+    Py_DECREF(format);
+    return b;
+}
+
+static PyObject *Owner_buffer(OwnerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"address", "shape", "dtype", "strides", "readonly", NULL};
+    PyObject *address, *shape, *dtype = NULL, *strides = Py_None;
+    int readonly = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$Op:buffer", kwlist, &address, &shape,
+                                     &dtype, &strides, &readonly))
+        return NULL;
+    PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
+    PyObject *b = buffer_from_args(self, address, shape, dtype ? dtype : deflt, strides, readonly);
+    Py_XDECREF(deflt);
+    return b;
+}
+
+PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
+{
+    (void)module;
+    static char *kwlist[] = {"address", "shape", "dtype", "release", "arg",
+                             "strides", "readonly", "name", NULL};
+    PyObject *address, *shape, *dtype = NULL, *release = Py_None, *arg = Py_None;
+    PyObject *strides = Py_None, *name = Py_None;
+    int readonly = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OOOpO:wrap", kwlist, &address, &shape,
+                                     &dtype, &release, &arg, &strides, &readonly, &name))
+        return NULL;
+    OwnerObject *o = owner_new_internal(name);
+    if (o == NULL)
+        return NULL;
+    if (core_require() == NULL || owner_register(o) < 0 ||
+        owner_setup_release(o, release, arg) < 0) {
+        owner_disarm(o);
+        Py_DECREF(o);
+        return NULL;
+    }
+    PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
+    PyObject *b = buffer_from_args(o, address, shape, dtype ? dtype : deflt, strides, readonly);
+    Py_XDECREF(deflt);
+    if (b == NULL)
+        owner_disarm(o); /* not ours to release: wrap() raised */
+    Py_DECREF(o);
+    return b;
+}
+
+static PyObject *holders_message(OwnerObject *self)
+{
+    int64_t buffers = ATOMIC_LOAD(&self->counts.buffers);
+    int64_t exports = ATOMIC_LOAD(&self->counts.exports);
+    PyObject *msg = PyUnicode_FromFormat(
+        "cannot close owner %R now: %lld buffer(s) and %lld export(s) still "
+        "hold its memory; drop them first, or call close() to release after "
+        "the last one", self->name, (long long)buffers, (long long)exports);
+    const core_api *core = core_if_usable();
+    if (msg == NULL || core == NULL || self->core_id == 0)
+        return msg;
+    char *holders = core->holders(self->core_id);
+    if (holders != NULL && holders[0] != '\0') {
+        PyObject *full = PyUnicode_FromFormat("%U:\n%s", msg, holders);
+        Py_SETREF(msg, full);
+    } else if (!trace_enabled) {
+        PyObject *full = PyUnicode_FromFormat(
+            "%U (pybuf.trace(True) records where they were created)", msg);
+        Py_SETREF(msg, full);
+    }
+    core->free(holders);
+    return msg;
+}
+
+static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
+{
+    static char *kwlist[] = {"strict", NULL};
+    int strict = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:close", kwlist, &strict))
+        return NULL;
+    if (strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED)) {
+        if (owner_is_foreign(self)) {
+            PyErr_SetString(PybufForkError,
+                            "close(strict=True) cannot release an owner created before "
+                            "this process was forked: the parent process releases it. "
+                            "Use the 'spawn' or 'forkserver' start method to own "
+                            "memory in workers");
+            return NULL;
+        }
+        /* GIL: no Buffer can be created or die between this check and the
+         * release below. */
+        if (ATOMIC_LOAD(&self->counts.buffers) > 0) {
+            PyObject *msg = holders_message(self);
+            if (msg != NULL) {
+                PyErr_SetObject(PyExc_BufferError, msg);
+                Py_DECREF(msg);
+            }
+            return NULL;
+        }
+    }
+    if (owner_close_release(self) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *Owner_enter(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return Py_NewRef(self);
+}
+
+static PyObject *Owner_exit(OwnerObject *self, PyObject *args)
+{
+    (void)args;
+    if (owner_close_release(self) < 0)
+        return NULL;
+    Py_RETURN_FALSE;
+}
+
+static void Owner_finalize(OwnerObject *self)
+{
+    owner_finalize_release(self);
+}
+
+static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->callable);
+    Py_VISIT(self->keepalive);
+    if (self->source != NULL)
+        Py_VISIT(self->source->obj);
+    return 0;
+}
+
+/* A pending release keeps what it needs: only a released owner lets go. */
+static int Owner_clear(OwnerObject *self)
+{
+    if (ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) {
+        Py_CLEAR(self->callable);
+        Py_CLEAR(self->keepalive);
+    }
+    return 0;
+}
+
+static void Owner_dealloc(OwnerObject *self)
+{
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
+        return; /* resurrected */
+    if (self->weakreflist != NULL)
+        PyObject_ClearWeakRefs((PyObject *)self);
+    if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
+        owner_disarm(self); /* unreachable: every view holds the owner */
+    Py_CLEAR(self->callable);
+    Py_CLEAR(self->keepalive);
+    Py_CLEAR(self->name);
+    tp->tp_free((PyObject *)self);
+    Py_DECREF(tp);
+}
+
+static PyObject *Owner_repr(OwnerObject *self)
+{
+    return PyUnicode_FromFormat("<%s %R %s, %lld buffer(s), %lld export(s)>",
+                                Py_TYPE(self)->tp_name, self->name, state_word(self),
+                                (long long)ATOMIC_LOAD(&self->counts.buffers),
+                                (long long)ATOMIC_LOAD(&self->counts.exports));
+}
+
+static PyObject *Owner_get_name(OwnerObject *self, void *c) { (void)c; return Py_NewRef(self->name); }
+static PyObject *Owner_get_closed(OwnerObject *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong((ATOMIC_LOAD(&self->counts.state) & STATE_CLOSED) != 0);
+}
+static PyObject *Owner_get_released(OwnerObject *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong((ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) != 0);
+}
+static PyObject *Owner_get_exports(OwnerObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromLongLong(ATOMIC_LOAD(&self->counts.exports));
+}
+static PyObject *Owner_get_buffers(OwnerObject *self, void *c)
+{
+    (void)c;
+    return PyLong_FromLongLong(ATOMIC_LOAD(&self->counts.buffers));
+}
+
+static PyGetSetDef Owner_getset[] = {
+    {"name", (getter)Owner_get_name, NULL, "The name given at creation, or None.", NULL},
+    {"closed", (getter)Owner_get_closed, NULL, "True once close() was called.", NULL},
+    {"released", (getter)Owner_get_released, NULL, "True once the release has run.", NULL},
+    {"exports", (getter)Owner_get_exports, NULL,
+     "Live buffer-protocol and DLPack exports over all buffers of this owner.", NULL},
+    {"buffers", (getter)Owner_get_buffers, NULL, "Live Buffer objects of this owner.", NULL},
+    {NULL}};
+
+static PyMethodDef Owner_methods[] = {
+    {"buffer", (PyCFunction)(void (*)(void))Owner_buffer, METH_VARARGS | METH_KEYWORDS,
+     "buffer(address, shape, dtype='B', *, strides=None, readonly=False)\n--\n\n"
+     "A Buffer over memory at `address` that this owner answers for."},
+    {"close", (PyCFunction)(void (*)(void))Owner_close, METH_VARARGS | METH_KEYWORDS,
+     "close(strict=False)\n--\n\n"
+     "Refuse new buffers and exports; release after the last buffer dies.\n"
+     "strict=True releases now, or raises BufferError if a buffer is alive."},
+    {"__enter__", Owner_enter, METH_NOARGS, NULL},
+    {"__exit__", (PyCFunction)Owner_exit, METH_VARARGS, NULL},
+    {NULL}};
+
+static PyMemberDef Owner_members[] = {
+    {"__weaklistoffset__", T_PYSSIZET, offsetof(OwnerObject, weakreflist), READONLY, NULL},
+    {NULL}};
+
+static PyType_Slot Owner_slots[] = {
+    {Py_tp_doc, "Owner(release=None, *, arg=None, name=None)\n--\n\n"
+                "Stands for memory somebody else owns; runs `release` exactly once,\n"
+                "after the last view of any of its buffers is gone."},
+    {Py_tp_new, Owner_new},
+    {Py_tp_init, Owner_init},
+    {Py_tp_dealloc, Owner_dealloc},
+    {Py_tp_finalize, Owner_finalize},
+    {Py_tp_traverse, Owner_traverse},
+    {Py_tp_clear, Owner_clear},
+    {Py_tp_repr, Owner_repr},
+    {Py_tp_methods, Owner_methods},
+    {Py_tp_getset, Owner_getset},
+    {Py_tp_members, Owner_members},
+    {0, NULL}};
+
+static PyType_Spec Owner_spec = {
+    .name = "pybuf.Owner",
+    .basicsize = sizeof(OwnerObject),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .slots = Owner_slots,
+};
+
+PyTypeObject *owner_type_init(PyObject *module)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(module, &Owner_spec, NULL);
+}

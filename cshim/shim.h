@@ -1,0 +1,184 @@
+/*
+ * shim.h: declarations shared by the C files of pybuf._pybuf.
+ *
+ * The shim owns everything that must run without Go: the Owner and Buffer
+ * types, the buffer-protocol slots, the release call and the loader of the Go
+ * core. Decisions about layouts and the registry of owners live in Go
+ * (pybuf/); the shim reaches them through core_loader.h.
+ */
+#ifndef PYBUF_SHIM_H
+#define PYBUF_SHIM_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+
+#include "pybuf_core.h"
+
+/*
+ * Counters and flags are read and written with these atomics, so that a
+ * free-threaded CPython needs no redesign. Today every caller holds the GIL
+ * (or is the only thread of a freshly forked child); where a path relies on
+ * that beyond single-word atomicity, the comment says "GIL:".
+ */
+#define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
+#define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+
+/* How an owner gives its memory back. */
+typedef enum {
+    RELEASE_NONE = 0,     /* borrowed memory: nothing to call */
+    RELEASE_CFUNC,        /* void f(void *arg), called without the GIL */
+    RELEASE_PYCALL,       /* a Python callable taking no argument */
+    RELEASE_PYBUFFER,     /* PyBuffer_Release of an export taken by from_buffer */
+    RELEASE_ALIGNED,      /* memory from pybuf.alloc */
+} release_kind;
+
+/* Shim-only state bits, beside the ones the Go registry reads. */
+#define STATE_CLOSED PYBUF_STATE_CLOSED
+#define STATE_RELEASED PYBUF_STATE_RELEASED
+#define STATE_DOOMED 4        /* garbage: release when the last export goes */
+#define STATE_FOREIGN 8       /* created by another process (before a fork) */
+
+typedef struct {
+    PyObject_HEAD
+    pybuf_counts counts;      /* read by the Go registry through a pointer */
+    uint64_t core_id;         /* registry id, 0 when not registered */
+    release_kind kind;
+    void (*cfunc)(void *);
+    void *carg;
+    PyObject *callable;       /* RELEASE_PYCALL */
+    PyObject *keepalive;      /* the ctypes/cffi objects a C release points into */
+    Py_buffer *source;        /* RELEASE_PYBUFFER */
+    void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes */
+    int64_t fixed_nbytes;     /* -1, or the allocation size (alloc) */
+    uint64_t fork_generation; /* fork_generation() when created */
+    PyObject *name;           /* str or None */
+    PyObject *weakreflist;
+} OwnerObject;
+
+typedef struct {
+    PyObject_HEAD
+    OwnerObject *owner;       /* strong; kept until dealloc, even by tp_clear */
+    char *address;            /* element (0,...,0) */
+    Py_ssize_t nbytes;
+    Py_ssize_t itemsize;
+    int ndim;
+    int readonly;
+    int c_contiguous, f_contiguous;
+    int32_t dl_code, dl_bits;
+    int64_t lo, hi;           /* extent relative to address */
+    int64_t exports;          /* atomic */
+    uint64_t trace_token;
+    char *format;             /* owned copy */
+    Py_ssize_t *shape;        /* ndim entries, then ndim strides, one block */
+    Py_ssize_t *strides;
+    PyObject *weakreflist;
+} BufferObject;
+
+/* module.c */
+extern PyObject *PybufForkError;
+extern PyTypeObject *OwnerType;
+extern PyTypeObject *BufferType;
+/* Python-level hooks set by the package at import (python/pybuf/_convert.py). */
+PyObject *hook_call(const char *name, PyObject *arg);
+
+/* core_loader.c: loading the Go core at first need and guarding fork. */
+typedef struct {
+    int32_t (*abi)(void);
+    const char *(*version)(void);
+    int32_t (*layout)(pybuf_layout *, char *);
+    uint64_t (*reg)(const char *, int64_t, const char *, const pybuf_counts *);
+    void (*unreg)(uint64_t);
+    void (*set_trace)(int32_t);
+    uint64_t (*trace)(uint64_t, int32_t, const char *);
+    void (*untrace)(uint64_t);
+    char *(*live_json)(void);
+    char *(*holders)(uint64_t);
+    int64_t (*report_leaks)(int32_t);
+    void (*free)(void *);
+} core_api;
+
+/* Returns the Go core, loading it if needed; NULL with ForkError or
+ * ImportError set when it cannot be used in this process. */
+const core_api *core_require(void);
+/* The Go core when it is loaded and usable here, else NULL; sets nothing. */
+const core_api *core_if_usable(void);
+uint64_t fork_generation(void);
+int core_loader_init(PyObject *module);
+PyObject *core_set_path(PyObject *path);
+int core_is_loaded(void);
+
+/* layout.c: turning Python arguments into a validated layout. */
+int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
+                     PyObject *strides, PyObject **format_out);
+int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors);
+int address_from_object(PyObject *obj, const char *argname, uint64_t *out);
+
+/* owner.c */
+int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg);
+int owner_register(OwnerObject *o);
+int owner_check_open(OwnerObject *o);
+void owner_maybe_release_after_buffer(OwnerObject *o);
+void owner_maybe_release_after_export(OwnerObject *o);
+void owner_finalize_release(OwnerObject *o);
+int owner_close_release(OwnerObject *o);
+/* Marks an owner that never took ownership (a failed wrap) as released. */
+void owner_disarm(OwnerObject *o);
+OwnerObject *owner_new_internal(PyObject *name);
+int owner_is_foreign(OwnerObject *o);
+
+/* buffer.c */
+BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly);
+int buffer_check_exportable(BufferObject *b);
+void buffer_export_taken(BufferObject *b);
+void buffer_export_dropped(BufferObject *b);
+
+/* dlpack.c */
+PyObject *buffer_dlpack(BufferObject *b, PyObject *args, PyObject *kwargs);
+PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused);
+
+/* site.c: creation sites for tracing. */
+extern int trace_enabled;
+/* "file.py:12 in MainThread", or NULL (no error set) when unknown. */
+char *site_capture(void);
+
+/* Where the Python version gap shows. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define SHIM_IS_FINALIZING() Py_IsFinalizing()
+#else
+#define SHIM_IS_FINALIZING() _Py_IsFinalizing()
+#endif
+
+/* The exception being raised, taken out of the thread state (or NULL). */
+static inline PyObject *shim_err_take(void)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL)
+        return NULL;
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+#endif
+}
+
+static inline void shim_err_restore(PyObject *exc)
+{
+    if (exc == NULL)
+        return;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+#endif /* PYBUF_SHIM_H */

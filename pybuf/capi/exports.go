@@ -1,0 +1,129 @@
+package capi
+
+/*
+// cgo declares every //export with non-const pointers (char *), which C
+// rejects as conflicting with the header's const char * prototypes. Those
+// three are renamed while the header is read; the ABI is the same.
+#define pybuf_core_version pybuf_core_version_const_
+#define pybuf_core_register pybuf_core_register_const_
+#define pybuf_core_trace pybuf_core_trace_const_
+#include "pybuf_core.h"
+#undef pybuf_core_version
+#undef pybuf_core_register
+#undef pybuf_core_trace
+#include <stdlib.h>
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/pybuf-go/pybuf/pybuf/registry"
+	"github.com/pybuf-go/pybuf/pybuf/version"
+)
+
+// versionC is allocated once and never freed: the header promises static
+// storage.
+var versionC = C.CString(version.Version)
+
+//export pybuf_core_abi
+func pybuf_core_abi() C.int32_t { return C.PYBUF_CORE_ABI }
+
+//export pybuf_core_version
+func pybuf_core_version() *C.char { return versionC }
+
+//export pybuf_core_layout
+func pybuf_core_layout(l *C.pybuf_layout, errBuf *C.char) (status C.int32_t) {
+	defer func() {
+		if p := recover(); p != nil {
+			status = C.PYBUF_ERR_VALUE
+			writeErr(errBuf, internalError(p))
+		}
+	}()
+	return completeLayout(l, errBuf)
+}
+
+//export pybuf_core_register
+func pybuf_core_register(name *C.char, nbytes C.int64_t, site *C.char, counts *C.pybuf_counts) (id C.uint64_t) {
+	defer func() {
+		// An owner that could not be registered only misses from live();
+		// 0 tells the shim so, which must not stop it from working.
+		if recover() != nil {
+			id = 0
+		}
+	}()
+	var c registry.Counts
+	if counts != nil {
+		c = cCounts{counts}
+	}
+	return C.uint64_t(registry.Register(goString(name), int64(nbytes), goString(site), c))
+}
+
+//export pybuf_core_unregister
+func pybuf_core_unregister(id C.uint64_t) {
+	defer func() { _ = recover() }()
+	registry.Unregister(uint64(id))
+}
+
+//export pybuf_core_set_trace
+func pybuf_core_set_trace(on C.int32_t) {
+	defer func() { _ = recover() }()
+	registry.SetTrace(on != 0)
+}
+
+//export pybuf_core_trace
+func pybuf_core_trace(owner C.uint64_t, kind C.int32_t, site *C.char) (token C.uint64_t) {
+	defer func() {
+		if recover() != nil {
+			token = 0
+		}
+	}()
+	return C.uint64_t(registry.Trace(uint64(owner), registry.Kind(kind), goString(site)))
+}
+
+//export pybuf_core_untrace
+func pybuf_core_untrace(token C.uint64_t) {
+	defer func() { _ = recover() }()
+	registry.Untrace(uint64(token))
+}
+
+//export pybuf_core_live_json
+func pybuf_core_live_json() (out *C.char) {
+	defer func() {
+		if recover() != nil {
+			out = C.CString("[]")
+		}
+	}()
+	return C.CString(string(liveJSON(registry.Live())))
+}
+
+//export pybuf_core_holders
+func pybuf_core_holders(id C.uint64_t) (out *C.char) {
+	defer func() {
+		if recover() != nil {
+			out = C.CString("")
+		}
+	}()
+	return C.CString(registry.Holders(uint64(id)))
+}
+
+//export pybuf_core_report_leaks
+func pybuf_core_report_leaks(fd C.int32_t) (n C.int64_t) {
+	defer func() {
+		if recover() != nil {
+			n = 0
+		}
+	}()
+	return C.int64_t(registry.ReportLeaks(fdWriter(fd)))
+}
+
+//export pybuf_core_free
+func pybuf_core_free(p unsafe.Pointer) { C.free(p) }
+
+// goString is C.GoString that reads NULL as "".
+func goString(s *C.char) string {
+	if s == nil {
+		return ""
+	}
+	return C.GoString(s)
+}

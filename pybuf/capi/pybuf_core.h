@@ -1,0 +1,138 @@
+/*
+ * pybuf_core.h: the C ABI of pybuf's Go core.
+ *
+ * One header, included by the Go core (cgo preamble of package capi) and by
+ * the C shim (cshim/), which reaches these functions through dlsym() once it
+ * has loaded the core. Nothing here knows about Python.
+ *
+ * Every function may be called from any thread. None of them may be called in
+ * a process forked after the core was loaded: the Go runtime's threads do not
+ * survive fork(), and the shim guards every call (see cshim/core_loader.c).
+ */
+#ifndef PYBUF_CORE_H
+#define PYBUF_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bumped whenever a struct or signature below changes. */
+#define PYBUF_CORE_ABI 1
+
+/* Most dimensions a layout may have (NumPy's own limit is 64). */
+#define PYBUF_MAXDIM 64
+
+/* Size of the message buffer every fallible call fills. */
+#define PYBUF_ERRLEN 320
+
+/* What went wrong, i.e. which Python exception the shim raises. */
+enum pybuf_status {
+    PYBUF_OK = 0,
+    PYBUF_ERR_VALUE = 1,        /* ValueError */
+    PYBUF_ERR_OVERFLOW = 2,     /* OverflowError */
+    PYBUF_ERR_TYPE = 3,         /* TypeError */
+    PYBUF_ERR_BUFFER = 4,       /* BufferError */
+    PYBUF_ERR_NOT_PEP3118 = 5,  /* the format string is not PEP 3118: the
+                                   shim may still hand it to numpy.dtype() */
+};
+
+/* DLPack type codes (dlpack.h DLDataTypeCode), or -1 when the element is not
+ * a single native-endian scalar that DLPack can describe. */
+enum pybuf_dl_code {
+    PYBUF_DL_NONE = -1,
+    PYBUF_DL_INT = 0,
+    PYBUF_DL_UINT = 1,
+    PYBUF_DL_FLOAT = 2,
+    PYBUF_DL_COMPLEX = 5,
+    PYBUF_DL_BOOL = 6,
+};
+
+/*
+ * A buffer layout, filled in by the shim and completed by the core.
+ *
+ * Plain layout (is_region == 0): `address` is the element at index (0,...,0).
+ * Region (is_region != 0): the layout lies inside a parent whose bytes are
+ * [parent_lo, parent_hi) (absolute addresses); `offset` counts bytes from
+ * parent_lo to the region's element (0,...,0); the core writes `address`.
+ *
+ * `format` NULL keeps `itemsize`, `dl_code` and `dl_bits` as given (a region
+ * that reuses its parent's element type).
+ */
+typedef struct {
+    /* in */
+    const char *format;
+    int32_t is_region;
+    int32_t has_strides;       /* 0: C-contiguous strides are computed */
+    int32_t ndim;
+    int32_t nstrides;          /* entries given in strides when has_strides */
+    uint64_t parent_lo, parent_hi, offset;
+    int64_t shape[PYBUF_MAXDIM];
+    /* in when has_strides, always out */
+    int64_t strides[PYBUF_MAXDIM];
+    /* in (plain layout) or out (region) */
+    uint64_t address;
+    /* out (in when format is NULL) */
+    int64_t itemsize;
+    int32_t dl_code;
+    int32_t dl_bits;
+    /* out */
+    int64_t nbytes;            /* itemsize * prod(shape) */
+    int64_t lo, hi;            /* bytes touched: [address+lo, address+hi); 0,0 if empty */
+    int32_t c_contiguous, f_contiguous;
+} pybuf_layout;
+
+/* Live counters of one owner, kept by the shim and read by the core's
+ * registry. All fields are accessed with atomic builtins on both sides. */
+typedef struct {
+    int64_t buffers;           /* live Buffer objects */
+    int64_t exports;           /* live buffer-protocol and DLPack exports */
+    int64_t nbytes;            /* sum of nbytes over live Buffers */
+    int64_t state;             /* PYBUF_STATE_* bits */
+} pybuf_counts;
+
+#define PYBUF_STATE_CLOSED 1
+#define PYBUF_STATE_RELEASED 2
+
+/* Kinds of objects whose creation site the registry records when tracing. */
+enum pybuf_trace_kind {
+    PYBUF_TRACE_BUFFER = 1,
+    PYBUF_TRACE_EXPORT = 2,
+};
+
+/* Returns PYBUF_CORE_ABI; the shim refuses a core with another value. */
+int32_t pybuf_core_abi(void);
+
+/* Version string of the core (static storage). */
+const char *pybuf_core_version(void);
+
+/* Validates and completes a layout. Returns a pybuf_status; on error `err`
+ * (PYBUF_ERRLEN bytes) holds a message that names the faulty argument. */
+int32_t pybuf_core_layout(pybuf_layout *layout, char *err);
+
+/* Registers an owner; `counts` must stay valid until unregister. `nbytes`
+ * >= 0 is a fixed allocation size, -1 means "sum over live buffers".
+ * `site` may be NULL. Returns a non-zero id. */
+uint64_t pybuf_core_register(const char *name, int64_t nbytes, const char *site,
+                             const pybuf_counts *counts);
+void pybuf_core_unregister(uint64_t id);
+
+/* Tracing on or off (creation sites are recorded only while on). */
+void pybuf_core_set_trace(int32_t on);
+
+/* Records a live buffer or export of an owner with its creation site;
+ * returns a token for pybuf_core_untrace (0 when the owner is unknown). */
+uint64_t pybuf_core_trace(uint64_t owner, int32_t kind, const char *site);
+void pybuf_core_untrace(uint64_t token);
+
+/* JSON array describing every registered owner (malloc'd; pybuf_core_free). */
+char *pybuf_core_live_json(void);
+
+/* Human-readable list of what holds an owner's memory, for strict close
+ * (malloc'd; pybuf_core_free). */
+char *pybuf_core_holders(uint64_t id);
+
+/* Writes the owners still registered to file descriptor `fd`; returns how many. */
+int64_t pybuf_core_report_leaks(int32_t fd);
+
+void pybuf_core_free(void *p);
+
+#endif /* PYBUF_CORE_H */

@@ -1,0 +1,36 @@
+package registry
+
+import "io"
+
+// The functions below act on Default, the registry of the C ABI.
+
+// Register adds an owner to Default; see Registry.Register.
+func Register(name string, nbytes int64, site string, counts Counts) uint64 {
+	return Default.Register(name, nbytes, site, counts)
+}
+
+// Unregister removes an owner from Default; see Registry.Unregister.
+func Unregister(id uint64) { Default.Unregister(id) }
+
+// SetTrace turns tracing of Default on or off.
+func SetTrace(on bool) { Default.SetTrace(on) }
+
+// Tracing reports whether Default records creation sites.
+func Tracing() bool { return Default.Tracing() }
+
+// Trace records a holder in Default; see Registry.Trace.
+func Trace(ownerID uint64, kind Kind, site string) uint64 {
+	return Default.Trace(ownerID, kind, site)
+}
+
+// Untrace forgets a holder in Default.
+func Untrace(token uint64) { Default.Untrace(token) }
+
+// Live describes the owners of Default.
+func Live() []Info { return Default.Live() }
+
+// Holders is the strict-close message for an owner of Default.
+func Holders(id uint64) string { return Default.Holders(id) }
+
+// ReportLeaks lists the owners of Default on w.
+func ReportLeaks(w io.Writer) int { return Default.ReportLeaks(w) }

@@ -1,0 +1,115 @@
+"""Conversions the C shim asks Python for: addresses and release functions
+from ctypes and cffi objects, and PEP 3118 formats from NumPy dtypes.
+
+Ints and format strings never come here: the shim reads those itself.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import operator
+from typing import Any
+
+_ffi: Any = None
+
+
+def _cffi() -> Any:
+    """An FFI instance, only once a cffi object has been seen."""
+    global _ffi
+    if _ffi is None:
+        import cffi
+
+        _ffi = cffi.FFI()
+    return _ffi
+
+
+def _is_cffi(obj: object) -> bool:
+    return type(obj).__module__ == "_cffi_backend"
+
+
+def address(args: tuple[object, str]) -> int:
+    obj, argname = args
+    if obj is None and argname == "arg":
+        return 0
+    if isinstance(obj, ctypes.c_void_p):
+        return obj.value or 0
+    if isinstance(obj, (ctypes._Pointer, ctypes._CFuncPtr)):  # type: ignore[attr-defined]
+        return ctypes.cast(obj, ctypes.c_void_p).value or 0
+    if isinstance(obj, (ctypes.Array, ctypes.Structure, ctypes.Union, ctypes._SimpleCData)):
+        return ctypes.addressof(obj)
+    if _is_cffi(obj):
+        ffi = _cffi()
+        kind = ffi.typeof(obj).kind
+        if kind in ("pointer", "array", "function"):
+            return int(ffi.cast("uintptr_t", obj))
+    if hasattr(type(obj), "__index__") and not isinstance(obj, bool):
+        return operator.index(obj)  # type: ignore[arg-type]
+    raise TypeError(
+        f"{argname} must be an int, a ctypes pointer or array, or a cffi pointer, "
+        f"not {type(obj).__name__}"
+    )
+
+
+def release(obj: object) -> tuple[int, object] | None:
+    """(address, object to keep alive) for a C function, None otherwise."""
+    if isinstance(obj, ctypes._CFuncPtr):  # type: ignore[attr-defined]
+        return ctypes.cast(obj, ctypes.c_void_p).value or 0, obj
+    if _is_cffi(obj) and _cffi().typeof(obj).kind == "function":
+        return int(_cffi().cast("uintptr_t", obj)), obj
+    return None
+
+
+def dtype(args: tuple[object, str | None]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    """(format, extra shape, extra strides) for anything numpy.dtype() reads.
+
+    The format is the one NumPy itself exports for the dtype, so that
+    np.asarray(buf).dtype is that dtype; a top-level sub-array dtype adds its
+    dimensions (C-contiguous within one element), as NumPy does.
+    """
+    obj, reason = args
+    is_str = isinstance(obj, str)
+    why = f" ({reason})" if reason else ""
+    if obj is None:
+        raise TypeError("dtype must be a format string or a NumPy dtype, not None")
+    try:
+        import numpy as np
+    except ImportError:
+        exc = ValueError if is_str else TypeError
+        raise exc(f"dtype {obj!r} is not a PEP 3118 format{why}, and NumPy is not installed") from None
+    try:
+        dt = np.dtype(obj)  # type: ignore[call-overload]
+    except (TypeError, ValueError) as e:
+        if is_str:
+            raise ValueError(f"dtype {obj!r} is neither a PEP 3118 format{why} nor a NumPy dtype ({e})") from None
+        raise TypeError(f"dtype must be a format string or a NumPy dtype, not {obj!r} ({e})") from None
+    base, sub = dt.base, dt.shape
+    if base.hasobject:
+        raise TypeError(f"dtype {dt}: Python object fields cannot live in foreign memory")
+    try:
+        fmt = memoryview(np.empty(0, dtype=base)).format
+    except (ValueError, TypeError) as e:
+        raise TypeError(f"dtype {dt}: NumPy does not exchange it through the buffer protocol ({e})") from None
+    strides = []
+    step = base.itemsize
+    for n in reversed(sub):
+        strides.append(step)
+        step *= n
+    return fmt, tuple(sub), tuple(reversed(strides))
+
+
+def array(args: tuple[object, tuple[Any, ...], dict[str, Any] | None]) -> Any:
+    """Buffer.__array__ on an open buffer: only reached when NumPy could not
+    use the buffer protocol directly."""
+    import numpy as np
+
+    buf, pos, kw = args
+    kw = dict(kw or {})
+    dtype = pos[0] if pos else kw.pop("dtype", None)
+    copy = pos[1] if len(pos) > 1 else kw.pop("copy", None)
+    view = memoryview(buf)  # type: ignore[arg-type]
+    if copy:
+        return np.array(view, dtype=dtype, copy=True)
+    return np.asarray(view, dtype=dtype)
+
+
+HOOKS = {"address": address, "release": release, "dtype": dtype, "array": array}

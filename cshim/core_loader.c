@@ -28,6 +28,7 @@ static core_api api;
 static int loaded;                     /* GIL: written once, under the GIL */
 static volatile int forked_after_load; /* set in the child by atfork */
 static uint64_t generation;            /* bumped in every forked child */
+static uint64_t core_uses;             /* calls handed the core, for tests */
 
 static void atfork_child(void)
 {
@@ -50,9 +51,19 @@ int core_loader_init(PyObject *module)
     return 0;
 }
 
+uint64_t core_use_count(void) { return ATOMIC_LOAD(&core_uses); }
+
+const char *core_version(void)
+{
+    return (loaded && !forked_after_load) ? api.version() : "";
+}
+
 const core_api *core_if_usable(void)
 {
-    return (loaded && !forked_after_load) ? &api : NULL;
+    if (!loaded || forked_after_load)
+        return NULL;
+    ATOMIC_ADD(&core_uses, 1);
+    return &api;
 }
 
 /* Finds a Go runtime already in the process, other than `ours`. */
@@ -206,6 +217,7 @@ const core_api *core_require(void)
     }
     if (!loaded && load() < 0)
         return NULL;
+    ATOMIC_ADD(&core_uses, 1);
     return &api;
 }
 

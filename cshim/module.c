@@ -195,9 +195,13 @@ static PyObject *core_info(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    const core_api *core = core_if_usable();
-    return Py_BuildValue("{s:O,s:s}", "loaded", core_is_loaded() ? Py_True : Py_False,
-                         "version", core ? core->version() : "");
+    PyObject *info = Py_BuildValue("{s:O,s:s}", "loaded", core_is_loaded() ? Py_True : Py_False,
+                                   "version", core_version());
+    PyObject *uses = PyLong_FromUnsignedLongLong(core_use_count());
+    if (info == NULL || uses == NULL || PyDict_SetItemString(info, "uses", uses) < 0)
+        Py_CLEAR(info);
+    Py_XDECREF(uses);
+    return info;
 }
 
 /* After finalization: owners nobody deallocated were never released. */

@@ -109,6 +109,9 @@ uint64_t fork_generation(void);
 int core_loader_init(PyObject *module);
 PyObject *core_set_path(PyObject *path);
 int core_is_loaded(void);
+/* How many times the core was handed out: a test proves hot paths skip Go. */
+uint64_t core_use_count(void);
+const char *core_version(void); /* "" when not usable; not counted */
 
 /* layout.c: turning Python arguments into a validated layout. */
 int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,

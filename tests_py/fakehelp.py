@@ -17,7 +17,7 @@ SOURCE = os.path.join(TESTS_DIR, "clib", "fakelib.c")
 def compile_fakelib(outdir):
     out = os.path.join(str(outdir), "libfake.so")
     cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", out, SOURCE, "-lpthread"],
+    subprocess.run([cc, "-shared", "-fPIC", "-O1", "-o", out, SOURCE, "-lpthread", "-ldl"],
                    check=True, timeout=120)
     return out
 
@@ -85,6 +85,8 @@ class Fake:
             ("fake_null_frees", ctypes.c_long, []),
             ("fake_set_strict", None, [ctypes.c_int]),
             ("fake_count_arg", None, [vp]),
+            ("fake_destroy_gil_probe", None, [vp]),
+            ("fake_last_gil_state", ctypes.c_int, []),
         ]:
             f = getattr(lib, name)
             f.restype = res

@@ -195,7 +195,7 @@ def test_closed_buffer_refuses_dlpack(fake):
 
 def test_dlpack_alloc_and_region(fake):
     b = pybuf.alloc((4, 4), "d")
-    r = b.region(32, (2, 4), "d")
+    r = b.region(64, (2, 4), "d")   # rows 2 and 3
     a = np.from_dlpack(r)
     a[:] = 3.0
     assert np.asarray(b)[2:].sum() == 24.0

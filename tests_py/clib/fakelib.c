@@ -15,6 +15,8 @@
  *   void  fake_set_strict(int)              -> 1 (default): a second destroy of a
  *                                              handle prints "double destroy" and
  *                                              abort()s; 0: it only counts
+ *   void  fake_destroy_gil_probe(void *h)  -> fake_destroy, recording whether the
+ *                                              GIL was held: int fake_last_gil_state()
  *   FAKELIB_LOG=1 in the environment: each first destroy writes
  *                                              "fake_destroy <handle>" to fd 2
  *   void  fake_count_arg(void *p)           -> a `void f(void *)` that adds 1 to
@@ -31,6 +33,7 @@
  * never freed, so counts stay readable after destroy.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -193,4 +196,25 @@ void fake_count_arg(void *p) {
     if (p == NULL) null_frees++;
     else (*(long *)p)++;
     pthread_mutex_unlock(&mu);
+}
+
+/* A release that records whether the calling thread held the GIL (looked up in
+ * the process with dlsym, so this file needs no Python headers): 1 held, 0 not,
+ * -1 never called or PyGILState_Check unavailable. */
+static int last_gil_state = -1;
+
+void fake_destroy_gil_probe(void *p) {
+    int (*check_gil)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "PyGILState_Check");
+    int st = check_gil ? check_gil() : -1;
+    pthread_mutex_lock(&mu);
+    last_gil_state = st;
+    pthread_mutex_unlock(&mu);
+    fake_destroy(p);
+}
+
+int fake_last_gil_state(void) {
+    pthread_mutex_lock(&mu);
+    int s = last_gil_state;
+    pthread_mutex_unlock(&mu);
+    return s;
 }

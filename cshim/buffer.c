@@ -256,6 +256,21 @@ static PyObject *Buffer_array(BufferObject *self, PyObject *args, PyObject *kwds
     return r;
 }
 
+/* Pickling and copying are policy, not mechanism: python/pybuf/_pickle.py. */
+static PyObject *Buffer_reduce_ex(BufferObject *self, PyObject *protocol)
+{
+    PyObject *args = PyTuple_Pack(2, (PyObject *)self, protocol);
+    PyObject *r = args ? hook_call("reduce", args) : NULL;
+    Py_XDECREF(args);
+    return r;
+}
+
+static PyObject *Buffer_copy(BufferObject *self, PyObject *unused)
+{
+    (void)unused;
+    return hook_call("copy", (PyObject *)self);
+}
+
 static PyObject *tuple_of(const Py_ssize_t *v, int n)
 {
     PyObject *t = PyTuple_New(n);
@@ -341,6 +356,9 @@ static PyMethodDef Buffer_methods[] = {
      "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
      "A DLPack capsule holding this buffer until the consumer deletes it."},
     {"__dlpack_device__", (PyCFunction)buffer_dlpack_device, METH_NOARGS, NULL},
+    {"__reduce_ex__", (PyCFunction)Buffer_reduce_ex, METH_O, NULL},
+    {"__copy__", (PyCFunction)Buffer_copy, METH_NOARGS, NULL},
+    {"__deepcopy__", (PyCFunction)Buffer_copy, METH_O, NULL},
     {NULL}};
 
 static PyType_Slot Buffer_slots[] = {

@@ -7,7 +7,7 @@
  */
 #include "shim.h"
 
-static PyObject *raise_for_status(int32_t status, const char *msg)
+PyObject *raise_for_status(int32_t status, const char *msg)
 {
     PyObject *type;
     switch (status) {

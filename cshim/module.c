@@ -17,6 +17,9 @@ extern PyObject *package_dir;
 PyTypeObject *owner_type_init(PyObject *module);
 PyTypeObject *buffer_type_init(PyObject *module);
 PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *shm_open_owner(PyObject *module, PyObject *args);
+PyObject *shm_unlink_name(PyObject *module, PyObject *arg);
 
 static PyObject *hooks; /* name -> callable, from python/pybuf/_convert.py */
 
@@ -223,6 +226,12 @@ static PyMethodDef module_methods[] = {
     {"from_buffer", (PyCFunction)(void (*)(void))from_buffer, METH_VARARGS | METH_KEYWORDS,
      "from_buffer(obj, *, readonly=None, name=None)\n--\n\n"
      "A Buffer over obj's export, released when the owner's release runs."},
+    {"adopt", (PyCFunction)(void (*)(void))adopt, METH_VARARGS | METH_KEYWORDS,
+     "adopt(descriptor, *, name=None)\n--\n\n"
+     "An Owner with one Buffer from a pybuf_export descriptor (pybuf_core.h) made by\n"
+     "a Go extension. The descriptor is consumed; if adopt raises, its release has run."},
+    {"_shm_open", shm_open_owner, METH_VARARGS, NULL},
+    {"_shm_unlink", shm_unlink_name, METH_O, NULL},
     {"_live_json", live_json, METH_NOARGS, NULL},
     {"trace", trace, METH_VARARGS,
      "trace(on=True)\n--\n\nRecord where owners, buffers and exports are created."},

@@ -95,10 +95,16 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         Py_XDECREF(keep);
         return -1;
     }
-    o->kind = RELEASE_CFUNC;
-    o->cfunc = (void (*)(void *))(uintptr_t)fn;
-    o->carg = (void *)(uintptr_t)carg;
+    owner_configure_cfunc(o, (void (*)(void *))(uintptr_t)fn, (void *)(uintptr_t)carg);
     o->keepalive = keep;
+    return 0;
+}
+
+int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg)
+{
+    o->kind = RELEASE_CFUNC;
+    o->cfunc = f;
+    o->carg = arg;
     return 0;
 }
 

@@ -9,6 +9,8 @@
  */
 #include "shim.h"
 
+#include <sys/mman.h>
+
 int owner_is_foreign(OwnerObject *o)
 {
     return o->fork_generation != fork_generation();
@@ -88,6 +90,14 @@ static int run_release(OwnerObject *o, int from_user)
     case RELEASE_ALIGNED:
         PyMem_RawFree(o->block);
         break;
+    case RELEASE_MUNMAP: {
+        void *addr = o->block;
+        size_t len = (size_t)o->fixed_nbytes;
+        Py_BEGIN_ALLOW_THREADS
+        munmap(addr, len);
+        Py_END_ALLOW_THREADS
+        break;
+    }
     }
     forget_release(o);
     return status;
@@ -104,6 +114,8 @@ void owner_disarm(OwnerObject *o)
     }
     if (o->kind == RELEASE_ALIGNED)
         PyMem_RawFree(o->block);
+    if (o->kind == RELEASE_MUNMAP)
+        munmap(o->block, (size_t)o->fixed_nbytes);
     forget_release(o);
 }
 

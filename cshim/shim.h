@@ -33,6 +33,7 @@ typedef enum {
     RELEASE_PYCALL,       /* a Python callable taking no argument */
     RELEASE_PYBUFFER,     /* PyBuffer_Release of an export taken by from_buffer */
     RELEASE_ALIGNED,      /* memory from pybuf.alloc */
+    RELEASE_MUNMAP,       /* a shared-memory mapping: munmap(block, fixed_nbytes) */
 } release_kind;
 
 /* Shim-only state bits, beside the ones the Go registry reads. */
@@ -98,6 +99,10 @@ typedef struct {
     char *(*holders)(uint64_t);
     int64_t (*report_leaks)(int32_t);
     void (*free)(void *);
+    /* optional: NULL when the core has no shared-memory support */
+    int32_t (*shm_create)(const char *, uint64_t, uint32_t, pybuf_mapping *, char *);
+    int32_t (*shm_attach)(const char *, int32_t, pybuf_mapping *, char *);
+    int32_t (*shm_unlink)(const char *, char *);
 } core_api;
 
 /* Returns the Go core, loading it if needed; NULL with ForkError or
@@ -117,6 +122,8 @@ const char *core_version(void); /* "" when not usable; not counted */
 int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out);
 int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors);
+/* Raises the exception a core status stands for, with `msg`; returns NULL. */
+PyObject *raise_for_status(int32_t status, const char *msg);
 int address_from_object(PyObject *obj, const char *argname, uint64_t *out);
 
 /* owner.c */
@@ -127,6 +134,7 @@ void owner_maybe_release_after_buffer(OwnerObject *o);
 void owner_maybe_release_after_export(OwnerObject *o);
 void owner_finalize_release(OwnerObject *o);
 int owner_close_release(OwnerObject *o);
+int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 /* Marks an owner that never took ownership (a failed wrap) as released. */
 void owner_disarm(OwnerObject *o);
 OwnerObject *owner_new_internal(PyObject *name);

@@ -486,3 +486,22 @@ def test_alloc_released_at_the_end():
     gc.collect()
     assert owner.released
     assert not [i for i in pybuf.live() if i.name == "alloc-end"]
+
+
+@pytest.mark.parametrize("fmt", ["T{i:a:d:b:}", "T{<b:a:<i:b:}", "=q", ">i", "!h", ">d",
+                                 "@i", "l", "L", "n", "N", "Q", "T{i:a:}", "xxi",
+                                 "T{(2)i:a:}", "3s", "s", "g", "Zg", "w"])
+def test_itemsize_agrees_with_numpy(big, fmt):
+    buf = borrowed(big, 4, fmt)
+    assert buf.format == fmt
+    try:
+        size = struct.calcsize(fmt)
+    except struct.error:
+        size = None
+    if size is not None:
+        assert buf.itemsize == size
+    a = np.asarray(buf)
+    assert a.dtype.itemsize == buf.itemsize
+    assert a.shape == (4,)
+    assert a.ctypes.data == big.ptr
+    assert buf.nbytes == 4 * buf.itemsize

@@ -416,6 +416,7 @@ def test_released_owner_refuses_buffer(fake):
 @pytest.mark.parametrize("entry", [
     "memoryview", "asarray", "array", "array_copy", "frombuffer", "asarray_dtype",
     "ascontiguousarray", "from_dlpack", "ndarray_buffer", "ctypes_from_buffer",
+    "asanyarray", "array_float", "np_copy", "np_sum", "concatenate", "add",
 ])
 def test_closed_buffer_refuses_exports(fake, entry):
     h, owner, buf = make(fake)
@@ -432,6 +433,12 @@ def test_closed_buffer_refuses_exports(fake, entry):
         "from_dlpack": lambda: np.from_dlpack(buf),
         "ndarray_buffer": lambda: np.ndarray((N,), np.int32, buffer=buf),
         "ctypes_from_buffer": lambda: (ctypes.c_int32 * N).from_buffer(buf),
+        "asanyarray": lambda: np.asanyarray(buf),
+        "array_float": lambda: np.array(buf, dtype=float),
+        "np_copy": lambda: np.copy(buf),
+        "np_sum": lambda: np.sum(buf),
+        "concatenate": lambda: np.concatenate([buf, buf]),
+        "add": lambda: np.add(buf, 1),
     }[entry]
     result = None
     with pytest.raises(Exception) as ei:
@@ -676,6 +683,18 @@ def test_context_manager_without_buffers_releases_on_exit(fake):
         pass
     assert o.closed and o.released
     assert h.destroys == 1
+
+
+def test_context_manager_release_error_propagates():
+    c = Calls(exc=ValueError("boom-exit"))
+    with pytest.raises(ValueError, match="boom-exit"):
+        with pybuf.Owner(release=c):
+            pass
+    assert c.calls == 1
+
+
+def test_fork_error_is_runtime_error():
+    assert issubclass(pybuf.ForkError, RuntimeError)
 
 
 def test_context_manager_closes_on_exception(fake):

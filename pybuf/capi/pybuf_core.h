@@ -135,4 +135,49 @@ int64_t pybuf_core_report_leaks(int32_t fd);
 
 void pybuf_core_free(void *p);
 
+/*
+ * Memory described by Go code (or any C code) for pybuf to adopt: the
+ * descriptor a Go extension hands to Python, which pybuf.adopt() turns into an
+ * Owner with one Buffer. The shim copies it, validates the layout with
+ * pybuf_core_layout, and frees the descriptor with pybuf_core_free.
+ * `release(release_arg)` runs exactly once, from C, without the GIL, after
+ * the last view is gone; it never runs in a forked child.
+ */
+#define PYBUF_FORMATLEN 64
+#define PYBUF_NAMELEN 128
+typedef struct {
+    uint64_t address;
+    int32_t ndim;
+    int32_t has_strides;
+    int32_t readonly;
+    int32_t reserved;
+    int64_t shape[PYBUF_MAXDIM];
+    int64_t strides[PYBUF_MAXDIM];
+    char format[PYBUF_FORMATLEN];      /* NUL-terminated PEP 3118 format */
+    char name[PYBUF_NAMELEN];          /* NUL-terminated, may be empty */
+    void (*release)(void *);           /* may be NULL: borrowed memory */
+    void *release_arg;
+} pybuf_export;
+
+/*
+ * Shared memory (pybuf.shm). Mapping and unlinking run in Go; unmapping is
+ * the shim's job (munmap at release), so it also works where Go cannot run.
+ * `name` is the segment name without a leading '/'.
+ */
+typedef struct {
+    uint64_t address;
+    uint64_t size;
+    char name[PYBUF_NAMELEN];          /* out: the name actually used */
+} pybuf_mapping;
+
+/* Creates a segment (`name` NULL or "": a fresh random one) of `size` bytes,
+ * mode `mode`, and maps it read-write. */
+int32_t pybuf_core_shm_create(const char *name, uint64_t size, uint32_t mode,
+                              pybuf_mapping *out, char *err);
+/* Maps an existing segment, whole. */
+int32_t pybuf_core_shm_attach(const char *name, int32_t readonly, pybuf_mapping *out,
+                              char *err);
+/* Removes a segment's name; a missing name is not an error (idempotent). */
+int32_t pybuf_core_shm_unlink(const char *name, char *err);
+
 #endif /* PYBUF_CORE_H */

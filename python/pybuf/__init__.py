@@ -21,6 +21,7 @@ from ._pybuf import (
     Buffer,
     ForkError,
     Owner,
+    adopt,
     alloc,
     from_buffer,
     load_core,
@@ -34,6 +35,7 @@ __all__ = [
     "ForkError",
     "Owner",
     "OwnerInfo",
+    "adopt",
     "alloc",
     "from_buffer",
     "live",
@@ -44,7 +46,7 @@ __all__ = [
 
 __version__ = "0.1.0"
 
-_set_hooks(_convert.HOOKS, os.path.dirname(os.path.abspath(__file__)) + os.sep)
+_set_hooks(_convert._hooks(), os.path.dirname(os.path.abspath(__file__)) + os.sep)
 
 
 @dataclass(frozen=True)

@@ -112,4 +112,14 @@ def array(args: tuple[object, tuple[Any, ...], dict[str, Any] | None]) -> Any:
     return np.asarray(view, dtype=dtype)
 
 
-HOOKS = {"address": address, "release": release, "dtype": dtype, "array": array}
+def _hooks() -> dict[str, Any]:
+    from . import _pickle
+
+    return {
+        "address": address,
+        "release": release,
+        "dtype": dtype,
+        "array": array,
+        "reduce": _pickle.reduce,
+        "copy": _pickle.copy,
+    }

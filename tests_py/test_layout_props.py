@@ -42,7 +42,7 @@ def extent(shape, strides, item):
     return lo, hi + item
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(layouts(), st.integers(0, 4 * NINTS))
 def test_buffer_matches_as_strided(area, layout, start):
     h, ref = area
@@ -68,7 +68,7 @@ def test_buffer_matches_as_strided(area, layout, start):
         assert a[(0,) * len(shape)] == ref[start:start + item].view(NPT[fmt])[0]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300, deadline=None, database=None)
 @given(st.sampled_from(sorted(ITEM)), st.integers(0, 40), st.integers(0, 8),
        st.integers(0, 200))
 def test_region_bounds(area, fmt, n, stride_items, offset):

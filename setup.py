@@ -42,6 +42,10 @@ class BuildWithGo(build_ext):
         super().run()
 
 
+# Test-only: plants one of the faults listed in cshim/shim.h (PYBUF_FAULT=1..3).
+FAULT = os.environ.get("PYBUF_FAULT", "")
+define_macros = [("PYBUF_FAULT", FAULT)] if FAULT.isdigit() else []
+
 ext = Extension(
     "pybuf._pybuf",
     sources=sorted(os.path.join("cshim", f) for f in os.listdir(os.path.join(ROOT, "cshim")) if f.endswith(".c")),
@@ -49,6 +53,7 @@ ext = Extension(
     depends=["cshim/shim.h", "pybuf/capi/pybuf_core.h"],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
     libraries=["dl"],
+    define_macros=define_macros,
 )
 
 setup(ext_modules=[ext], cmdclass={"build_ext": BuildWithGo})

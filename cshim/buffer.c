@@ -83,6 +83,11 @@ int buffer_check_exportable(BufferObject *b)
 
 void buffer_export_taken(BufferObject *b)
 {
+#if PYBUF_FAULT == FAULT_SKIP_EXPORT
+    static unsigned planted;
+    if (++planted % 7 == 0)
+        return;
+#endif
     ATOMIC_ADD(&b->exports, 1);
     ATOMIC_ADD(&b->owner->counts.exports, 1);
 }

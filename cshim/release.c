@@ -19,6 +19,8 @@ int owner_is_foreign(OwnerObject *o)
 /* Drops what the release kept alive. Only after the release has run. */
 static void forget_release(OwnerObject *o)
 {
+    if (PYBUF_FAULT == FAULT_DOUBLE_RELEASE)
+        return; /* keep everything, so that a second release can run */
     o->kind = RELEASE_NONE;
     o->cfunc = NULL;
     o->carg = NULL;
@@ -46,7 +48,7 @@ static void unregister(OwnerObject *o)
 static int run_release(OwnerObject *o, int from_user)
 {
     int64_t before = ATOMIC_FETCH_OR(&o->counts.state, STATE_RELEASED);
-    if (before & STATE_RELEASED)
+    if ((before & STATE_RELEASED) && PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return 0;
     unregister(o);
     if (owner_is_foreign(o)) {
@@ -141,7 +143,8 @@ void owner_maybe_release_after_export(OwnerObject *o)
  * still intact) or when its last reference goes. */
 void owner_finalize_release(OwnerObject *o)
 {
-    if (ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED)
+    if ((ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED) &&
+        PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return;
     if (ATOMIC_LOAD(&o->counts.exports) == 0)
         run_release(o, 0);
@@ -153,7 +156,7 @@ void owner_finalize_release(OwnerObject *o)
 int owner_close_release(OwnerObject *o)
 {
     ATOMIC_OR(&o->counts.state, STATE_CLOSED);
-    if (ATOMIC_LOAD(&o->counts.buffers) == 0)
+    if (ATOMIC_LOAD(&o->counts.buffers) == 0 || PYBUF_FAULT == FAULT_EARLY_RELEASE)
         return run_release(o, 1);
     return 0;
 }

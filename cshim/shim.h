@@ -26,6 +26,18 @@
 #define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
 
+/*
+ * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).
+ * Never set in a real build: setup.py defines PYBUF_FAULT only when the
+ * environment variable of that name is set at build time.
+ */
+#define FAULT_EARLY_RELEASE 1   /* close() releases even while buffers live */
+#define FAULT_DOUBLE_RELEASE 2  /* the release may run twice */
+#define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
+#ifndef PYBUF_FAULT
+#define PYBUF_FAULT 0
+#endif
+
 /* How an owner gives its memory back. */
 typedef enum {
     RELEASE_NONE = 0,     /* borrowed memory: nothing to call */

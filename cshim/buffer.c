@@ -200,6 +200,7 @@ static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwd
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OO:region", kwlist, &offset, &shape,
                                      &dtype, &strides, &ro))
         return NULL;
+    pending_run_mine(0);
     int readonly = self->readonly;
     if (ro != Py_None) {
         readonly = PyObject_IsTrue(ro);

@@ -92,7 +92,7 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "O!OKIpp:_shm_open", OwnerType, &o, &name, &size, &mode,
                           &create, &readonly))
         return NULL;
-    if (o->core_id != 0 || o->kind != RELEASE_NONE) {
+    if (o->core_id != 0 || o->rel.kind != RELEASE_NONE) {
         PyErr_SetString(PyExc_TypeError, "_shm_open: the owner is already in use");
         return NULL;
     }
@@ -114,8 +114,9 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     if (st != PYBUF_OK)
         return raise_for_status(st, err);
     m.name[PYBUF_NAMELEN - 1] = '\0';
-    o->kind = RELEASE_MUNMAP;
-    o->block = (void *)(uintptr_t)m.address;
+    o->rel.kind = RELEASE_MUNMAP;
+    o->rel.block = (void *)(uintptr_t)m.address;
+    o->rel.nbytes = (int64_t)m.size;
     o->fixed_nbytes = (int64_t)m.size;
     if (name == Py_None || create) {
         PyObject *used = PyUnicode_FromString(m.name);

@@ -52,6 +52,7 @@ static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
     PyObject *shape, *dtype = NULL, *name = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O:alloc", kwlist, &shape, &dtype, &name))
         return NULL;
+    pending_run_mine(0);
     OwnerObject *o = owner_new_internal(name);
     if (o == NULL)
         return NULL;
@@ -76,8 +77,8 @@ static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
         PyErr_NoMemory();
         goto fail;
     }
-    o->kind = RELEASE_ALIGNED;
-    o->block = block;
+    o->rel.kind = RELEASE_ALIGNED;
+    o->rel.block = block;
     o->fixed_nbytes = l.nbytes;
     l.address = ((uint64_t)(uintptr_t)block + 63) & ~(uint64_t)63;
     if (owner_register(o) < 0) {
@@ -103,6 +104,7 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
     PyObject *obj, *ro = Py_None, *name = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:from_buffer", kwlist, &obj, &ro, &name))
         return NULL;
+    pending_run_mine(0);
     int readonly = -1;
     if (ro != Py_None && (readonly = PyObject_IsTrue(ro)) < 0)
         return NULL;
@@ -129,8 +131,8 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
         }
         return NULL;
     }
-    o->kind = RELEASE_PYBUFFER;
-    o->source = view;
+    o->rel.kind = RELEASE_PYBUFFER;
+    o->rel.source = view;
     if (readonly < 0)
         readonly = view->readonly;
     pybuf_layout l;
@@ -162,6 +164,7 @@ static PyObject *live_json(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
+    pending_run_mine(0);
     const core_api *core = core_require();
     if (core == NULL)
         return NULL;
@@ -186,6 +189,16 @@ static PyObject *trace(PyObject *m, PyObject *args)
     trace_enabled = on;
     core->set_trace(on);
     return PyBool_FromLong(was);
+}
+
+static PyObject *run_pending(PyObject *m, PyObject *unused)
+{
+    (void)m;
+    (void)unused;
+    int64_t before = ATOMIC_LOAD(&pending_count);
+    if (pending_run_mine(1) < 0)
+        return NULL;
+    return PyLong_FromLongLong(before - ATOMIC_LOAD(&pending_count));
 }
 
 static PyObject *load_core(PyObject *m, PyObject *path)
@@ -219,7 +232,7 @@ static void report_leaks_at_exit(void)
 static PyMethodDef module_methods[] = {
     {"wrap", (PyCFunction)(void (*)(void))owner_wrap, METH_VARARGS | METH_KEYWORDS,
      "wrap(address, shape, dtype='B', *, release=None, arg=None, strides=None, "
-     "readonly=False, name=None)\n--\n\nAn Owner with one Buffer."},
+     "readonly=False, name=None, release_thread=None)\n--\n\nAn Owner with one Buffer."},
     {"alloc", (PyCFunction)(void (*)(void))alloc, METH_VARARGS | METH_KEYWORDS,
      "alloc(shape, dtype='B', *, name=None)\n--\n\n"
      "Zero-filled, 64-byte aligned memory owned by pybuf, freed after the last view."},
@@ -233,6 +246,9 @@ static PyMethodDef module_methods[] = {
     {"_shm_open", shm_open_owner, METH_VARARGS, NULL},
     {"_shm_unlink", shm_unlink_name, METH_O, NULL},
     {"_live_json", live_json, METH_NOARGS, NULL},
+    {"run_pending", run_pending, METH_NOARGS,
+     "run_pending()\n--\n\nRuns the releases queued for this thread (owners made with\n"
+     "release_thread=\"creator\"); returns how many ran."},
     {"trace", trace, METH_VARARGS,
      "trace(on=True)\n--\n\nRecord where owners, buffers and exports are created."},
     {"load_core", load_core, METH_O,

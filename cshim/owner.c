@@ -73,8 +73,8 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
                                 "callable release takes no argument (use a closure)");
                 return -1;
             }
-            o->kind = RELEASE_PYCALL;
-            o->callable = Py_NewRef(release);
+            o->rel.kind = RELEASE_PYCALL;
+            o->rel.callable = Py_NewRef(release);
             return 0;
         }
         PyObject *addr;
@@ -96,16 +96,29 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         return -1;
     }
     owner_configure_cfunc(o, (void (*)(void *))(uintptr_t)fn, (void *)(uintptr_t)carg);
-    o->keepalive = keep;
+    o->rel.keepalive = keep;
     return 0;
 }
 
 int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg)
 {
-    o->kind = RELEASE_CFUNC;
-    o->cfunc = f;
-    o->carg = arg;
+    o->rel.kind = RELEASE_CFUNC;
+    o->rel.cfunc = f;
+    o->rel.carg = arg;
     return 0;
+}
+
+/* release_thread: None (whoever drops the last reference) or "creator". */
+static int set_release_thread(OwnerObject *o, PyObject *which)
+{
+    if (which == Py_None)
+        return 0;
+    if (PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "creator") == 0) {
+        o->rel.thread = PyThread_get_thread_ident();
+        return 0;
+    }
+    PyErr_Format(PyExc_ValueError, "release_thread must be None or \"creator\", not %R", which);
+    return -1;
 }
 
 int owner_register(OwnerObject *o)
@@ -158,11 +171,13 @@ OwnerObject *owner_new_internal(PyObject *name)
 
 static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
 {
-    static char *kwlist[] = {"release", "arg", "name", NULL};
-    PyObject *release = Py_None, *arg = Py_None, *name = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OO:Owner", kwlist, &release, &arg, &name))
+    static char *kwlist[] = {"release", "arg", "name", "release_thread", NULL};
+    PyObject *release = Py_None, *arg = Py_None, *name = Py_None, *thread = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOO:Owner", kwlist, &release, &arg, &name,
+                                     &thread))
         return -1;
-    if (self->core_id != 0 || self->kind != RELEASE_NONE) {
+    pending_run_mine(0);
+    if (self->core_id != 0 || self->rel.kind != RELEASE_NONE) {
         PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
         return -1;
     }
@@ -171,6 +186,10 @@ static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
     Py_SETREF(self->name, Py_NewRef(name));
     if (core_require() == NULL || owner_setup_release(self, release, arg) < 0)
         return -1;
+    if (set_release_thread(self, thread) < 0) {
+        owner_disarm(self);
+        return -1;
+    }
     if (owner_register(self) < 0) {
         owner_disarm(self);
         return -1;
@@ -208,6 +227,7 @@ static PyObject *Owner_buffer(OwnerObject *self, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$Op:buffer", kwlist, &address, &shape,
                                      &dtype, &strides, &readonly))
         return NULL;
+    pending_run_mine(0);
     PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
     PyObject *b = buffer_from_args(self, address, shape, dtype ? dtype : deflt, strides, readonly);
     Py_XDECREF(deflt);
@@ -218,18 +238,20 @@ PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
 {
     (void)module;
     static char *kwlist[] = {"address", "shape", "dtype", "release", "arg",
-                             "strides", "readonly", "name", NULL};
+                             "strides", "readonly", "name", "release_thread", NULL};
     PyObject *address, *shape, *dtype = NULL, *release = Py_None, *arg = Py_None;
-    PyObject *strides = Py_None, *name = Py_None;
+    PyObject *strides = Py_None, *name = Py_None, *thread = Py_None;
     int readonly = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OOOpO:wrap", kwlist, &address, &shape,
-                                     &dtype, &release, &arg, &strides, &readonly, &name))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OOOpOO:wrap", kwlist, &address, &shape,
+                                     &dtype, &release, &arg, &strides, &readonly, &name,
+                                     &thread))
         return NULL;
+    pending_run_mine(0);
     OwnerObject *o = owner_new_internal(name);
     if (o == NULL)
         return NULL;
     if (core_require() == NULL || owner_register(o) < 0 ||
-        owner_setup_release(o, release, arg) < 0) {
+        owner_setup_release(o, release, arg) < 0 || set_release_thread(o, thread) < 0) {
         owner_disarm(o);
         Py_DECREF(o);
         return NULL;
@@ -273,6 +295,7 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
     int strict = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:close", kwlist, &strict))
         return NULL;
+    pending_run_mine(0);
     if (strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED)) {
         if (owner_is_foreign(self)) {
             PyErr_SetString(PybufForkError,
@@ -320,10 +343,10 @@ static void Owner_finalize(OwnerObject *self)
 static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
-    Py_VISIT(self->callable);
-    Py_VISIT(self->keepalive);
-    if (self->source != NULL)
-        Py_VISIT(self->source->obj);
+    Py_VISIT(self->rel.callable);
+    Py_VISIT(self->rel.keepalive);
+    if (self->rel.source != NULL)
+        Py_VISIT(self->rel.source->obj);
     return 0;
 }
 
@@ -331,8 +354,8 @@ static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
 static int Owner_clear(OwnerObject *self)
 {
     if (ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) {
-        Py_CLEAR(self->callable);
-        Py_CLEAR(self->keepalive);
+        Py_CLEAR(self->rel.callable);
+        Py_CLEAR(self->rel.keepalive);
     }
     return 0;
 }
@@ -347,8 +370,8 @@ static void Owner_dealloc(OwnerObject *self)
         PyObject_ClearWeakRefs((PyObject *)self);
     if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
         owner_disarm(self); /* unreachable: every view holds the owner */
-    Py_CLEAR(self->callable);
-    Py_CLEAR(self->keepalive);
+    Py_CLEAR(self->rel.callable);
+    Py_CLEAR(self->rel.keepalive);
     Py_CLEAR(self->name);
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
@@ -410,7 +433,7 @@ static PyMemberDef Owner_members[] = {
     {NULL}};
 
 static PyType_Slot Owner_slots[] = {
-    {Py_tp_doc, "Owner(release=None, *, arg=None, name=None)\n--\n\n"
+    {Py_tp_doc, "Owner(release=None, *, arg=None, name=None, release_thread=None)\n--\n\n"
                 "Stands for memory somebody else owns; runs `release` exactly once,\n"
                 "after the last view of any of its buffers is gone."},
     {Py_tp_new, Owner_new},

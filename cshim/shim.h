@@ -54,18 +54,28 @@ typedef enum {
 #define STATE_DOOMED 4        /* garbage: release when the last export goes */
 #define STATE_FOREIGN 8       /* created by another process (before a fork) */
 
-typedef struct {
-    PyObject_HEAD
-    pybuf_counts counts;      /* read by the Go registry through a pointer */
-    uint64_t core_id;         /* registry id, 0 when not registered */
+/* What a release needs, moved out of its owner when it runs (or is queued
+ * for the owner's creator thread). */
+typedef struct release_job {
     release_kind kind;
     void (*cfunc)(void *);
     void *carg;
     PyObject *callable;       /* RELEASE_PYCALL */
     PyObject *keepalive;      /* the ctypes/cffi objects a C release points into */
     Py_buffer *source;        /* RELEASE_PYBUFFER */
-    void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes */
-    int64_t fixed_nbytes;     /* -1, or the allocation size (alloc) */
+    void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes;
+                                 RELEASE_MUNMAP: the mapping */
+    int64_t nbytes;           /* RELEASE_MUNMAP: the mapping's length */
+    unsigned long thread;     /* run only on this thread (0: any) */
+    struct release_job *next; /* in the queue of pending releases */
+} release_job;
+
+typedef struct {
+    PyObject_HEAD
+    pybuf_counts counts;      /* read by the Go registry through a pointer */
+    uint64_t core_id;         /* registry id, 0 when not registered */
+    release_job rel;
+    int64_t fixed_nbytes;     /* -1, or the allocation size (alloc, shared memory) */
     uint64_t fork_generation; /* fork_generation() when created */
     PyObject *name;           /* str or None */
     PyObject *weakreflist;
@@ -146,6 +156,9 @@ void owner_maybe_release_after_buffer(OwnerObject *o);
 void owner_maybe_release_after_export(OwnerObject *o);
 void owner_finalize_release(OwnerObject *o);
 int owner_close_release(OwnerObject *o);
+/* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
+int pending_run_mine(int raise_errors);
+extern int64_t pending_count;
 int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 /* Marks an owner that never took ownership (a failed wrap) as released. */
 void owner_disarm(OwnerObject *o);

@@ -25,6 +25,7 @@ from ._pybuf import (
     alloc,
     from_buffer,
     load_core,
+    run_pending,
     trace,
     wrap,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "from_buffer",
     "live",
     "load_core",
+    "run_pending",
     "trace",
     "wrap",
 ]

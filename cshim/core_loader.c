@@ -51,6 +51,8 @@ int core_loader_init(PyObject *module)
     return 0;
 }
 
+int core_forked_after_load(void) { return forked_after_load; }
+
 uint64_t core_use_count(void) { return ATOMIC_LOAD(&core_uses); }
 
 const char *core_version(void)

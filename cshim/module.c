@@ -211,8 +211,11 @@ static PyObject *core_info(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    PyObject *info = Py_BuildValue("{s:O,s:s}", "loaded", core_is_loaded() ? Py_True : Py_False,
-                                   "version", core_version());
+    PyObject *info = Py_BuildValue("{s:O,s:s,s:O,s:K}", "loaded",
+                                   core_is_loaded() ? Py_True : Py_False, "version",
+                                   core_version(), "forked_after_load",
+                                   core_forked_after_load() ? Py_True : Py_False,
+                                   "fork_generation", (unsigned long long)fork_generation());
     PyObject *uses = PyLong_FromUnsignedLongLong(core_use_count());
     if (info == NULL || uses == NULL || PyDict_SetItemString(info, "uses", uses) < 0)
         Py_CLEAR(info);

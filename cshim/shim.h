@@ -138,6 +138,7 @@ PyObject *core_set_path(PyObject *path);
 int core_is_loaded(void);
 /* How many times the core was handed out: a test proves hot paths skip Go. */
 uint64_t core_use_count(void);
+int core_forked_after_load(void);
 const char *core_version(void); /* "" when not usable; not counted */
 
 /* layout.c: turning Python arguments into a validated layout. */

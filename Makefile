@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test demo bench clean fuzz
+.PHONY: dev install test go-test py-test typecheck demo bench clean fuzz
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ go-test:
 py-test: install
 	$(PY) -m pytest -q tests_py
 
-test: dev go-test py-test
+# The examples are what users copy: they must pass mypy --strict.
+typecheck: install
+	$(PY) -m mypy --strict examples/
+
+test: dev go-test typecheck py-test
 
 demo: install
 	$(PY) examples/seed_demo.py

@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo bench clean fuzz
+.PHONY: dev install test go-test py-test typecheck demo bench clean fuzz goext
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,8 +38,13 @@ test: dev go-test typecheck py-test
 demo: install
 	$(PY) examples/seed_demo.py
 
-bench: install
+# A Go extension embedding pybuf's core (examples/goext).
+goext:
+	$(GO) build -buildmode=c-shared -o build/goext/libgoext.so ./examples/goext
+
+bench: install goext
 	$(PY) bench/run.py
+	$(PY) bench/goslice.py --lib build/goext/libgoext.so
 
 # A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
 FUZZTIME ?= 30s

@@ -16,6 +16,10 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:adopt", kwlist, &ptr, &name))
         return NULL;
     uint64_t addr;
+    if (ptr == Py_None) { /* what ctypes makes of a NULL pointer result */
+        PyErr_SetString(PyExc_ValueError, "descriptor is NULL");
+        return NULL;
+    }
     if (address_from_object(ptr, "descriptor", &addr) < 0)
         return NULL;
     if (addr == 0) {

@@ -143,7 +143,7 @@ void pybuf_core_free(void *p);
  * `release(release_arg)` runs exactly once, from C, without the GIL, after
  * the last view is gone; it never runs in a forked child.
  */
-#define PYBUF_FORMATLEN 64
+#define PYBUF_FORMATLEN 512
 #define PYBUF_NAMELEN 128
 typedef struct {
     uint64_t address;

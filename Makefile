@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo bench clean fuzz goext
+.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ test: dev go-test typecheck py-test
 
 demo: install
 	$(PY) examples/seed_demo.py
+	$(PY) examples/shm_pipeline.py
+
+shm-demo: install
+	$(PY) examples/shm_pipeline.py
 
 # A Go extension embedding pybuf's core (examples/goext).
 goext:

@@ -122,7 +122,7 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     o->rel.block = (void *)(uintptr_t)m.address;
     o->rel.nbytes = (int64_t)m.size;
     o->fixed_nbytes = (int64_t)m.size;
-    if (name == Py_None || create) {
+    if (o->name == Py_None) {
         PyObject *used = PyUnicode_FromString(m.name);
         if (used == NULL) {
             owner_disarm(o);

@@ -10,6 +10,7 @@ import (
 	"fmt"
 
 	"github.com/pybuf-go/pybuf/pybuf/layout"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 )
 
 // completeLayout is pybuf_core_layout without the panic guard. The layout is
@@ -83,14 +84,14 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 	return C.PYBUF_OK
 }
 
-// fail reports err to the shim: the status is the layout error's kind, which
-// has the numbers of pybuf_status; an error of any other type is a bug, told
-// as a ValueError rather than lost.
+// fail reports err to the shim: the status is the error's kind, which has
+// the numbers of pybuf_status; an error of any other type is a bug, told as a
+// ValueError rather than lost.
 func fail(errBuf *C.char, err error) C.int32_t {
 	writeErr(errBuf, err.Error())
-	var le *layout.Error
-	if errors.As(err, &le) && le.Kind >= layout.KindValue && le.Kind <= layout.KindNotPEP3118 {
-		return C.int32_t(le.Kind)
+	var se *status.Error
+	if errors.As(err, &se) && se.Kind >= status.KindValue && se.Kind <= status.KindNotPEP3118 {
+		return C.int32_t(se.Kind)
 	}
 	return C.PYBUF_ERR_VALUE
 }

@@ -5,29 +5,20 @@
 // out of bounds.
 package layout
 
-import "fmt"
+import "github.com/pybuf-go/pybuf/pybuf/status"
 
-// Kind selects the Python exception the C shim raises for an Error.
-type Kind int
-
-const (
-	KindValue      Kind = 1 // ValueError
-	KindOverflow   Kind = 2 // OverflowError
-	KindType       Kind = 3 // TypeError
-	KindBuffer     Kind = 4 // BufferError
-	KindNotPEP3118 Kind = 5 // not a PEP 3118 format; the caller may still try numpy.dtype()
+// Kind and Error are pybuf's common status types (see package status).
+type (
+	Kind  = status.Kind
+	Error = status.Error
 )
 
-// Error is the only error type this package returns. Msg always contains Arg,
-// so the Python message names the offending argument on its own.
-type Error struct {
-	Kind Kind
-	Arg  string
-	Msg  string
-}
+const (
+	KindValue      = status.KindValue
+	KindOverflow   = status.KindOverflow
+	KindType       = status.KindType
+	KindBuffer     = status.KindBuffer
+	KindNotPEP3118 = status.KindNotPEP3118
+)
 
-func (e *Error) Error() string { return e.Msg }
-
-func errorf(k Kind, arg, format string, a ...any) *Error {
-	return &Error{Kind: k, Arg: arg, Msg: fmt.Sprintf(format, a...)}
-}
+var errorf = status.Errorf

@@ -8,6 +8,8 @@ from typing import Any, Literal, SupportsIndex, TypeAlias
 
 from typing_extensions import CapsuleType, Self
 
+from . import shm as shm
+
 __version__: str
 
 #: An address: an int, a ctypes pointer/array/c_void_p, or a cffi pointer.

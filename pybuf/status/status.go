@@ -1,0 +1,33 @@
+// Package status is the error every part of pybuf's Go core returns to the
+// C shim: a Kind that picks the Python exception, and a message that names
+// the faulty argument. The Kind values are those of enum pybuf_status in
+// pybuf/capi/pybuf_core.h (capi's tests check that they agree).
+package status
+
+import "fmt"
+
+// Kind selects the Python exception the C shim raises for an Error.
+type Kind int
+
+const (
+	KindValue      Kind = 1 // ValueError
+	KindOverflow   Kind = 2 // OverflowError
+	KindType       Kind = 3 // TypeError
+	KindBuffer     Kind = 4 // BufferError
+	KindNotPEP3118 Kind = 5 // not a PEP 3118 format; the caller may still try numpy.dtype()
+)
+
+// Error carries its Kind and the argument it is about. Msg always contains
+// Arg, so the Python message names the offending argument on its own.
+type Error struct {
+	Kind Kind
+	Arg  string
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Errorf builds an Error of kind k about argument arg.
+func Errorf(k Kind, arg, format string, a ...any) *Error {
+	return &Error{Kind: k, Arg: arg, Msg: fmt.Sprintf(format, a...)}
+}

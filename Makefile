@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext
+.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,20 @@ py-test: install
 typecheck: install
 	$(PY) -m mypy --strict examples/
 
-test: dev go-test typecheck py-test
+# Release artifacts in dist/ (docs/PACKAGING.md); PYTHON picks the CPython.
+sdist:
+	PYTHON=$(PYTHON) packaging/build_sdist.sh
+
+# The sdist, then a manylinux wheel built from it.
+wheel:
+	PYTHON=$(PYTHON) packaging/build_wheel.sh
+
+# The wheel on a PATH without Go (NumPy 2.x, 1.26, none) and the sdist
+# built with Go but no network, each in a brand-new virtualenv.
+test-dist: wheel
+	PYTHON=$(PYTHON) packaging/test_dist.sh
+
+test: dev go-test typecheck py-test test-dist
 
 demo: install
 	$(PY) examples/seed_demo.py
@@ -58,4 +71,4 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so
+	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py

@@ -176,6 +176,7 @@ static void Buffer_dealloc(BufferObject *self)
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)self);
     OwnerObject *owner = self->owner;
+    int64_t nbytes = self->nbytes; /* self is freed before the owner is told */
     if (self->trace_token != 0) {
         const core_api *core = core_if_usable();
         if (core != NULL)
@@ -186,7 +187,7 @@ static void Buffer_dealloc(BufferObject *self)
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
     if (owner != NULL) {
-        ATOMIC_ADD(&owner->counts.nbytes, -(int64_t)self->nbytes);
+        ATOMIC_ADD(&owner->counts.nbytes, -nbytes);
         ATOMIC_ADD(&owner->counts.buffers, -1);
         owner_maybe_release_after_buffer(owner);
         Py_DECREF(owner);

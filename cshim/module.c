@@ -191,6 +191,14 @@ static PyObject *trace(PyObject *m, PyObject *args)
     return PyBool_FromLong(was);
 }
 
+static PyObject *gc_callback(PyObject *m, PyObject *args)
+{
+    (void)m;
+    (void)args;
+    release_gc_phase_changed();
+    Py_RETURN_NONE;
+}
+
 static PyObject *run_pending(PyObject *m, PyObject *unused)
 {
     (void)m;
@@ -258,6 +266,7 @@ static PyMethodDef module_methods[] = {
      "load_core(path)\n--\n\nUse the Go library at `path` as pybuf's core (before first use)."},
     {"_core_info", core_info, METH_NOARGS, NULL},
     {"_set_hooks", set_hooks, METH_VARARGS, NULL},
+    {"_gc_callback", gc_callback, METH_VARARGS, NULL},
     {NULL}};
 
 static struct PyModuleDef module_def = {

@@ -36,6 +36,45 @@ int owner_check_open(OwnerObject *o)
     return 0;
 }
 
+/*
+ * The C function inside a ctypes function object (a CDLL attribute or a
+ * CFUNCTYPE instance): ctypes exports the pointer itself through the buffer
+ * protocol. Read here because it is the common case and going through
+ * ctypes.cast costs more than the rest of wrap(). Returns 1 and sets *fn for
+ * a ctypes function, 0 for anything else, -1 on error.
+ */
+static int ctypes_function_pointer(PyObject *obj, uint64_t *fn)
+{
+    static PyObject *cfuncptr_type;
+    if (cfuncptr_type == NULL) {
+        PyObject *mod = PyImport_ImportModule("_ctypes");
+        if (mod == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+        cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
+        Py_DECREF(mod);
+        if (cfuncptr_type == NULL) {
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    int is = PyObject_IsInstance(obj, cfuncptr_type);
+    if (is <= 0)
+        return is;
+    Py_buffer view;
+    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0)
+        return -1;
+    int ok = view.len == (Py_ssize_t)sizeof(void *);
+    if (ok) {
+        void *p;
+        memcpy(&p, view.buf, sizeof p);
+        *fn = (uint64_t)(uintptr_t)p;
+    }
+    PyBuffer_Release(&view);
+    return ok;
+}
+
 /* Decides what `release` (and `arg`) mean; sets nothing on failure. */
 int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
 {
@@ -49,9 +88,14 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
     }
     uint64_t fn = 0, carg = 0;
     PyObject *keep = NULL;
+    int is_ctypes = 0;
     if (PyLong_Check(release) && !PyBool_Check(release)) {
         if (address_from_object(release, "release", &fn) < 0)
             return -1;
+    } else if ((is_ctypes = ctypes_function_pointer(release, &fn)) != 0) {
+        if (is_ctypes < 0)
+            return -1;
+        keep = Py_NewRef(release);
     } else {
         /* ctypes and cffi function objects are callable too: the hook tells
          * a C function (address, object to keep) from a Python callable. */

@@ -156,6 +156,8 @@ int owner_check_open(OwnerObject *o);
 void owner_maybe_release_after_buffer(OwnerObject *o);
 void owner_maybe_release_after_export(OwnerObject *o);
 void owner_finalize_release(OwnerObject *o);
+/* gc.callbacks: a collection started or ended (see release.c). */
+void release_gc_phase_changed(void);
 int owner_close_release(OwnerObject *o);
 /* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
 int pending_run_mine(int raise_errors);

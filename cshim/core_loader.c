@@ -137,8 +137,7 @@ static int bind_all(void *h, PyObject *path)
     BIND(abi, "pybuf_core_abi");
     BIND(version, "pybuf_core_version");
     BIND(layout, "pybuf_core_layout");
-    BIND(reg, "pybuf_core_register");
-    BIND(unreg, "pybuf_core_unregister");
+    BIND(registry_apply, "pybuf_core_registry_apply");
     BIND(set_trace, "pybuf_core_set_trace");
     BIND(trace, "pybuf_core_trace");
     BIND(untrace, "pybuf_core_untrace");

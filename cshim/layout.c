@@ -7,6 +7,8 @@
  */
 #include "shim.h"
 
+#include <string.h>
+
 PyObject *raise_for_status(int32_t status, const char *msg)
 {
     PyObject *type;
@@ -119,11 +121,17 @@ int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors)
     const core_api *core = core_require();
     if (core == NULL)
         return -1;
+    if (layout_cache_lookup(l))
+        return 0;
+    int64_t strides_in[PYBUF_MAXDIM];
+    memcpy(strides_in, l->strides, sizeof strides_in); /* the core overwrites them */
     char err[PYBUF_ERRLEN];
     err[0] = '\0';
     int32_t status = core->layout(l, err);
-    if (status == PYBUF_OK)
+    if (status == PYBUF_OK) {
+        layout_cache_store(l, strides_in);
         return 0;
+    }
     raise_for_status(status, err);
     return status == PYBUF_ERR_NOT_PEP3118 ? -2 : -1;
 }

@@ -166,7 +166,7 @@ static PyObject *live_json(PyObject *m, PyObject *unused)
     (void)unused;
     pending_run_mine(0);
     const core_api *core = core_require();
-    if (core == NULL)
+    if (core == NULL || registry_flush() < 0)
         return NULL;
     char *json = core->live_json();
     if (json == NULL)
@@ -186,6 +186,7 @@ static PyObject *trace(PyObject *m, PyObject *args)
     if (core == NULL)
         return NULL;
     int was = trace_enabled;
+    registry_flush(); /* owners made before are traced against from now on */
     trace_enabled = on;
     core->set_trace(on);
     return PyBool_FromLong(was);
@@ -225,9 +226,13 @@ static PyObject *core_info(PyObject *m, PyObject *unused)
                                    core_forked_after_load() ? Py_True : Py_False,
                                    "fork_generation", (unsigned long long)fork_generation());
     PyObject *uses = PyLong_FromUnsignedLongLong(core_use_count());
-    if (info == NULL || uses == NULL || PyDict_SetItemString(info, "uses", uses) < 0)
+    PyObject *hits = PyLong_FromUnsignedLongLong(layout_cache_hits());
+    if (info == NULL || uses == NULL || hits == NULL ||
+        PyDict_SetItemString(info, "uses", uses) < 0 ||
+        PyDict_SetItemString(info, "layout_cache_hits", hits) < 0)
         Py_CLEAR(info);
     Py_XDECREF(uses);
+    Py_XDECREF(hits);
     return info;
 }
 
@@ -236,7 +241,7 @@ static void report_leaks_at_exit(void)
 {
     const char *env = getenv("PYBUF_REPORT_LEAKS");
     const core_api *core = core_if_usable();
-    if (core != NULL && env != NULL && strcmp(env, "1") == 0)
+    if (core != NULL && env != NULL && strcmp(env, "1") == 0 && registry_flush() == 0)
         core->report_leaks(2);
 }
 

@@ -170,12 +170,10 @@ int owner_register(OwnerObject *o)
     const core_api *core = core_require();
     if (core == NULL)
         return -1;
-    const char *name = NULL;
-    if (o->name != Py_None && (name = PyUnicode_AsUTF8(o->name)) == NULL)
+    (void)core;
+    if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
         return -1;
-    char *site = trace_enabled ? site_capture() : NULL;
-    o->core_id = core->reg(name ? name : "", o->fixed_nbytes, site, &o->counts);
-    free(site);
+    registry_add(o, trace_enabled ? site_capture() : NULL);
     return 0;
 }
 
@@ -318,7 +316,7 @@ static PyObject *holders_message(OwnerObject *self)
         "hold its memory; drop them first, or call close() to release after "
         "the last one", self->name, (long long)buffers, (long long)exports);
     const core_api *core = core_if_usable();
-    if (msg == NULL || core == NULL || self->core_id == 0)
+    if (msg == NULL || core == NULL || self->core_id == 0 || registry_flush() < 0)
         return msg;
     char *holders = core->holders(self->core_id);
     if (holders != NULL && holders[0] != '\0') {
@@ -414,6 +412,7 @@ static void Owner_dealloc(OwnerObject *self)
         PyObject_ClearWeakRefs((PyObject *)self);
     if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
         owner_disarm(self); /* unreachable: every view holds the owner */
+    registry_remove(self);  /* the registry must not keep a pointer into us */
     Py_CLEAR(self->rel.callable);
     Py_CLEAR(self->rel.keepalive);
     Py_CLEAR(self->name);

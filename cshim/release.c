@@ -18,15 +18,7 @@ int owner_is_foreign(OwnerObject *o)
     return o->fork_generation != fork_generation();
 }
 
-static void unregister(OwnerObject *o)
-{
-    if (o->core_id == 0)
-        return;
-    const core_api *core = core_if_usable();
-    if (core != NULL)
-        core->unreg(o->core_id);
-    o->core_id = 0;
-}
+static void unregister(OwnerObject *o) { registry_remove(o); }
 
 /* Moves the release out of the owner, which then holds nothing of it. */
 static release_job take_job(OwnerObject *o)

@@ -74,6 +74,9 @@ typedef struct {
     PyObject_HEAD
     pybuf_counts counts;      /* read by the Go registry through a pointer */
     uint64_t core_id;         /* registry id, 0 when not registered */
+    int queue_slot;           /* registry_queue.c: 1 + index while queued */
+    const char *name_utf8;    /* of `name` (which keeps it alive), or NULL */
+    char *site;               /* creation site while queued (tracing), or NULL */
     release_job rel;
     int64_t fixed_nbytes;     /* -1, or the allocation size (alloc, shared memory) */
     uint64_t fork_generation; /* fork_generation() when created */
@@ -112,8 +115,7 @@ typedef struct {
     int32_t (*abi)(void);
     const char *(*version)(void);
     int32_t (*layout)(pybuf_layout *, char *);
-    uint64_t (*reg)(const char *, int64_t, const char *, const pybuf_counts *);
-    void (*unreg)(uint64_t);
+    void (*registry_apply)(const pybuf_registration *, int32_t, const uint64_t *, int32_t);
     void (*set_trace)(int32_t);
     uint64_t (*trace)(uint64_t, int32_t, const char *);
     void (*untrace)(uint64_t);
@@ -140,6 +142,18 @@ int core_is_loaded(void);
 uint64_t core_use_count(void);
 int core_forked_after_load(void);
 const char *core_version(void); /* "" when not usable; not counted */
+
+/* layout_cache.c: layouts the core validated, reused at addresses it allows. */
+int layout_cache_lookup(pybuf_layout *l);
+void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in);
+uint64_t layout_cache_hits(void);
+
+/* registry_queue.c: batched registration with the Go registry. */
+void registry_add(OwnerObject *o, char *site);
+void registry_remove(OwnerObject *o);
+/* Sends what is queued; call before anything reads the registry. -1 when
+ * the core is not usable here. */
+int registry_flush(void);
 
 /* layout.c: turning Python arguments into a validated layout. */
 int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,

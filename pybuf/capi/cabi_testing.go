@@ -11,7 +11,10 @@ package capi
 */
 import "C"
 
-import "unsafe"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // layoutCase is a pybuf_layout in Go types. Format nil is a NULL format.
 type layoutCase struct {
@@ -122,18 +125,31 @@ func cstr(s *string) *C.char {
 
 func freeC(p *C.char) { C.free(unsafe.Pointer(p)) }
 
+// testIDs numbers owners the way the shim does: below 2^63, never reused.
+var testIDs uint64
+
 func callRegister(name *string, nbytes int64, site *string, counts *testCounts) uint64 {
 	n, s := cstr(name), cstr(site)
 	defer freeC(n)
 	defer freeC(s)
-	var p *C.pybuf_counts
+	reg := (*C.pybuf_registration)(C.calloc(1, C.sizeof_pybuf_registration))
+	defer C.free(unsafe.Pointer(reg))
+	id := atomic.AddUint64(&testIDs, 1)
+	reg.id, reg.name, reg.nbytes, reg.site = C.uint64_t(id), n, C.int64_t(nbytes), s
 	if counts != nil {
-		p = counts.p
+		reg.counts = counts.p
 	}
-	return uint64(pybuf_core_register(n, C.int64_t(nbytes), s, p))
+	pybuf_core_registry_apply(reg, 1, nil, 0)
+	return id
 }
 
-func callUnregister(id uint64)     { pybuf_core_unregister(C.uint64_t(id)) }
+func callUnregister(id uint64) {
+	gone := (*C.uint64_t)(C.malloc(8))
+	defer C.free(unsafe.Pointer(gone))
+	*gone = C.uint64_t(id)
+	pybuf_core_registry_apply(nil, 0, gone, 1)
+}
+
 func callSetTrace(on int32)        { pybuf_core_set_trace(C.int32_t(on)) }
 func callUntrace(token uint64)     { pybuf_core_untrace(C.uint64_t(token)) }
 func callAbi() int32               { return int32(pybuf_core_abi()) }

@@ -3,14 +3,14 @@ package capi
 /*
 // cgo declares every //export with non-const pointers (char *), which C
 // rejects as conflicting with the header's const char * prototypes. Those
-// three are renamed while the header is read; the ABI is the same.
+// functions are renamed while the header is read; the ABI is the same.
 #define pybuf_core_version pybuf_core_version_const_
-#define pybuf_core_register pybuf_core_register_const_
 #define pybuf_core_trace pybuf_core_trace_const_
+#define pybuf_core_registry_apply pybuf_core_registry_apply_const_
 #include "pybuf_core.h"
 #undef pybuf_core_version
-#undef pybuf_core_register
 #undef pybuf_core_trace
+#undef pybuf_core_registry_apply
 #include <stdlib.h>
 */
 import "C"
@@ -43,26 +43,32 @@ func pybuf_core_layout(l *C.pybuf_layout, errBuf *C.char) (status C.int32_t) {
 	return completeLayout(l, errBuf)
 }
 
-//export pybuf_core_register
-func pybuf_core_register(name *C.char, nbytes C.int64_t, site *C.char, counts *C.pybuf_counts) (id C.uint64_t) {
-	defer func() {
-		// An owner that could not be registered only misses from live();
-		// 0 tells the shim so, which must not stop it from working.
-		if recover() != nil {
-			id = 0
-		}
-	}()
-	var c registry.Counts
-	if counts != nil {
-		c = cCounts{counts}
-	}
-	return C.uint64_t(registry.Register(goString(name), int64(nbytes), goString(site), c))
-}
-
-//export pybuf_core_unregister
-func pybuf_core_unregister(id C.uint64_t) {
+//export pybuf_core_registry_apply
+func pybuf_core_registry_apply(regs *C.pybuf_registration, nregs C.int32_t, gone *C.uint64_t, ngone C.int32_t) {
+	// An owner that could not be registered only misses from live(), which
+	// must not stop the shim from working.
 	defer func() { _ = recover() }()
-	registry.Unregister(uint64(id))
+	var batch []registry.Registration
+	if regs != nil && nregs > 0 {
+		batch = make([]registry.Registration, 0, int(nregs))
+		for _, g := range unsafe.Slice(regs, int(nregs)) {
+			var c registry.Counts
+			if g.counts != nil {
+				c = cCounts{g.counts}
+			}
+			batch = append(batch, registry.Registration{
+				ID: uint64(g.id), Name: goString(g.name), Nbytes: int64(g.nbytes),
+				Site: goString(g.site), Counts: c,
+			})
+		}
+	}
+	var ids []uint64
+	if gone != nil && ngone > 0 {
+		for _, id := range unsafe.Slice(gone, int(ngone)) {
+			ids = append(ids, uint64(id))
+		}
+	}
+	registry.Apply(batch, ids)
 }
 
 //export pybuf_core_set_trace

@@ -80,6 +80,8 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 	l.hi = C.int64_t(res.Hi)
 	l.c_contiguous = cBool(res.CContiguous)
 	l.f_contiguous = cBool(res.FContiguous)
+	lowest, highest := res.AddressRange()
+	l.addr_min, l.addr_max = C.uint64_t(lowest), C.uint64_t(highest)
 	writeErr(errBuf, "")
 	return C.PYBUF_OK
 }

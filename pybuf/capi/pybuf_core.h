@@ -78,6 +78,9 @@ typedef struct {
     int64_t nbytes;            /* itemsize * prod(shape) */
     int64_t lo, hi;            /* bytes touched: [address+lo, address+hi); 0,0 if empty */
     int32_t c_contiguous, f_contiguous;
+    /* out (plain layouts): the same format, shape and strides are valid at
+     * every address in [addr_min, addr_max], so the shim may cache them */
+    uint64_t addr_min, addr_max;
 } pybuf_layout;
 
 /* Live counters of one owner, kept by the shim and read by the core's
@@ -108,12 +111,23 @@ const char *pybuf_core_version(void);
  * (PYBUF_ERRLEN bytes) holds a message that names the faulty argument. */
 int32_t pybuf_core_layout(pybuf_layout *layout, char *err);
 
-/* Registers an owner; `counts` must stay valid until unregister. `nbytes`
- * >= 0 is a fixed allocation size, -1 means "sum over live buffers".
- * `site` may be NULL. Returns a non-zero id. */
-uint64_t pybuf_core_register(const char *name, int64_t nbytes, const char *site,
-                             const pybuf_counts *counts);
-void pybuf_core_unregister(uint64_t id);
+/* One owner announced to the registry, with an id the shim chose (non-zero,
+ * below 2^63, never reused). `counts` must stay valid until the owner is
+ * listed in `gone` of a later call. `nbytes` >= 0 is a fixed allocation
+ * size, -1 means "sum over live buffers". `name` and `site` may be NULL. */
+typedef struct {
+    uint64_t id;
+    const char *name;
+    int64_t nbytes;
+    const char *site;
+    const pybuf_counts *counts;
+} pybuf_registration;
+
+/* Applies the registry changes the shim queued since its last call, in one
+ * crossing into Go: registers `regs`, then forgets the owners in `gone`.
+ * Once it returns, the counters of the `gone` owners are never read again. */
+void pybuf_core_registry_apply(const pybuf_registration *regs, int32_t nregs,
+                               const uint64_t *gone, int32_t ngone);
 
 /* Tracing on or off (creation sites are recorded only while on). */
 void pybuf_core_set_trace(int32_t on);

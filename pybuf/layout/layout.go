@@ -31,17 +31,24 @@ func Check(address uint64, s Spec) (Result, error) {
 	return r, nil
 }
 
-func checkAddress(address uint64, r Result) *Error {
+// AddressRange is the closed range of addresses at which the layout is
+// valid. Callers that cache a validated layout (the C shim) reuse it at any
+// address in this range without asking again.
+func (r Result) AddressRange() (lowest, highest uint64) {
 	if r.Nbytes == 0 {
-		return nil // nothing is touched, so any address (NULL included) will do
+		return 0, math.MaxUint64 // nothing is touched, so any address (NULL included) will do
 	}
-	if address == 0 {
+	return max(1, abs64(r.Lo)), math.MaxUint64 - uint64(r.Hi)
+}
+
+func checkAddress(address uint64, r Result) *Error {
+	lowest, highest := r.AddressRange()
+	switch {
+	case address == 0 && lowest > 0:
 		return errorf(KindValue, "address", "address is NULL")
-	}
-	if address < abs64(r.Lo) {
+	case address < lowest:
 		return errorf(KindValue, "address", "address %#x is too low: the strides reach %d bytes below it", address, abs64(r.Lo))
-	}
-	if address > math.MaxUint64-uint64(r.Hi) {
+	case address > highest:
 		return errorf(KindOverflow, "address", "address %#x plus the extent of %d bytes passes the end of the address space", address, r.Hi)
 	}
 	return nil

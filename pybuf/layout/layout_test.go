@@ -167,3 +167,21 @@ func TestCheckAddressSpaceEdges(t *testing.T) {
 	_, err = Check(0, Spec{Itemsize: 1, Shape: []int64{0}})
 	require.NoError(t, err)
 }
+
+func TestAddressRangeAgreesWithCheck(t *testing.T) {
+	cases := []Spec{
+		{Itemsize: 8, Shape: []int64{4}},
+		{Itemsize: 4, Shape: []int64{3, 5}, Strides: []int64{-20, -4}},
+		{Itemsize: 2, Shape: []int64{0, 7}},
+	}
+	for _, s := range cases {
+		r, err := extent(s)
+		require.Nil(t, err)
+		lowest, highest := r.AddressRange()
+		for _, a := range []uint64{0, 1, lowest, highest, lowest - 1, highest + 1, 1 << 40} {
+			_, err := Check(a, s)
+			inside := a >= lowest && a <= highest
+			assert.Equal(t, inside, err == nil, "spec %+v address %#x", s, a)
+		}
+	}
+}

@@ -9,6 +9,9 @@ func Register(name string, nbytes int64, site string, counts Counts) uint64 {
 	return Default.Register(name, nbytes, site, counts)
 }
 
+// Apply applies a batch of changes to Default; see Registry.Apply.
+func Apply(regs []Registration, gone []uint64) { Default.Apply(regs, gone) }
+
 // Unregister removes an owner from Default; see Registry.Unregister.
 func Unregister(id uint64) { Default.Unregister(id) }
 

@@ -32,9 +32,13 @@ func New() *Registry {
 // Default is the registry of the process, the one pybuf.live() shows.
 var Default = New()
 
+// The shim numbers its owners below 2^63; ids made here (Register, trace
+// tokens) have the top bit set, so the two never meet.
+const ownIDs = 1 << 63
+
 func (r *Registry) nextID() uint64 {
 	r.lastID++
-	return r.lastID
+	return ownIDs | r.lastID
 }
 
 // Register adds an owner and returns its id, never 0 and never reused.
@@ -52,11 +56,46 @@ func (r *Registry) Register(name string, nbytes int64, site string, counts Count
 	return o.id
 }
 
+// Registration is an owner announced with an id its caller chose: non-zero,
+// below 2^63, never reused.
+type Registration struct {
+	ID     uint64
+	Name   string
+	Nbytes int64
+	Site   string
+	Counts Counts
+}
+
+// Apply registers regs and then forgets gone, under one lock: the changes
+// the shim batched since its last call (one crossing from C instead of two
+// per owner).
+func (r *Registry) Apply(regs []Registration, gone []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, g := range regs {
+		if g.ID == 0 || g.ID >= ownIDs {
+			continue
+		}
+		nbytes := g.Nbytes
+		if nbytes < 0 {
+			nbytes = -1
+		}
+		r.owners[g.ID] = &owner{id: g.ID, name: g.Name, nbytes: nbytes, site: g.Site, counts: g.Counts}
+	}
+	for _, id := range gone {
+		r.unregisterLocked(id)
+	}
+}
+
 // Unregister forgets an owner and its traces. Once it returns the owner's
 // Counts is never called again, so the shim may free the counters.
 func (r *Registry) Unregister(id uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.unregisterLocked(id)
+}
+
+func (r *Registry) unregisterLocked(id uint64) {
 	o := r.owners[id]
 	if o == nil {
 		return

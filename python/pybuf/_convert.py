@@ -7,6 +7,7 @@ Ints and format strings never come here: the shim reads those itself.
 from __future__ import annotations
 
 import ctypes
+import functools
 import operator
 from typing import Any
 
@@ -60,13 +61,26 @@ def release(obj: object) -> tuple[int, object] | None:
 
 
 def dtype(args: tuple[object, str | None]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    obj, reason = args
+    try:
+        hash(obj)
+    except TypeError:
+        return _dtype(obj, reason)
+    return _dtype_cached(obj, reason)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_cached(obj: object, reason: str | None) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
+    return _dtype(obj, reason)
+
+
+def _dtype(obj: object, reason: str | None) -> tuple[str, tuple[int, ...], tuple[int, ...]]:
     """(format, extra shape, extra strides) for anything numpy.dtype() reads.
 
     The format is the one NumPy itself exports for the dtype, so that
     np.asarray(buf).dtype is that dtype; a top-level sub-array dtype adds its
     dimensions (C-contiguous within one element), as NumPy does.
     """
-    obj, reason = args
     is_str = isinstance(obj, str)
     why = f" ({reason})" if reason else ""
     if obj is None:

@@ -359,7 +359,7 @@ static PyMethodDef Buffer_methods[] = {
      "region(offset, shape, dtype=None, *, strides=None, readonly=None)\n--\n\n"
      "A typed sub-buffer `offset` bytes from the lowest byte of this one."},
     {"__array__", (PyCFunction)(void (*)(void))Buffer_array, METH_VARARGS | METH_KEYWORDS, NULL},
-    {"__dlpack__", (PyCFunction)(void (*)(void))buffer_dlpack, METH_VARARGS | METH_KEYWORDS,
+    {"__dlpack__", (PyCFunction)(void (*)(void))buffer_dlpack, METH_FASTCALL | METH_KEYWORDS,
      "__dlpack__(*, stream=None, max_version=None, dl_device=None, copy=None)\n--\n\n"
      "A DLPack capsule holding this buffer until the consumer deletes it."},
     {"__dlpack_device__", (PyCFunction)buffer_dlpack_device, METH_NOARGS, NULL},

@@ -155,13 +155,43 @@ static void *copy_bytes(BufferObject *b)
     return dst;
 }
 
-PyObject *buffer_dlpack(BufferObject *b, PyObject *args, PyObject *kwargs)
+/* Keyword-only arguments, parsed by hand: NumPy calls __dlpack__ with
+ * keywords on every np.from_dlpack, and PyArg_ParseTupleAndKeywords would
+ * cost more than the whole export. */
+static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                        PyObject **values)
 {
-    static char *kwlist[] = {"stream", "max_version", "dl_device", "copy", NULL};
-    PyObject *stream = Py_None, *max_version = Py_None, *dl_device = Py_None, *copy = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$OOOO:__dlpack__", kwlist, &stream,
-                                     &max_version, &dl_device, &copy))
+    static const char *names[] = {"stream", "max_version", "dl_device", "copy"};
+    static PyObject *interned[4];
+    if (nargs != 0) {
+        PyErr_SetString(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
+        return -1;
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t i = 0; i < nkw; i++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, i);
+        int found = -1;
+        for (int k = 0; k < 4 && found < 0; k++) {
+            if (interned[k] == NULL && (interned[k] = PyUnicode_InternFromString(names[k])) == NULL)
+                return -1;
+            if (key == interned[k] || PyUnicode_Compare(key, interned[k]) == 0)
+                found = k;
+        }
+        if (found < 0) {
+            PyErr_Format(PyExc_TypeError, "__dlpack__() got an unexpected keyword argument %R", key);
+            return -1;
+        }
+        values[found] = args[i];
+    }
+    return 0;
+}
+
+PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *values[4] = {Py_None, Py_None, Py_None, Py_None};
+    if (parse_kwargs(args, nargs, kwnames, values) < 0)
         return NULL;
+    PyObject *stream = values[0], *max_version = values[1], *dl_device = values[2], *copy = values[3];
     int versioned;
     if (stream != Py_None) {
         PyErr_SetString(PyExc_ValueError, "stream must be None for CPU memory");

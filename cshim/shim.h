@@ -189,7 +189,7 @@ void buffer_export_taken(BufferObject *b);
 void buffer_export_dropped(BufferObject *b);
 
 /* dlpack.c */
-PyObject *buffer_dlpack(BufferObject *b, PyObject *args, PyObject *kwargs);
+PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused);
 
 /* site.c: creation sites for tracing. */

@@ -96,9 +96,22 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         if (is_ctypes < 0)
             return -1;
         keep = Py_NewRef(release);
+    } else if (PyCallable_Check(release) &&
+               strncmp(Py_TYPE(release)->tp_name, "_cffi_backend.", 14) != 0) {
+        /* a Python callable: ctypes functions were taken above, and a cffi
+         * object (callable too) goes to the hook below */
+        if (arg != Py_None) {
+            PyErr_SetString(PyExc_TypeError,
+                            "arg is only for a C function release; a Python "
+                            "callable release takes no argument (use a closure)");
+            return -1;
+        }
+        o->rel.kind = RELEASE_PYCALL;
+        o->rel.callable = Py_NewRef(release);
+        return 0;
     } else {
-        /* ctypes and cffi function objects are callable too: the hook tells
-         * a C function (address, object to keep) from a Python callable. */
+        /* cffi function pointers: the hook gives (address, object to keep),
+         * or None for anything that is no C function. */
         PyObject *spec = hook_call("release", release);
         if (spec == NULL)
             return -1;
@@ -111,15 +124,8 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
                              "address), not %.100s", Py_TYPE(release)->tp_name);
                 return -1;
             }
-            if (arg != Py_None) {
-                PyErr_SetString(PyExc_TypeError,
-                                "arg is only for a C function release; a Python "
-                                "callable release takes no argument (use a closure)");
-                return -1;
-            }
-            o->rel.kind = RELEASE_PYCALL;
-            o->rel.callable = Py_NewRef(release);
-            return 0;
+            PyErr_SetString(PyExc_TypeError, "release: this cffi object is not a function pointer");
+            return -1;
         }
         PyObject *addr;
         if (!PyArg_ParseTuple(spec, "OO", &addr, &keep) ||

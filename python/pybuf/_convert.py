@@ -39,10 +39,10 @@ def address(args: tuple[object, str]) -> int:
     if isinstance(obj, (ctypes.Array, ctypes.Structure, ctypes.Union, ctypes._SimpleCData)):
         return ctypes.addressof(obj)
     if _is_cffi(obj):
-        ffi = _cffi()
-        kind = ffi.typeof(obj).kind
-        if kind in ("pointer", "array", "function"):
-            return int(ffi.cast("uintptr_t", obj))
+        try:
+            return int(_cffi().cast("uintptr_t", obj))
+        except TypeError:
+            pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):
         return operator.index(obj)  # type: ignore[arg-type]
     raise TypeError(
@@ -52,12 +52,24 @@ def address(args: tuple[object, str]) -> int:
 
 
 def release(obj: object) -> tuple[int, object] | None:
-    """(address, object to keep alive) for a C function, None otherwise."""
-    if isinstance(obj, ctypes._CFuncPtr):  # type: ignore[attr-defined]
-        return ctypes.cast(obj, ctypes.c_void_p).value or 0, obj
-    if _is_cffi(obj) and _cffi().typeof(obj).kind == "function":
-        return int(_cffi().cast("uintptr_t", obj)), obj
-    return None
+    """(address, object to keep alive) for a cffi function pointer, None for
+    anything else (ctypes functions and Python callables the shim reads
+    itself)."""
+    if not _is_cffi(obj):
+        return None
+    try:
+        addr = _cffi_function(obj)
+    except TypeError:  # an unhashable cdata
+        addr = _cffi_function.__wrapped__(obj)
+    return None if addr is None else (addr, obj)
+
+
+@functools.lru_cache(maxsize=64)
+def _cffi_function(obj: Any) -> int | None:
+    # A binding passes the same few release functions again and again.
+    if _cffi().typeof(obj).kind != "function":
+        return None
+    return int(_cffi().cast("uintptr_t", obj))
 
 
 def dtype(args: tuple[object, str | None]) -> tuple[str, tuple[int, ...], tuple[int, ...]]:

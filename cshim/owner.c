@@ -366,6 +366,8 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
     }
     if (owner_close_release(self) < 0)
         return NULL;
+    if (strict)
+        owner_wait_released(self);
     Py_RETURN_NONE;
 }
 
@@ -443,7 +445,7 @@ static PyObject *Owner_get_closed(OwnerObject *self, void *c)
 static PyObject *Owner_get_released(OwnerObject *self, void *c)
 {
     (void)c;
-    return PyBool_FromLong((ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) != 0);
+    return PyBool_FromLong((ATOMIC_LOAD(&self->counts.state) & STATE_DONE) != 0);
 }
 static PyObject *Owner_get_exports(OwnerObject *self, void *c)
 {
@@ -459,7 +461,8 @@ static PyObject *Owner_get_buffers(OwnerObject *self, void *c)
 static PyGetSetDef Owner_getset[] = {
     {"name", (getter)Owner_get_name, NULL, "The name given at creation, or None.", NULL},
     {"closed", (getter)Owner_get_closed, NULL, "True once close() was called.", NULL},
-    {"released", (getter)Owner_get_released, NULL, "True once the release has run.", NULL},
+    {"released", (getter)Owner_get_released, NULL, "True once the release has run (or, with release_thread=\"creator\",\n"
+     "was queued for the creator thread).", NULL},
     {"exports", (getter)Owner_get_exports, NULL,
      "Live buffer-protocol and DLPack exports over all buffers of this owner.", NULL},
     {"buffers", (getter)Owner_get_buffers, NULL, "Live Buffer objects of this owner.", NULL},

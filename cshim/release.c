@@ -10,6 +10,7 @@
  */
 #include "shim.h"
 
+#include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -156,21 +157,39 @@ static int run_release(OwnerObject *o, int from_user)
         return 0;
     unregister(o);
     release_job job = take_job(o);
+    int status = 0;
     if (owner_is_foreign(o)) {
         /* The parent process owns this memory and releases it there. */
         job_forget(&job);
-        return 0;
-    }
-    if (job.thread != 0 && job.thread != PyThread_get_thread_ident() && job.kind != RELEASE_NONE) {
+    } else if (job.thread != 0 && job.thread != PyThread_get_thread_ident() &&
+               job.kind != RELEASE_NONE) {
         enqueue(job);
-        return 0;
+    } else {
+        o->releasing_thread = PyThread_get_thread_ident();
+        status = job_run(&job, from_user);
+        o->releasing_thread = 0;
     }
-    return job_run(&job, from_user);
+    ATOMIC_OR(&o->counts.state, STATE_DONE);
+    return status;
+}
+
+void owner_wait_released(OwnerObject *o)
+{
+    /* Another thread may be inside a C release, without the GIL: give it the
+     * GIL and the CPU until it is done. Rare, and short: no condition
+     * variable is worth its setup on every owner. */
+    unsigned long me = PyThread_get_thread_ident();
+    while ((ATOMIC_LOAD(&o->counts.state) & (STATE_RELEASED | STATE_DONE)) == STATE_RELEASED &&
+           o->releasing_thread != me) {
+        Py_BEGIN_ALLOW_THREADS
+        sched_yield();
+        Py_END_ALLOW_THREADS
+    }
 }
 
 void owner_disarm(OwnerObject *o)
 {
-    ATOMIC_OR(&o->counts.state, STATE_RELEASED | STATE_CLOSED);
+    ATOMIC_OR(&o->counts.state, STATE_RELEASED | STATE_CLOSED | STATE_DONE);
     unregister(o);
     release_job job = take_job(o);
     /* What pybuf itself took (an export, an allocation, a mapping) goes back;

@@ -53,6 +53,8 @@ typedef enum {
 #define STATE_RELEASED PYBUF_STATE_RELEASED
 #define STATE_DOOMED 4        /* garbage: release when the last export goes */
 #define STATE_FOREIGN 8       /* created by another process (before a fork) */
+#define STATE_DONE 16         /* the release has returned (or was queued for
+                                 its creator thread); RELEASED is set before */
 
 /* What a release needs, moved out of its owner when it runs (or is queued
  * for the owner's creator thread). */
@@ -79,6 +81,7 @@ typedef struct {
     char *site;               /* creation site while queued (tracing), or NULL */
     release_job rel;
     int64_t fixed_nbytes;     /* -1, or the allocation size (alloc, shared memory) */
+    unsigned long releasing_thread; /* the thread running the release, while it runs */
     uint64_t fork_generation; /* fork_generation() when created */
     PyObject *name;           /* str or None */
     PyObject *weakreflist;
@@ -173,6 +176,9 @@ void owner_finalize_release(OwnerObject *o);
 /* gc.callbacks: a collection started or ended (see release.c). */
 void release_gc_phase_changed(void);
 int owner_close_release(OwnerObject *o);
+/* Returns once the release has returned, wherever it runs (close(strict=True)
+ * promises that); does not wait for a release running on this very thread. */
+void owner_wait_released(OwnerObject *o);
 /* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
 int pending_run_mine(int raise_errors);
 extern int64_t pending_count;

@@ -74,7 +74,7 @@ static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
     /* The raw domain is traced by tracemalloc and may be freed without the GIL. */
     void *block = PyMem_RawCalloc(1, (size_t)l.nbytes + 64);
     if (block == NULL) {
-        PyErr_NoMemory();
+        PyErr_Format(PyExc_MemoryError, "shape: cannot allocate %lld bytes", (long long)l.nbytes);
         goto fail;
     }
     o->rel.kind = RELEASE_ALIGNED;

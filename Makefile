@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist
+.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist stress memcheck
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,18 @@ fuzz:
 	for t in FuzzParseFormat FuzzCheck FuzzCheckRegion; do \
 		$(GO) test ./pybuf/layout -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) || exit 1; \
 	done
+
+# The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
+# examples, 6 threads x 20,000 iterations, each Go fuzz target for FUZZTIME_STRESS; then -race.
+FUZZTIME_STRESS ?= 60s
+stress: install
+	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS)
+	$(GO) test -race ./...
+
+# A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built
+# with -tags valgrind into a temporary directory and loaded through PYBUF_CORE.
+memcheck: install
+	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py

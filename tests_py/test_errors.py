@@ -230,3 +230,76 @@ def test_strict_close_error_is_buffer_error(h):
     with pytest.raises(BufferError):
         owner.close(strict=True)
     del b
+
+
+# --- the sweep: every public entry point, wrong inputs ------------------------------
+# (exception, words of which one must appear in the message, call). Each row also checks
+# that pybuf.live() is unchanged and that no release ran.
+
+def _sweep_rows():
+    import ctypes
+    libc = ctypes.CDLL(None)
+    return [
+        ("from_buffer-int", TypeError, "obj", lambda b: pybuf.from_buffer(3)),
+        ("from_buffer-bytes-writable", BufferError, ("writable", "read-only", "readonly"),
+         lambda b: pybuf.from_buffer(b"x", readonly=False)),
+        ("from_buffer-name", TypeError, "name", lambda b: pybuf.from_buffer(bytearray(4), name=3)),
+        ("load_core-int", TypeError, ("path", "str"), lambda b: pybuf.load_core(3)),
+        ("alloc-name", TypeError, "name", lambda b: pybuf.alloc(4, name=3)),
+        ("alloc-overflow", OverflowError, "shape", lambda b: pybuf.alloc((2 ** 31,) * 3)),
+        ("alloc-huge", MemoryError, ("shape", "bytes"), lambda b: pybuf.alloc(2 ** 57, "d")),   # 2**60 bytes: more than any address space
+        ("wrap-ctypes-null", ValueError, "address", lambda b: pybuf.wrap(ctypes.c_void_p(), 4, "i")),
+        ("wrap-null-pointer", ValueError, "address",
+         lambda b: pybuf.wrap(ctypes.POINTER(ctypes.c_int)(), 4, "i")),
+        ("wrap-top-of-memory", OverflowError, "address", lambda b: pybuf.wrap(2 ** 64 - 8, 4, "i")),
+        ("wrap-stride-below-zero", ValueError, ("address", "strides"),
+         lambda b: pybuf.wrap(4, 4, "i", strides=(-4,))),
+        ("wrap-stride-huge-negative", ValueError, ("address", "strides"),
+         lambda b: pybuf.wrap(b.address, 2, "i", strides=(-2 ** 63,))),
+        ("wrap-stride-2**64", OverflowError, "strides",
+         lambda b: pybuf.wrap(b.address, 2, "i", strides=(2 ** 64,))),
+        ("wrap-shape-bool", TypeError, "shape", lambda b: pybuf.wrap(b.address, True, "i")),
+        ("wrap-shape-nested", TypeError, "shape", lambda b: pybuf.wrap(b.address, ((2,),), "i")),
+        ("wrap-shape-2**63", OverflowError, "shape", lambda b: pybuf.wrap(b.address, 2 ** 63, "B")),
+        ("wrap-dtype-empty", ValueError, "dtype", lambda b: pybuf.wrap(b.address, 4, "")),
+        ("wrap-dtype-zero", ValueError, "dtype", lambda b: pybuf.wrap(b.address, 4, "0i")),
+        ("wrap-dtype-None", TypeError, "dtype", lambda b: pybuf.wrap(b.address, 4, None)),
+        ("wrap-dtype-open-struct", ValueError, "dtype", lambda b: pybuf.wrap(b.address, 4, "T{")),
+        ("owner-release-0", ValueError, "release", lambda b: pybuf.Owner(release=0)),
+        ("owner-release-neg", ValueError, "release", lambda b: pybuf.Owner(release=-1)),
+        ("owner-release-2**64", OverflowError, "release", lambda b: pybuf.Owner(release=2 ** 64)),
+        ("owner-release-object", TypeError, "release", lambda b: pybuf.Owner(release=object())),
+        ("owner-arg-neg", ValueError, "arg", lambda b: pybuf.Owner(release=libc.free, arg=-1)),
+        ("owner-arg-2**64", OverflowError, "arg",
+         lambda b: pybuf.Owner(release=libc.free, arg=2 ** 64)),
+        ("owner-init-twice", TypeError, "__init__",
+         lambda b: pybuf.Owner.__init__(b.owner, name="again")),
+        ("buffer-class-not-instantiable", TypeError, ("Buffer", "instances", "create"),
+         lambda b: type(b)()),
+        ("region-bool-offset", TypeError, "offset", lambda b: b.region(True, 4)),
+        ("region-stride-2**63", OverflowError, "strides",
+         lambda b: b.region(0, 4, "i", strides=(2 ** 63,))),
+        ("region-negative-stride-out", ValueError, ("region", "parent", "strides"),
+         lambda b: b.region(0, 4, "i", strides=(-4,))),
+        ("dlpack-max_version", TypeError, "max_version", lambda b: b.__dlpack__(max_version="x")),
+        ("dlpack-stream", ValueError, "stream", lambda b: b.__dlpack__(stream=1)),
+        ("dlpack-device", BufferError, "dl_device", lambda b: b.__dlpack__(dl_device=(2, 0))),
+        ("dlpack-device-type", TypeError, "dl_device", lambda b: b.__dlpack__(dl_device="x")),
+    ]
+
+
+_SWEEP = _sweep_rows()
+
+
+@pytest.mark.parametrize("row", _SWEEP, ids=[r[0] for r in _SWEEP])
+def test_bad_input_sweep(h, row):
+    _, exc, names, fn = row
+    c = Calls()
+    b = pybuf.wrap(h.ptr, 16, "i", release=c, name="sweep-subject")
+    check_fails(exc, names, lambda: fn(b))
+    gc.collect()
+    assert c.calls == 0 and h.destroys == 0
+    assert not b.owner.closed and np.asarray(b)[3] == 3   # the subject still works
+    del b
+    gc.collect()
+    assert c.calls == 1

@@ -117,3 +117,37 @@ def test_report_leaks_silent_when_nothing_leaks(run_isolated):
     """, env={"PYBUF_REPORT_LEAKS": "1"})
     assert rc == 0, describe(rc, out, err)
     assert "not-leaked-owner" not in err
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_exit_while_daemon_threads_export_and_release(run_isolated, round_):
+    """Interpreter exit while daemon threads still create owners, export, drop and close
+    (C and Python releases), with cycles and pending releases around: exit code 0, no
+    crash, no Go panic, no double destroy (the strict fake library would abort)."""
+    rc, out, err = run_isolated("""
+        import threading, time
+        sys.setswitchinterval(1e-5)
+        def churn(i):
+            while True:
+                h = fake.create_ints(8)
+                if i % 2:
+                    o = pybuf.Owner(release=fake.lib.fake_destroy, arg=h.h)
+                else:
+                    o = pybuf.Owner(release=lambda h=h: fake.lib.fake_destroy(h.h))
+                b = o.buffer(h.ptr, 8, "i")
+                a = np.asarray(b); m = memoryview(b); d = np.from_dlpack(b)
+                a[i] = i
+                o.close()
+                class Cyc: pass
+                c = Cyc(); c.me = c; c.view = m      # garbage cycle holding an export
+                del a, b, d, m, o, c
+        for i in range(4):
+            threading.Thread(target=churn, args=(i,), daemon=True).start()
+        time.sleep(0.3)
+        print("exiting", flush=True)
+    """, timeout=120)
+    assert rc == 0, describe(rc, out, err)
+    assert "exiting" in out
+    for bad in ("double destroy", "Fatal Python error", "panic:", "fatal error:",
+                "goroutine ", "Segmentation", "Traceback"):
+        assert bad not in err, describe(rc, out, err)

@@ -808,3 +808,64 @@ def test_trace_created_at_and_strict_message(fake, no_trace):
     del m, buf
     owner.close(strict=True)
     assert h.destroys == 1
+
+
+
+class _Handle:
+    """Stands for a C handle object of a binding: not the wrapper, no reference to it."""
+
+    def __init__(self, released):
+        self.value, self.released = 7, released
+
+    def destroy(self):
+        self.released.append(self.value)
+
+
+def _release_closure(released):
+    handle = [7]
+    return lambda: released.append(handle[0])
+
+
+def _release_defaults(released):
+    return lambda handle=7, released=released: released.append(handle)
+
+
+def _release_method(released):
+    return _Handle(released).destroy
+
+
+@pytest.mark.parametrize("make_release", [_release_closure, _release_defaults, _release_method],
+                         ids=["closure", "default_args", "bound_method_of_handle"])
+def test_cycle_export_python_release(unraisable, make_release):
+    """Rule 2, a garbage cycle that still holds an export: the release runs when the last
+    export goes, i.e. while the collector clears the cycle, after it may have cleared the
+    objects only the garbage refers to, the release callable and what it holds included.
+    A Python release that follows the docs (it holds the handle, not the wrapper) must
+    still run intact. Found by the state machine (test_statemachine.py, "cycle_view")."""
+    released = []
+
+    class Wrapper:
+        pass
+
+    def make():
+        # Made before the wrapper, the release comes first in the collector's list of
+        # garbage: it is cleared before the wrapper's view lets go of the last export.
+        release = make_release(released)
+        w = Wrapper()
+        w.owner = pybuf.Owner(release=release)
+        del release
+        w.mem = pybuf.alloc(4, "i")
+        w.buf = w.owner.buffer(w.mem.address, 4, "i")
+        w.view = memoryview(w.buf)      # the export the cycle keeps
+        w.me = w
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(10):
+            make()
+            gc.collect()
+    finally:
+        gc.enable()
+    assert [(u[0].__name__, str(u[1])) for u in unraisable] == []
+    assert released == [7] * 10

@@ -256,3 +256,81 @@ def test_spawn_pool(tmp_path, fakelib_path):
                        timeout=240, cwd=str(tmp_path))
     assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
     assert "RESULT [(45, 55, 1), (4950, 5050, 1), (499500, 500500, 1)]" in p.stdout, p.stdout
+
+
+START_METHODS_SCRIPT = """
+import gc, json, os, sys
+import numpy as np
+import pybuf
+sys.path.insert(0, {tests_dir!r})
+from fakehelp import load_fake
+
+INHERITED = []
+
+
+def child(buf, q):
+    # buf: inherited as is (fork) or pickled by value (spawn, forkserver)
+    res = dict(pid=os.getpid())
+    try:
+        views = [np.asarray(buf), memoryview(buf), np.asarray(buf)[::2]]
+        res["read"] = int(views[0][3])
+        del views, buf
+        INHERITED.clear()
+        gc.collect()
+        try:
+            b = pybuf.wrap(load_fake().create_ints(4).ptr, 4, "i")
+            res["create"] = int(np.asarray(b).sum())
+        except pybuf.ForkError as e:
+            res["create"] = "ForkError"
+    except BaseException as e:
+        res["error"] = repr(e)
+    q.put(json.dumps(res))
+
+
+if __name__ == "__main__":
+    import multiprocessing as mp
+    method = sys.argv[1]
+    fake = load_fake()
+    h = fake.create_ints(16)
+    owner = pybuf.Owner(release=fake.lib.fake_destroy, arg=h.h)
+    buf = owner.buffer(h.ptr, 16, "i")
+    np.asarray(buf)[3] = 33
+    INHERITED.append(np.asarray(buf))     # a fork child inherits this view too
+    ctx = mp.get_context(method)
+    q = ctx.Queue()
+    procs = [ctx.Process(target=child, args=(buf, q)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [json.loads(q.get(timeout=120)) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    hung = [p.pid for p in procs if p.is_alive()]
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+    destroys_while_held = h.destroys
+    INHERITED.clear()
+    del buf
+    owner.close()
+    print("RESULT", json.dumps(dict(results=results, hung=hung,
+                                    codes=[p.exitcode for p in procs],
+                                    held=destroys_while_held, after=h.destroys)))
+"""
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver", "spawn"])
+def test_start_methods_child_drops_views_parent_releases_once(tmp_path, fakelib_path, method):
+    script = tmp_path / "start_methods.py"
+    script.write_text(START_METHODS_SCRIPT.format(tests_dir=TESTS_DIR))
+    p = subprocess.run([sys.executable, str(script), method], capture_output=True, text=True,
+                       timeout=300, cwd=str(tmp_path))
+    assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
+    r = json.loads(p.stdout.split("RESULT", 1)[1])
+    assert r["hung"] == [] and r["codes"] == [0, 0], r
+    for res in r["results"]:
+        assert "error" not in res, res
+        assert res["read"] == 33
+        # after a fork the Go core cannot run in the child; spawn/forkserver children work
+        assert res["create"] == ("ForkError" if method == "fork" else 6), res
+    assert r["held"] == 0          # children dropping their views released nothing here
+    assert r["after"] == 1         # the parent's release ran exactly once

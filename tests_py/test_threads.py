@@ -161,3 +161,24 @@ def test_release_from_thread_that_drops_last_view(run_isolated):
     """)
     assert rc == 0, describe(rc, out, err)
     assert "destroys 1" in out
+
+
+def test_strict_close_waits_for_release_running_in_another_thread():
+    """Rule 4: "when close(strict=True) returns, the release has run (also on an owner
+    already closed)". Here another thread's close() is inside a slow C release (run
+    without the GIL) when strict close is called. Found by test_stress_threads.py."""
+    import ctypes
+    import time
+    libc = ctypes.CDLL(None)
+    delay = 0.4
+    owner = pybuf.Owner(release=libc.usleep, arg=int(delay * 1e6))   # usleep(400000)
+    t0 = time.monotonic()
+    t = threading.Thread(target=owner.close)
+    t.start()
+    time.sleep(0.05)                  # the other thread is now inside usleep
+    owner.close(strict=True)
+    returned = time.monotonic() - t0
+    t.join()
+    assert returned >= delay * 0.9, (
+        f"close(strict=True) returned after {returned:.3f}s, before the release "
+        f"running in another thread ({delay}s) had finished")

@@ -1,0 +1,81 @@
+"""The tests can fail: each fault planted in the shim (cshim/shim.h, PYBUF_FAULT) must make
+the bounded state machine (test_statemachine.py) fail within its CI budget.
+
+Each variant is the installed package with only the extension recompiled, with
+-DPYBUF_FAULT=n, into a temporary directory that goes first on PYTHONPATH. The Go core is
+the installed one: the faults live in the C shim. The control build (no fault) must pass,
+so a failure is the fault's doing, not the harness's.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+import pybuf
+from fakehelp import ENV_LIB, TESTS_DIR, describe
+
+ROOT = os.path.dirname(TESTS_DIR)
+MACHINE = os.path.join(TESTS_DIR, "test_statemachine.py")
+EXAMPLES = 500
+
+FAULTS = {
+    0: "control: no fault",
+    1: "early release: close() releases while buffers live",
+    2: "double release: a closed, then deallocated owner releases again",
+    3: "skipped export count: every 7th export is not counted",
+}
+
+
+def build_variant(fault, dest):
+    """The installed pybuf package, its extension rebuilt with PYBUF_FAULT=fault."""
+    installed = os.path.dirname(pybuf.__file__)
+    pkg = os.path.join(dest, "pybuf")
+    shutil.copytree(installed, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    ext = [f for f in os.listdir(pkg) if f.startswith("_pybuf.") and f.endswith(".so")]
+    assert len(ext) == 1, ext
+    cshim = os.path.join(ROOT, "cshim")
+    sources = sorted(os.path.join(cshim, f) for f in os.listdir(cshim) if f.endswith(".c"))
+    cmd = [os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-std=gnu11",
+           f"-DPYBUF_FAULT={fault}", "-I", sysconfig.get_paths()["include"],
+           "-I", os.path.join(ROOT, "pybuf", "capi"), *sources, "-ldl",
+           "-o", os.path.join(pkg, ext[0])]
+    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
+    return dest
+
+
+def run_machine(pythonpath, fakelib):
+    env = dict(os.environ, PYTHONPATH=pythonpath, **{ENV_LIB: fakelib})
+    env.pop("PYBUF_CORE", None)
+    p = subprocess.run([sys.executable, MACHINE, "--examples", str(EXAMPLES), "--derandomize"],
+                       capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    return p.returncode, p.stdout, p.stderr
+
+
+def caught_by(out):
+    """The first assertion the state machine failed on (for docs/RELIABILITY.md)."""
+    for line in out.splitlines():
+        if line.startswith("first failure: "):
+            return line[len("first failure: "):]
+    return None
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS), ids=lambda f: f"fault{f}")
+def test_planted_fault_is_caught(fault, tmp_path, fakelib_path):
+    where = build_variant(fault, str(tmp_path))
+    rc, out, err = run_machine(where, fakelib_path)
+    # the variant, not the installed package, is what ran
+    assert os.path.join(where, "pybuf") in out, describe(rc, out, err)
+    if fault == 0:
+        assert rc == 0, describe(rc, out, err)
+        return
+    # A failed assertion of the model (rc 1) or, accepted as caught too, a crash on the
+    # guard pages (negative rc: killed by a signal).
+    assert rc != 0, f"planted fault {fault} ({FAULTS[fault]}) was NOT caught\n" + \
+        describe(rc, out, err)
+    caught = caught_by(out)
+    assert rc < 0 or caught, describe(rc, out, err)
+    ran = [l for l in out.splitlines() if l.startswith("state machine:")]
+    print(f"fault {fault} ({FAULTS[fault]}): caught, rc={rc}, {ran[:1]}: {caught}")

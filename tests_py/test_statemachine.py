@@ -1,0 +1,584 @@
+"""A stateful model of the lifetime rules, driven by hypothesis over the guard-page library.
+
+Rules create owners (C release, Python release, owners inside garbage cycles, wrap()),
+buffers and read-only sub-buffers, export them through every consumer kind, derive views,
+write, drop references in any order, close, strict-close and collect. After every step the
+real objects are compared with a plain-Python model: destroy counts first (so that a
+premature release is reported as a failure instead of touching a PROT_NONE page), then
+`released`/`closed`/`buffers`/`exports`, `pybuf.live()`, and finally the values every
+live view reads.
+
+Bounded in `make test` (PYBUF_SM_EXAMPLES, default 500, derandomized so a planted fault
+is caught reproducibly: test_faults.py); `python tests_py/test_statemachine.py
+--examples N` is the long random run of `make stress`.
+"""
+import ctypes
+import functools
+import gc
+import itertools
+import os
+import struct
+import sys
+import weakref
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import numpy as np  # noqa: E402
+from hypothesis import HealthCheck, Phase, settings, strategies as st  # noqa: E402
+from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,  # noqa: E402
+                                 rule, run_state_machine_as_test)
+
+import pybuf  # noqa: E402
+from fakehelp import ENV_LIB, compile_fakelib, load_fake  # noqa: E402
+
+N = 16                      # int32 per fake handle
+MAX_OWNERS = 4
+MAX_BUFFERS = 8
+MAX_VIEWS = 12
+PREFIX = "sm-owner-"
+EXPORT_KINDS = ["asarray", "array", "array_copy", "frombuffer", "ndarray_buffer",
+                "memoryview", "ctypes", "dlpack"]
+DERIVE_KINDS = ["np_slice", "np_step", "np_view", "np_reversed", "mv_slice", "mv_cast",
+                "asarray_of_mv"]
+I32 = st.integers(-2 ** 31, 2 ** 31 - 1)
+_names = itertools.count()
+EXAMPLES_RUN = [0]          # machines constructed in this process (one per example)
+STEPS_RUN = [0]             # invariant checks, i.e. steps (plus one per example)
+
+_fake = None
+FIRST_FAILURE = []          # the first assertion that failed, whatever hypothesis replays
+
+
+def recorded(f):
+    """Remembers the first failure: a fault that depends on global state (every 7th export)
+    can fail differently on hypothesis's replay, which then reports only "Flaky"."""
+    @functools.wraps(f)
+    def step(self, **kw):
+        try:
+            return f(self, **kw)
+        except Exception as e:
+            if not FIRST_FAILURE:
+                FIRST_FAILURE.append(f"{f.__name__}: {type(e).__name__}: {e}"[:300])
+            raise
+    return step
+
+
+def fake():
+    global _fake
+    if _fake is None:
+        if ENV_LIB not in os.environ:   # run as a script: no conftest
+            import tempfile
+            os.environ[ENV_LIB] = compile_fakelib(tempfile.mkdtemp(prefix="pybuf-sm-"))
+        # Counting, not aborting, on a double destroy: the model reports it.
+        _fake = load_fake(strict=False)
+    return _fake
+
+
+class MOwner:
+    def __init__(self, handle, kind):
+        self.name = PREFIX + str(next(_names))
+        self.h = handle
+        self.kind = kind            # "c", "py", "cycle", "cycle_view(_py)", "wrap"
+        self.obj = None             # strong reference held by the test (or the wrapper)
+        self.wrapper = None         # cycles: the object the test holds
+        self.ref = None             # weakref to the Owner
+        self.calls = None           # Python releases: a list counting calls
+        self.values = list(range(N))
+        self.closed = False
+        self.released = False
+        self.cycle_buffers = 0      # buffers/exports kept inside a cycle
+        self.cycle_exports = 0
+        self.collected = False      # its garbage cycle was collected
+
+    @property
+    def in_cycle(self):
+        return self.kind.startswith("cycle")
+
+    def user_holds(self):
+        return self.obj is not None or self.wrapper is not None
+
+
+class MBuffer:
+    def __init__(self, owner, obj, start, n, readonly):
+        self.owner, self.obj, self.start, self.n, self.readonly = owner, obj, start, n, readonly
+        self.ref = weakref.ref(obj)
+
+
+class MView:
+    def __init__(self, buf, obj, idx, writable, exports, parent=None, read=None):
+        self.buf, self.obj, self.idx = buf, obj, idx
+        self.writable, self.exports, self.parent = writable, exports, parent
+        self.children = []
+        self._read = read or (lambda o: [int(x) for x in o])
+        if parent is not None:
+            parent.children.append(self)
+
+    def alive(self):
+        return self.obj is not None or any(c.alive() for c in self.children)
+
+    def read(self):
+        # unsigned views (a.view(np.uint32)) read the same bits as int32
+        return [(x + 2 ** 31) % 2 ** 32 - 2 ** 31 for x in self._read(self.obj)]
+
+    def write(self, pos, value):
+        o = self.obj
+        kind = o.dtype.kind if isinstance(o, np.ndarray) else getattr(o, "format", "i")[-1:]
+        o[pos] = value % 2 ** 32 if kind in ("u", "I") else value
+
+
+def np_read(a):
+    return [int(x) for x in a.tolist()]
+
+
+class PybufMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        EXAMPLES_RUN[0] += 1
+        self.fake = fake()
+        self.owners, self.buffers, self.views = [], [], []
+        self.unraisable = []
+        self._hook = sys.unraisablehook
+        sys.unraisablehook = lambda u: self.unraisable.append(u)
+        # Refcounting frees everything at once; cycles wait for the `collect` rule, so the
+        # model knows exactly when each release is due. Freezing what exists already makes
+        # each collection look at this example's objects only (milliseconds saved per step).
+        gc.disable()
+        gc.freeze()
+
+    # --- the model ---------------------------------------------------------------
+
+    def buffer_alive(self, b):
+        return b.obj is not None or any(v.buf is b and v.alive() for v in self.views)
+
+    def alive_buffers(self, o):
+        n = sum(1 for b in self.buffers if b.owner is o and self.buffer_alive(b))
+        return n + (0 if o.collected else o.cycle_buffers)
+
+    def exports_of(self, b):
+        return sum(v.exports for v in self.views if v.buf is b and v.alive())
+
+    def owner_exports(self, o):
+        n = sum(self.exports_of(b) for b in self.buffers if b.owner is o)
+        return n + (0 if o.collected else o.cycle_exports)
+
+    def settle(self):
+        """Apply the release rules that refcounting triggers at once."""
+        for o in self.owners:
+            if o.released or (o.kind == "cycle" and not o.closed):
+                continue    # garbage in a cycle through its release: only `collect` frees it
+            external = sum(1 for b in self.buffers if b.owner is o and self.buffer_alive(b))
+            internal = 0 if o.collected else o.cycle_buffers
+            if external + internal == 0 and (o.closed or not o.user_holds()):
+                o.released = True
+        self.views = [v for v in self.views if v.alive()]
+        self.buffers = [b for b in self.buffers if self.buffer_alive(b)]
+
+    def held_owners(self):
+        return [o for o in self.owners if o.obj is not None and not o.in_cycle
+                or o.in_cycle and o.wrapper is not None]
+
+    def owner_obj(self, o):
+        return o.obj if o.obj is not None else o.wrapper.owner
+
+    # --- rules: owners -------------------------------------------------------------
+
+    @precondition(lambda self: len([o for o in self.owners if not o.released]) < MAX_OWNERS)
+    @rule(kind=st.sampled_from(["c", "py", "cycle", "cycle_view", "cycle_view_py", "wrap"]),
+          readonly=st.booleans())
+    @recorded
+    def new_owner(self, kind, readonly):
+        h = self.fake.create_ints(N)
+        o = MOwner(h, kind)
+        lib = self.fake.lib
+        if kind == "c":
+            o.obj = pybuf.Owner(release=lib.fake_destroy, arg=h.h, name=o.name)
+        elif kind == "py":
+            o.calls = calls = []
+            o.obj = pybuf.Owner(release=lambda: (calls.append(1), lib.fake_destroy(h.h)),
+                                name=o.name)
+        elif kind == "wrap":
+            b = pybuf.wrap(h.ptr, N, "i", release=lib.fake_destroy, arg=h.h, name=o.name,
+                           readonly=readonly)
+            self.buffers.append(MBuffer(o, b, 0, N, readonly))
+            o.ref = weakref.ref(b.owner)
+        else:
+            o.calls = calls = []
+            o.wrapper = w = Wrapper()
+            if kind == "cycle":
+                # A release that needs its wrapper: runs in the finalizer, cycle intact.
+                w.handle, w.calls, w.destroy = h.h, calls, lib.fake_destroy
+                w.owner = pybuf.Owner(release=w.release, name=o.name)
+            else:
+                # The cycle also holds a buffer and a memoryview: the release runs when the
+                # collector clears the view, so it holds the handle, not the wrapper (as the
+                # docs say): the C function, or a Python closure over the handle only.
+                if kind == "cycle_view":
+                    o.calls = None
+                    w.owner = pybuf.Owner(release=lib.fake_destroy, arg=h.h, name=o.name)
+                else:
+                    hh = h.h
+                    w.owner = pybuf.Owner(release=lambda: (calls.append(1), lib.fake_destroy(hh)),
+                                          name=o.name)
+                w.buf = w.owner.buffer(h.ptr, N, "i")
+                w.view = memoryview(w.buf)
+                o.cycle_buffers, o.cycle_exports = 1, 1
+            w.me = w
+        if o.ref is None:
+            o.ref = weakref.ref(self.owner_obj(o))
+        self.owners.append(o)
+
+    def pick(self, seq, i):
+        return seq[i % len(seq)] if seq else None
+
+    @precondition(lambda self: self.held_owners() and len(self.buffers) < MAX_BUFFERS)
+    @rule(i=st.integers(0, 99), start=st.integers(0, N - 1), n=st.integers(1, N),
+          readonly=st.booleans())
+    @recorded
+    def new_buffer(self, i, start, n, readonly):
+        o = self.pick(self.held_owners(), i)
+        n = min(n, N - start)
+        owner = self.owner_obj(o)
+        if o.closed or o.released:
+            try:
+                owner.buffer(o.h.ptr + 4 * start, n, "i", readonly=readonly)
+            except BufferError:
+                return
+            raise AssertionError("a closed owner handed out a buffer")
+        b = owner.buffer(o.h.ptr + 4 * start, n, "i", readonly=readonly)
+        self.buffers.append(MBuffer(o, b, start, n, readonly))
+
+    @precondition(lambda self: any(b.obj is not None for b in self.buffers)
+                  and len(self.buffers) < MAX_BUFFERS)
+    @rule(i=st.integers(0, 99), start=st.integers(0, N - 1), n=st.integers(1, N),
+          readonly=st.sampled_from([None, True, False]))
+    @recorded
+    def region(self, i, start, n, readonly):
+        p = self.pick([b for b in self.buffers if b.obj is not None], i)
+        start = start % p.n
+        n = min(n, p.n - start)
+        closed = p.owner.closed or p.owner.released
+        try:
+            r = p.obj.region(4 * start, n, "i", readonly=readonly)
+        except BufferError:
+            assert closed or (p.readonly and readonly is False)
+            return
+        assert not closed, "a closed owner's buffer made a region"
+        assert not (p.readonly and readonly is False)
+        ro = p.readonly if readonly is None else readonly
+        assert r.readonly == ro
+        self.buffers.append(MBuffer(p.owner, r, p.start + start, n, ro))
+
+    # --- rules: exports and derived views -------------------------------------------
+
+    @precondition(lambda self: any(b.obj is not None for b in self.buffers)
+                  and len(self.views) < MAX_VIEWS)
+    @rule(i=st.integers(0, 99), kind=st.sampled_from(EXPORT_KINDS))
+    @recorded
+    def export(self, i, kind):
+        b = self.pick([b for b in self.buffers if b.obj is not None], i)
+        closed = b.owner.closed or b.owner.released
+        idx = list(range(b.start, b.start + b.n))
+        try:
+            v = self._export(b, kind, idx)
+        except BufferError:
+            assert closed, f"{kind}: BufferError on an open owner"
+            return
+        except TypeError:
+            assert kind == "ctypes" and b.readonly, f"{kind}: unexpected TypeError"
+            return
+        assert not closed, f"{kind} exported a closed buffer"
+        if v is not None:
+            self.views.append(v)
+
+    def _export(self, b, kind, idx):
+        obj, w = b.obj, not b.readonly
+        if kind == "asarray":
+            return MView(b, np.asarray(obj), idx, w, 1, read=np_read)
+        if kind == "array":
+            return MView(b, np.array(obj, copy=False), idx, w, 1, read=np_read)
+        if kind == "frombuffer":
+            return MView(b, np.frombuffer(obj, np.int32), idx, w, 1, read=np_read)
+        if kind == "ndarray_buffer":    # holds the Buffer, takes no export
+            return MView(b, np.ndarray((b.n,), np.int32, buffer=obj), idx, w, 0, read=np_read)
+        if kind == "memoryview":
+            return MView(b, memoryview(obj), idx, w, 1, read=lambda m: m.tolist())
+        if kind == "ctypes":
+            return MView(b, (ctypes.c_int32 * b.n).from_buffer(obj), idx, True, 1,
+                         read=lambda c: list(c))
+        if kind == "dlpack":
+            return MView(b, np.from_dlpack(obj), idx, w, 1, read=np_read)
+        # a copy is no view: it must equal the memory now, and takes no export
+        c = np.array(obj)
+        assert b.owner.h.destroys == 0
+        assert np_read(c) == [b.owner.values[k] for k in idx]
+        assert b.obj.exports == self.exports_of(b), (
+            f"buffer exports {b.obj.exports} after a copy, model {self.exports_of(b)}")
+        return None
+
+    @precondition(lambda self: any(v.obj is not None for v in self.views)
+                  and len(self.views) < MAX_VIEWS)
+    @rule(i=st.integers(0, 99), kind=st.sampled_from(DERIVE_KINDS))
+    @recorded
+    def derive(self, i, kind):
+        p = self.pick([v for v in self.views if v.obj is not None], i)
+        obj, b = p.obj, p.buf
+        if isinstance(obj, np.ndarray):
+            if kind in ("np_slice", "mv_slice"):
+                v = MView(b, obj[1:], p.idx[1:], p.writable, 0, p, np_read)
+            elif kind in ("np_step", "mv_cast"):
+                v = MView(b, obj[::2], p.idx[::2], p.writable, 0, p, np_read)
+            elif kind == "np_view":
+                v = MView(b, obj.view(np.uint32), p.idx, p.writable, 0, p, np_read)
+            elif kind == "np_reversed":
+                v = MView(b, obj[::-1], p.idx[::-1], p.writable, 0, p, np_read)
+            else:
+                v = MView(b, memoryview(obj), p.idx, p.writable, 0, p,
+                          lambda m: m.tolist())
+        elif isinstance(obj, memoryview) and obj.format == "B":
+            if kind != "asarray_of_mv":
+                return  # byte views of int32 memory: only read whole, as int32
+            # seen as int32 again, so that views derived from it index whole elements
+            v = MView(b, np.asarray(obj).view(np.int32), p.idx, False, 0, p, np_read)
+        elif isinstance(obj, memoryview):
+            if kind == "mv_cast" and obj.c_contiguous:   # raw bytes: read through struct
+                v = MView(b, obj.cast("B"), p.idx, False, 0, p,
+                          lambda m: list(struct.unpack(f"{len(m) // 4}i", m.tobytes())))
+            elif kind == "asarray_of_mv":   # an export of the memoryview, not of the Buffer
+                v = MView(b, np.asarray(obj), p.idx, p.writable, 0, p, np_read)
+            else:
+                v = MView(b, obj[::2] if kind == "np_step" else obj[1:],
+                          p.idx[::2] if kind == "np_step" else p.idx[1:], p.writable, 0, p,
+                          lambda m: m.tolist())
+        else:
+            return  # ctypes arrays: nothing to derive
+        self.views.append(v)
+
+    @precondition(lambda self: any(v.obj is not None and v.writable and v.idx
+                                   for v in self.views))
+    @rule(i=st.integers(0, 99), pos=st.integers(0, N - 1), value=I32)
+    @recorded
+    def write_view(self, i, pos, value):
+        v = self.pick([v for v in self.views if v.obj is not None and v.writable and v.idx], i)
+        pos %= len(v.idx)
+        self.assert_not_destroyed(v.buf.owner)
+        v.write(pos, value)
+        v.buf.owner.values[v.idx[pos]] = value
+
+    @precondition(lambda self: any(not o.released for o in self.owners))
+    @rule(i=st.integers(0, 99), pos=st.integers(0, N - 1), value=I32)
+    @recorded
+    def write_library(self, i, pos, value):
+        """The C library changes its own memory: every view sees it."""
+        o = self.pick([o for o in self.owners if not o.released], i)
+        self.assert_not_destroyed(o)
+        o.h.write(pos, value)
+        o.values[pos] = value
+
+    # --- rules: dropping, closing, collecting ---------------------------------------
+
+    @precondition(lambda self: any(v.obj is not None for v in self.views))
+    @rule(i=st.integers(0, 99))
+    @recorded
+    def drop_view(self, i):
+        self.pick([v for v in self.views if v.obj is not None], i).obj = None
+        self.settle()
+
+    @precondition(lambda self: any(b.obj is not None for b in self.buffers))
+    @rule(i=st.integers(0, 99))
+    @recorded
+    def drop_buffer(self, i):
+        self.pick([b for b in self.buffers if b.obj is not None], i).obj = None
+        self.settle()
+
+    @precondition(lambda self: self.held_owners())
+    @rule(i=st.integers(0, 99))
+    @recorded
+    def drop_owner(self, i):
+        o = self.pick(self.held_owners(), i)
+        o.obj = o.wrapper = None
+        self.settle()
+
+    @precondition(lambda self: self.held_owners())
+    @rule(i=st.integers(0, 99), strict=st.booleans(), twice=st.booleans())
+    @recorded
+    def close(self, i, strict, twice):
+        o = self.pick(self.held_owners(), i)
+        owner = self.owner_obj(o)
+        for _ in range(2 if twice else 1):
+            if strict and not o.released and self.alive_buffers(o):
+                try:
+                    owner.close(strict=True)
+                except BufferError as e:
+                    assert f"{self.alive_buffers(o)} buffer(s)" in str(e), str(e)
+                    assert f"{self.owner_exports(o)} export(s)" in str(e), str(e)
+                    assert not owner.closed or o.closed
+                    continue
+                raise AssertionError("strict close released under a live buffer")
+            owner.close(strict=strict)
+            o.closed = True
+            self.settle()
+            if strict:
+                assert o.released and owner.released
+
+    @rule()
+    @recorded
+    def collect(self):
+        gc.collect()
+        for o in self.owners:
+            if o.in_cycle and o.wrapper is None and not o.collected:
+                if o.kind.startswith("cycle_view"):
+                    # the Owner is outside this cycle: only the inner buffer and view go
+                    o.collected = True
+                elif not any(b.owner is o and self.buffer_alive(b) for b in self.buffers):
+                    o.collected = o.released = True
+        self.settle()
+
+    # --- invariants -------------------------------------------------------------------
+
+    def assert_not_destroyed(self, o):
+        n = o.h.destroys
+        assert n == 0, f"{o.name}: destroyed {n} time(s) while the model says it is in use"
+
+    @invariant()
+    @recorded
+    def model_holds(self):
+        STEPS_RUN[0] += 1
+        # In this order: nothing reads memory before the destroy counts are known good.
+        self.releases_match_model()
+        self.counts_match_model()
+        self.live_matches_model()
+        self.views_read_last_written()
+
+    def releases_match_model(self):
+        # First, and without touching the memory: a premature release must be reported,
+        # not turned into a segfault on the guard pages.
+        for o in self.owners:
+            want = 1 if o.released else 0
+            assert o.h.destroys == want, (
+                f"{o.name} ({o.kind}): destroyed {o.h.destroys} time(s), model says {want}")
+            if o.calls is not None:
+                assert len(o.calls) == want, f"{o.name}: release called {len(o.calls)} times"
+        assert not self.unraisable, [(u.exc_type, u.exc_value) for u in self.unraisable]
+
+    def counts_match_model(self):
+        for o in self.owners:
+            owner = o.ref()
+            if owner is None:
+                assert o.released, f"{o.name}: Owner freed before its release"
+                continue
+            assert owner.released == o.released, (
+                f"{o.name}: released={owner.released}, model {o.released}")
+            assert owner.closed == (o.closed or (o.released and owner.closed)), o.name
+            if not o.released:
+                assert owner.buffers == self.alive_buffers(o), (
+                    f"{o.name}: buffers {owner.buffers}, model {self.alive_buffers(o)}")
+                assert owner.exports == self.owner_exports(o), (
+                    f"{o.name}: exports {owner.exports}, model {self.owner_exports(o)}")
+        for b in self.buffers:
+            if b.obj is not None:
+                assert b.obj.exports == self.exports_of(b), (
+                    f"buffer exports {b.obj.exports}, model {self.exports_of(b)}")
+                assert b.obj.readonly == b.readonly
+
+    def live_matches_model(self):
+        mine = {i.name: i for i in pybuf.live() if (i.name or "").startswith(PREFIX)}
+        want = {o.name: o for o in self.owners if not o.released}
+        assert set(mine) == set(want), (sorted(mine), sorted(want))
+        for name, info in mine.items():
+            o = want[name]
+            assert (info.buffers, info.exports) == (self.alive_buffers(o), self.owner_exports(o)), (
+                name, info)
+            assert info.closed == o.closed, (name, info)
+
+    def views_read_last_written(self):
+        for v in self.views:
+            if v.obj is None:
+                continue
+            self.assert_not_destroyed(v.buf.owner)
+            want = [v.buf.owner.values[k] for k in v.idx]
+            assert v.read() == want, f"view reads {v.read()}, model {want}"
+
+    def leak_report(self, o):
+        owner = o.ref()
+        info = [i for i in pybuf.live() if i.name == o.name]
+        holders = [type(r).__name__ for r in gc.get_referrers(owner)] if owner is not None else []
+        return (f"{o.name} ({o.kind}, closed={o.closed}): {o.h.destroys} destroys at teardown; "
+                f"live={info}; owner={owner!r}; referrers={holders}")
+
+    def teardown(self):
+        recorded(PybufMachine._teardown)(self)
+
+    def _teardown(self):
+        try:
+            for v in self.views:
+                v.obj = None
+            for b in self.buffers:
+                b.obj = None
+            for o in self.owners:
+                o.obj = o.wrapper = None
+            self.views = self.buffers = []
+            gc.collect()
+            for o in self.owners:
+                assert o.h.destroys == 1, self.leak_report(o)
+                if o.calls is not None:
+                    assert len(o.calls) == 1, o.name
+            left = [i.name for i in pybuf.live() if (i.name or "").startswith(PREFIX)]
+            assert not left, left
+            assert not self.unraisable, [(u.exc_type, u.exc_value) for u in self.unraisable]
+        finally:
+            gc.unfreeze()
+            gc.enable()
+            sys.unraisablehook = self._hook
+
+
+class Wrapper:
+    """The object a binding would hold: it refers to its Owner, the Owner's release
+    refers back to it, and `me` makes the cycle explicit."""
+
+    def release(self):
+        self.calls.append(1)
+        self.destroy(self.handle)
+
+
+def machine_settings(examples, derandomize):
+    return settings(max_examples=examples, stateful_step_count=50, deadline=None,
+                    phases=PHASES,
+                    derandomize=derandomize, database=None, print_blob=False,
+                    suppress_health_check=list(HealthCheck))
+
+
+# Shrinking a failure can take minutes; PYBUF_SM_SHRINK=1 asks for the minimal example.
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
+    [Phase.shrink] if os.environ.get("PYBUF_SM_SHRINK") else [])
+CI_EXAMPLES = int(os.environ.get("PYBUF_SM_EXAMPLES", "500"))
+
+
+def test_lifetime_state_machine():
+    before = EXAMPLES_RUN[0]
+    run_state_machine_as_test(PybufMachine,
+                              settings=machine_settings(CI_EXAMPLES, derandomize=True))
+    # hypothesis may stop early only when it has exhausted the search space
+    assert EXAMPLES_RUN[0] - before >= min(CI_EXAMPLES, 500)
+
+
+def main(argv):
+    import argparse
+    import time
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--examples", type=int, default=CI_EXAMPLES)
+    ap.add_argument("--derandomize", action="store_true")
+    args = ap.parse_args(argv)
+    t0 = time.monotonic()
+    try:
+        run_state_machine_as_test(PybufMachine,
+                                  settings=machine_settings(args.examples, args.derandomize))
+    finally:
+        print(f"state machine: {EXAMPLES_RUN[0]} examples executed ({STEPS_RUN[0]} steps) in "
+              f"{time.monotonic() - t0:.0f}s (pybuf from {os.path.dirname(pybuf.__file__)})",
+              flush=True)
+        if FIRST_FAILURE:
+            print(f"first failure: {FIRST_FAILURE[0]}", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -145,9 +145,9 @@ static int bind_all(void *h, PyObject *path)
     BIND(holders, "pybuf_core_holders");
     BIND(report_leaks, "pybuf_core_report_leaks");
     BIND(free, "pybuf_core_free");
-    *(void **)(&api.shm_create) = dlsym(h, "pybuf_core_shm_create");
-    *(void **)(&api.shm_attach) = dlsym(h, "pybuf_core_shm_attach");
-    *(void **)(&api.shm_unlink) = dlsym(h, "pybuf_core_shm_unlink");
+    BIND(shm_create, "pybuf_core_shm_create");
+    BIND(shm_attach, "pybuf_core_shm_attach");
+    BIND(shm_unlink, "pybuf_core_shm_unlink");
     return 0;
 }
 

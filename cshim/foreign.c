@@ -56,7 +56,7 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
     } else if (o != NULL) {
         memcpy(l.shape, d.shape, sizeof l.shape);
         memcpy(l.strides, d.strides, sizeof l.strides);
-        if (layout_finish(&l, NULL) == 0 && owner_register(o) == 0 &&
+        if (layout_finish(&l) == 0 && owner_register(o) == 0 &&
             (format = PyUnicode_FromString(d.format)) != NULL) {
             if (d.release != NULL)
                 owner_configure_cfunc(o, d.release, d.release_arg);
@@ -106,10 +106,6 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     const core_api *core = core_require();
     if (core == NULL)
         return NULL;
-    if (core->shm_create == NULL) {
-        PyErr_SetString(PyExc_NotImplementedError, "this Go core has no shared-memory support");
-        return NULL;
-    }
     pybuf_mapping m;
     memset(&m, 0, sizeof m);
     char err[PYBUF_ERRLEN] = "";
@@ -149,10 +145,6 @@ PyObject *shm_unlink_name(PyObject *module, PyObject *arg)
     const core_api *core = core_require();
     if (core == NULL)
         return NULL;
-    if (core->shm_unlink == NULL) {
-        PyErr_SetString(PyExc_NotImplementedError, "this Go core has no shared-memory support");
-        return NULL;
-    }
     char err[PYBUF_ERRLEN] = "";
     int32_t st = core->shm_unlink(cname, err);
     if (st != PYBUF_OK)

@@ -115,9 +115,8 @@ static int read_dims(PyObject *seq, const char *argname, int64_t *dims, int32_t 
     return 0;
 }
 
-int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors)
+int layout_finish(pybuf_layout *l)
 {
-    (void)dtype_for_errors;
     const core_api *core = core_require();
     if (core == NULL)
         return -1;
@@ -137,7 +136,7 @@ int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors)
 }
 
 /*
- * Fills shape, strides and format of `l`, validates it with the core, and
+ * Fills shape, strides and format of `l` (dtype NULL: "B"), validates it with the core, and
  * returns in *format_out the format string the buffer will export.
  * A string dtype is tried as a PEP 3118 format first; anything else, or a
  * string the core does not read, goes to the package's "dtype" hook, which
@@ -146,6 +145,10 @@ int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors)
 int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out)
 {
+    static PyObject *bytes_format; /* the default dtype: unsigned bytes */
+    if (dtype == NULL && (dtype = bytes_format) == NULL &&
+        (dtype = bytes_format = PyUnicode_InternFromString("B")) == NULL)
+        return -1;
     int32_t ndim = 0, nstrides = 0;
     if (read_dims(shape, "shape", l->shape, &ndim) < 0)
         return -1;
@@ -160,7 +163,7 @@ int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
         l->format = PyUnicode_AsUTF8(dtype);
         if (l->format == NULL)
             return -1;
-        int r = layout_finish(l, dtype);
+        int r = layout_finish(l);
         if (r == 0) {
             *format_out = Py_NewRef(dtype);
             return 0;
@@ -200,7 +203,7 @@ int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
     l->ndim = extra_n;
     l->nstrides = nstrides;
     l->format = PyUnicode_AsUTF8(format);
-    if (l->format == NULL || layout_finish(l, dtype) != 0) {
+    if (l->format == NULL || layout_finish(l) != 0) {
         Py_DECREF(spec);
         return -1;
     }

@@ -56,13 +56,11 @@ static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
     OwnerObject *o = owner_new_internal(name);
     if (o == NULL)
         return NULL;
-    PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
     pybuf_layout l;
     memset(&l, 0, sizeof l);
     l.address = 64; /* stands for the aligned block until it exists */
     PyObject *format = NULL;
-    int r = layout_from_args(&l, shape, dtype ? dtype : deflt, Py_None, &format);
-    Py_XDECREF(deflt);
+    int r = layout_from_args(&l, shape, dtype, Py_None, &format);
     if (r < 0) {
         Py_DECREF(o);
         return NULL;
@@ -150,7 +148,7 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
     }
     PyObject *format = NULL;
     PyObject *b = NULL;
-    if (layout_finish(&l, NULL) == 0 && owner_register(o) == 0 &&
+    if (layout_finish(&l) == 0 && owner_register(o) == 0 &&
         (format = PyUnicode_FromString(l.format)) != NULL)
         b = (PyObject *)buffer_new(o, &l, format, readonly);
     Py_XDECREF(format);

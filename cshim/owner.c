@@ -173,10 +173,8 @@ static int set_release_thread(OwnerObject *o, PyObject *which)
 
 int owner_register(OwnerObject *o)
 {
-    const core_api *core = core_require();
-    if (core == NULL)
+    if (core_require() == NULL) /* no owner where Go cannot run (rule 7) */
         return -1;
-    (void)core;
     if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
         return -1;
     registry_add(o, trace_enabled ? site_capture() : NULL);
@@ -225,7 +223,8 @@ static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
                                      &thread))
         return -1;
     pending_run_mine(0);
-    if (self->core_id != 0 || self->rel.kind != RELEASE_NONE) {
+    if (self->core_id != 0 || self->rel.kind != RELEASE_NONE ||
+        ATOMIC_LOAD(&self->counts.state) != 0) {
         PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
         return -1;
     }
@@ -276,10 +275,7 @@ static PyObject *Owner_buffer(OwnerObject *self, PyObject *args, PyObject *kwds)
                                      &dtype, &strides, &readonly))
         return NULL;
     pending_run_mine(0);
-    PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
-    PyObject *b = buffer_from_args(self, address, shape, dtype ? dtype : deflt, strides, readonly);
-    Py_XDECREF(deflt);
-    return b;
+    return buffer_from_args(self, address, shape, dtype, strides, readonly);
 }
 
 PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
@@ -304,9 +300,7 @@ PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
         Py_DECREF(o);
         return NULL;
     }
-    PyObject *deflt = dtype ? NULL : PyUnicode_FromString("B");
-    PyObject *b = buffer_from_args(o, address, shape, dtype ? dtype : deflt, strides, readonly);
-    Py_XDECREF(deflt);
+    PyObject *b = buffer_from_args(o, address, shape, dtype, strides, readonly);
     if (b == NULL)
         owner_disarm(o); /* not ours to release: wrap() raised */
     Py_DECREF(o);

@@ -126,7 +126,6 @@ typedef struct {
     char *(*holders)(uint64_t);
     int64_t (*report_leaks)(int32_t);
     void (*free)(void *);
-    /* optional: NULL when the core has no shared-memory support */
     int32_t (*shm_create)(const char *, uint64_t, uint32_t, pybuf_mapping *, char *);
     int32_t (*shm_attach)(const char *, int32_t, pybuf_mapping *, char *);
     int32_t (*shm_unlink)(const char *, char *);
@@ -161,7 +160,9 @@ int registry_flush(void);
 /* layout.c: turning Python arguments into a validated layout. */
 int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out);
-int layout_finish(pybuf_layout *l, PyObject *dtype_for_errors);
+/* Completes a filled layout (from the cache, or the core): 0; -1 with an
+ * exception; -2 with an exception when the format is not PEP 3118. */
+int layout_finish(pybuf_layout *l);
 /* Raises the exception a core status stands for, with `msg`; returns NULL. */
 PyObject *raise_for_status(int32_t status, const char *msg);
 int address_from_object(PyObject *obj, const char *argname, uint64_t *out);

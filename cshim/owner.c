@@ -150,12 +150,11 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
     return 0;
 }
 
-int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg)
+void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg)
 {
     o->rel.kind = RELEASE_CFUNC;
     o->rel.cfunc = f;
     o->rel.carg = arg;
-    return 0;
 }
 
 /* release_thread: None (whoever drops the last reference) or "creator". */

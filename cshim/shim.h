@@ -52,7 +52,6 @@ typedef enum {
 #define STATE_CLOSED PYBUF_STATE_CLOSED
 #define STATE_RELEASED PYBUF_STATE_RELEASED
 #define STATE_DOOMED 4        /* garbage: release when the last export goes */
-#define STATE_FOREIGN 8       /* created by another process (before a fork) */
 #define STATE_DONE 16         /* the release has returned (or was queued for
                                  its creator thread); RELEASED is set before */
 
@@ -183,7 +182,7 @@ void owner_wait_released(OwnerObject *o);
 /* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
 int pending_run_mine(int raise_errors);
 extern int64_t pending_count;
-int owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
+void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 /* Marks an owner that never took ownership (a failed wrap) as released. */
 void owner_disarm(OwnerObject *o);
 OwnerObject *owner_new_internal(PyObject *name);

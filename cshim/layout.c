@@ -16,6 +16,7 @@ PyObject *raise_for_status(int32_t status, const char *msg)
     case PYBUF_ERR_OVERFLOW: type = PyExc_OverflowError; break;
     case PYBUF_ERR_TYPE: type = PyExc_TypeError; break;
     case PYBUF_ERR_BUFFER: type = PyExc_BufferError; break;
+    case PYBUF_ERR_NOT_FOUND: type = PybufNotFoundError; break;
     default: type = PyExc_ValueError; break;
     }
     PyErr_SetString(type, msg);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 PyObject *PybufForkError;
+PyObject *PybufNotFoundError;
 PyTypeObject *OwnerType;
 PyTypeObject *BufferType;
 extern PyObject *package_dir;
@@ -288,6 +289,17 @@ PyMODINIT_FUNC PyInit__pybuf(void)
         "anything that needs Go. Use the 'spawn' or 'forkserver' start method.",
         PyExc_RuntimeError, NULL);
     if (PybufForkError == NULL || PyModule_AddObjectRef(m, "ForkError", PybufForkError) < 0)
+        goto fail;
+    /* A FileNotFoundError, as for SharedMemory, that is also the ValueError
+     * of the other bad-name errors. */
+    PyObject *bases = PyTuple_Pack(2, PyExc_FileNotFoundError, PyExc_ValueError);
+    PybufNotFoundError = bases ? PyErr_NewExceptionWithDoc(
+        "pybuf.shm.SegmentNotFoundError",
+        "No shared-memory segment has that name (a FileNotFoundError and a ValueError).",
+        bases, NULL) : NULL;
+    Py_XDECREF(bases);
+    if (PybufNotFoundError == NULL ||
+        PyModule_AddObjectRef(m, "SegmentNotFoundError", PybufNotFoundError) < 0)
         goto fail;
     OwnerType = owner_type_init(m);
     if (OwnerType == NULL || PyModule_AddObjectRef(m, "Owner", (PyObject *)OwnerType) < 0)

@@ -107,6 +107,7 @@ typedef struct {
 
 /* module.c */
 extern PyObject *PybufForkError;
+extern PyObject *PybufNotFoundError; /* FileNotFoundError and ValueError */
 extern PyTypeObject *OwnerType;
 extern PyTypeObject *BufferType;
 /* Python-level hooks set by the package at import (python/pybuf/_convert.py). */

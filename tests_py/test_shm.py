@@ -356,8 +356,10 @@ def test_pickling_closed_or_unlinked_segments_is_refused(segments):
 # --- clear errors -------------------------------------------------------------
 
 def test_attach_missing_name():
-    with pytest.raises(ValueError, match=r'name "pybuf_test_nope": no such shared-memory segment'):
+    with pytest.raises(shm.SegmentNotFoundError, match=r'name "pybuf_test_nope": no such shared-memory segment') as e:
         shm.attach("pybuf_test_nope")
+    # what SharedMemory users catch, and what the other bad names raise
+    assert isinstance(e.value, FileNotFoundError) and isinstance(e.value, ValueError)
 
 
 @pytest.mark.parametrize("name", ["a/b", "/a/b", "../etc/passwd", "", "/"])

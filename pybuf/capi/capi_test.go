@@ -14,6 +14,7 @@ import (
 
 	"github.com/pybuf-go/pybuf/pybuf/layout"
 	"github.com/pybuf-go/pybuf/pybuf/registry"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 	"github.com/pybuf-go/pybuf/pybuf/version"
 )
 
@@ -28,7 +29,7 @@ func freshRegistry(t *testing.T) {
 
 func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 	assert.Equal(t, []int32{0, int32(layout.KindValue), int32(layout.KindOverflow),
-		int32(layout.KindType), int32(layout.KindBuffer), int32(layout.KindNotPEP3118)}, headerStatuses())
+		int32(layout.KindType), int32(layout.KindBuffer), int32(layout.KindNotPEP3118), int32(status.KindNotFound)}, headerStatuses())
 	buffer, export := headerTraceKinds()
 	assert.Equal(t, int32(registry.KindBuffer), buffer)
 	assert.Equal(t, int32(registry.KindExport), export)

@@ -92,7 +92,7 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 func fail(errBuf *C.char, err error) C.int32_t {
 	writeErr(errBuf, err.Error())
 	var se *status.Error
-	if errors.As(err, &se) && se.Kind >= status.KindValue && se.Kind <= status.KindNotPEP3118 {
+	if errors.As(err, &se) && se.Kind >= status.KindValue && se.Kind <= status.KindNotFound {
 		return C.int32_t(se.Kind)
 	}
 	return C.PYBUF_ERR_VALUE

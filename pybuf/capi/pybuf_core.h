@@ -33,6 +33,8 @@ enum pybuf_status {
     PYBUF_ERR_BUFFER = 4,       /* BufferError */
     PYBUF_ERR_NOT_PEP3118 = 5,  /* the format string is not PEP 3118: the
                                    shim may still hand it to numpy.dtype() */
+    PYBUF_ERR_NOT_FOUND = 6,    /* a named thing does not exist: FileNotFoundError
+                                   (a ValueError too, for code that expects one) */
 };
 
 /* DLPack type codes (dlpack.h DLDataTypeCode), or -1 when the element is not

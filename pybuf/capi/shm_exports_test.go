@@ -9,6 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pybuf-go/pybuf/pybuf/shm"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 )
 
 func TestShmKindsMatchHeaderStatuses(t *testing.T) {
@@ -67,7 +68,7 @@ func TestShmErrorsThroughTheABI(t *testing.T) {
 		{callShmCreate(nil, 8, 0o1000), value, "mode 01000"},
 		{callShmCreate(ptr("a/b"), 8, 0o600), value, `name "a/b": '/' is only allowed`},
 		{callShmAttach(nil, false), value, `name "" is empty`},
-		{callShmAttach(ptr("pybuf_gotest_capi_missing"), false), value,
+		{callShmAttach(ptr("pybuf_gotest_capi_missing"), false), int32(status.KindNotFound),
 			`name "pybuf_gotest_capi_missing": no such shared-memory segment`},
 		{callShmUnlink(ptr("/x/y")), value, `name "/x/y"`},
 	} {

@@ -12,6 +12,7 @@ type (
 const (
 	KindValue    = status.KindValue
 	KindOverflow = status.KindOverflow
+	KindNotFound = status.KindNotFound
 )
 
 var errorf = status.Errorf

@@ -120,7 +120,7 @@ func Attach(name string, readonly bool) (Mapping, error) {
 	fd, err := unix.Open(path(n), flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
 	case err == unix.ENOENT:
-		return Mapping{}, errorf(KindValue, "name", "name %q: no such shared-memory segment", n)
+		return Mapping{}, errorf(KindNotFound, "name", "name %q: no such shared-memory segment", n)
 	case err == unix.EACCES && !readonly:
 		return Mapping{}, errorf(KindValue, "name", "name %q: permission denied for read-write access (readonly=True may work)", n)
 	case err == unix.ELOOP:

@@ -75,7 +75,7 @@ func TestUnlinkKeepsMappingsValidAndIsIdempotent(t *testing.T) {
 	bytesOf(m)[63] = 7
 	assert.EqualValues(t, 7, bytesOf(m)[63])
 	_, err := Attach(m.Name, false)
-	requireKind(t, err, KindValue, "name", "no such shared-memory segment")
+	requireKind(t, err, KindNotFound, "name", "no such shared-memory segment")
 }
 
 func TestReadonlyAttachMapsReadOnly(t *testing.T) {
@@ -127,7 +127,7 @@ func TestCreateTooLargeForDevShmFailsCleanly(t *testing.T) {
 
 func TestAttachErrors(t *testing.T) {
 	_, err := Attach("pybuf_gotest_missing_segment", false)
-	requireKind(t, err, KindValue, "name", `"pybuf_gotest_missing_segment": no such shared-memory segment`)
+	requireKind(t, err, KindNotFound, "name", `"pybuf_gotest_missing_segment": no such shared-memory segment`)
 
 	// Created by someone who has not sized it yet.
 	name := uniqueName(t)

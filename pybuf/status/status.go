@@ -15,6 +15,7 @@ const (
 	KindType       Kind = 3 // TypeError
 	KindBuffer     Kind = 4 // BufferError
 	KindNotPEP3118 Kind = 5 // not a PEP 3118 format; the caller may still try numpy.dtype()
+	KindNotFound   Kind = 6 // FileNotFoundError (and ValueError): a named thing does not exist
 )
 
 // Error carries its Kind and the argument it is about. Msg always contains

@@ -28,7 +28,9 @@ from typing import Any
 
 from . import _pybuf
 
-__all__ = ["Segment", "attach", "create", "unlink"]
+__all__ = ["Segment", "SegmentNotFoundError", "attach", "create", "unlink"]
+
+SegmentNotFoundError = _pybuf.SegmentNotFoundError
 
 _SIZE_LIMIT = 1 << 64  # the C ABI passes sizes as uint64_t
 
@@ -169,7 +171,8 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
 def attach(name: str, *, readonly: bool = False) -> Segment:
     """Map an existing segment, whole; ``readonly=True`` maps it read-only.
 
-    A missing name raises ValueError ("no such shared-memory segment").
+    A missing name raises SegmentNotFoundError, a FileNotFoundError (as
+    SharedMemory raises) that is also a ValueError.
     """
     _check_name(name)
     return _open(name, 0, 0, False, bool(readonly))

@@ -346,6 +346,15 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
                             "memory in workers");
             return NULL;
         }
+        if (self->rel.thread != 0 && self->rel.thread != PyThread_get_thread_ident() &&
+            self->rel.kind != RELEASE_NONE) {
+            PyErr_SetString(PyExc_BufferError,
+                            "close(strict=True) releases now, but this owner's release "
+                            "must run on the thread that created it "
+                            "(release_thread=\"creator\"): call it there, or call "
+                            "close() here and pybuf.run_pending() there");
+            return NULL;
+        }
         /* GIL: no Buffer can be created or die between this check and the
          * release below. */
         if (ATOMIC_LOAD(&self->counts.buffers) > 0) {

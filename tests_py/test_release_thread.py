@@ -77,3 +77,23 @@ def test_release_thread_must_be_none_or_creator():
         pybuf.Owner(release=lambda: ran.append(1), release_thread="main")
     assert len(pybuf.live()) == before
     assert ran == []
+
+
+def test_strict_close_of_a_creator_release_elsewhere_is_refused():
+    ran = []
+    o = pybuf.Owner(release=lambda: ran.append(1), release_thread="creator")
+    errors = []
+
+    def strict():
+        try:
+            o.close(strict=True)
+        except BufferError as e:
+            errors.append(str(e))
+
+    t = threading.Thread(target=strict)
+    t.start()
+    t.join()
+    assert len(errors) == 1 and "creator" in errors[0]
+    assert not o.closed and ran == []     # nothing changed
+    o.close(strict=True)                  # on the creator thread: released before it returns
+    assert ran == [1] and o.released

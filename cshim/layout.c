@@ -83,6 +83,7 @@ static int read_dims(PyObject *seq, const char *argname, int64_t *dims, int32_t 
     if (fast == NULL)
         return -1;
     Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
+    /* the bound of the fixed arrays in pybuf_layout, not a layout rule */
     if (*n + len > PYBUF_MAXDIM) {
         Py_DECREF(fast);
         PyErr_Format(PyExc_ValueError, "%s: at most %d dimensions are supported",

@@ -13,14 +13,7 @@ PyObject *PybufForkError;
 PyObject *PybufNotFoundError;
 PyTypeObject *OwnerType;
 PyTypeObject *BufferType;
-extern PyObject *package_dir;
 
-PyTypeObject *owner_type_init(PyObject *module);
-PyTypeObject *buffer_type_init(PyObject *module);
-PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds);
-PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds);
-PyObject *shm_open_owner(PyObject *module, PyObject *args);
-PyObject *shm_unlink_name(PyObject *module, PyObject *arg);
 
 static PyObject *hooks; /* name -> callable, from python/pybuf/_convert.py */
 

@@ -167,6 +167,14 @@ int layout_finish(pybuf_layout *l);
 PyObject *raise_for_status(int32_t status, const char *msg);
 int address_from_object(PyObject *obj, const char *argname, uint64_t *out);
 
+/* Types and module functions defined outside module.c. */
+PyTypeObject *owner_type_init(PyObject *module);
+PyTypeObject *buffer_type_init(PyObject *module);
+PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds);
+PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds);          /* foreign.c */
+PyObject *shm_open_owner(PyObject *module, PyObject *args);                 /* foreign.c */
+PyObject *shm_unlink_name(PyObject *module, PyObject *arg);                 /* foreign.c */
+
 /* owner.c */
 int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg);
 int owner_register(OwnerObject *o);
@@ -201,6 +209,7 @@ PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused);
 
 /* site.c: creation sites for tracing. */
 extern int trace_enabled;
+extern PyObject *package_dir; /* pybuf's Python files, skipped when capturing sites */
 /* "file.py:12 in MainThread", or NULL (no error set) when unknown. */
 char *site_capture(void);
 

@@ -18,7 +18,7 @@ import "C"
 
 // cCounts reads an owner's pybuf_counts, which lives in C memory owned by the
 // shim. Holding a pointer to C memory in Go is allowed; the registry stops
-// reading it before pybuf_core_unregister returns, after which the shim may
+// reading it once pybuf_core_registry_apply has listed it as gone, after which the shim may
 // free it.
 type cCounts struct{ p *C.pybuf_counts }
 

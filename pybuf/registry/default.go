@@ -4,16 +4,8 @@ import "io"
 
 // The functions below act on Default, the registry of the C ABI.
 
-// Register adds an owner to Default; see Registry.Register.
-func Register(name string, nbytes int64, site string, counts Counts) uint64 {
-	return Default.Register(name, nbytes, site, counts)
-}
-
 // Apply applies a batch of changes to Default; see Registry.Apply.
 func Apply(regs []Registration, gone []uint64) { Default.Apply(regs, gone) }
-
-// Unregister removes an owner from Default; see Registry.Unregister.
-func Unregister(id uint64) { Default.Unregister(id) }
 
 // SetTrace turns tracing of Default on or off.
 func SetTrace(on bool) { Default.SetTrace(on) }

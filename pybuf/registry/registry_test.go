@@ -167,7 +167,8 @@ func TestDefaultRegistryFunctions(t *testing.T) {
 	Default = New()
 	t.Cleanup(func() { Default = prev })
 
-	id := Register("d", 8, "", nil)
+	const id = 7
+	Apply([]Registration{{ID: id, Name: "d", Nbytes: 8}}, nil)
 	SetTrace(true)
 	assert.True(t, Tracing())
 	tok := Trace(id, KindBuffer, "s")
@@ -176,7 +177,7 @@ func TestDefaultRegistryFunctions(t *testing.T) {
 	require.Len(t, Live(), 1)
 	var out bytes.Buffer
 	assert.Equal(t, 1, ReportLeaks(&out))
-	Unregister(id)
+	Apply(nil, []uint64{id})
 	assert.Empty(t, Live())
 }
 

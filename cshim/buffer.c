@@ -96,7 +96,6 @@ void buffer_export_dropped(BufferObject *b)
 {
     ATOMIC_ADD(&b->exports, -1);
     ATOMIC_ADD(&b->owner->counts.exports, -1);
-    owner_maybe_release_after_export(b->owner);
 }
 
 /* Mirrors CPython's memoryview: honour exactly what the consumer asked. */

@@ -187,8 +187,10 @@ static PyObject *trace(PyObject *m, PyObject *args)
 static PyObject *gc_callback(PyObject *m, PyObject *args)
 {
     (void)m;
-    (void)args;
-    release_gc_phase_changed();
+    PyObject *phase, *info;
+    if (!PyArg_ParseTuple(args, "OO", &phase, &info))
+        return NULL;
+    collector_phase_changed(phase);
     Py_RETURN_NONE;
 }
 

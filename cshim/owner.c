@@ -180,10 +180,78 @@ int owner_register(OwnerObject *o)
     return 0;
 }
 
+/*
+ * The collector found the owner in garbage (collector.c). CPython marks an
+ * object finalized before the collector calls its finalizer, and after a
+ * deallocation (or an explicit __del__() call) does: so this arms only in the
+ * collector. A deallocated owner is released by Owner_dealloc.
+ */
+static void Owner_finalize(OwnerObject *self)
+{
+    if (!PyObject_GC_IsFinalized((PyObject *)self))
+        return;
+    int64_t before = ATOMIC_FETCH_OR(&self->counts.state, STATE_ARMED);
+    if (before & (STATE_ARMED | STATE_RELEASED))
+        return;
+    /* At exit the collections between interpreter-wide steps clear module
+     * dicts: a release waiting for the next one would find its modules gone.
+     * So it runs now, while the cycle is intact (collector.c). */
+    if (SHIM_IS_FINALIZING())
+        owner_release_garbage(self);
+    else
+        collector_arm(self);
+}
+
+/*
+ * A subclass with its own __del__ replaces Owner_finalize, and a __del__ that
+ * does not call super().__del__() would keep the collector from arming the
+ * owner: its release would then run from tp_clear, after the collector may
+ * have cleared the release itself. So the subclass's finalizer is wrapped
+ * (once per class, at its first instance): arm, then the class's own.
+ */
+#define MAX_FINALIZER_CLASSES 64
+static struct {
+    PyTypeObject *type;
+    destructor finalize;
+} class_finalizers[MAX_FINALIZER_CLASSES];
+static int n_class_finalizers;
+
+static void Owner_subclass_finalize(OwnerObject *self)
+{
+    Owner_finalize(self);
+    PyTypeObject *tp = Py_TYPE(self);
+    for (int i = 0; i < n_class_finalizers; i++)
+        if (class_finalizers[i].type == tp) {
+            class_finalizers[i].finalize((PyObject *)self);
+            return;
+        }
+}
+
+/* GIL: the table is only touched from tp_new. */
+static void wrap_class_finalizer(PyTypeObject *type)
+{
+    destructor own = type->tp_finalize;
+    if (own == (destructor)Owner_finalize || own == (destructor)Owner_subclass_finalize)
+        return;
+    int slot = -1;
+    for (int i = 0; i < n_class_finalizers; i++)
+        if (class_finalizers[i].type == type) /* a class freed and its address reused */
+            slot = i;
+    if (slot < 0 && n_class_finalizers < MAX_FINALIZER_CLASSES)
+        slot = n_class_finalizers++;
+    if (slot < 0)
+        return; /* table full: this class's owners release from dealloc */
+    class_finalizers[slot].type = type;
+    class_finalizers[slot].finalize = own;
+    type->tp_finalize = (destructor)Owner_subclass_finalize;
+}
+
 static PyObject *Owner_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
+    if (type->tp_finalize != (destructor)Owner_finalize)
+        wrap_class_finalizer(type);
     OwnerObject *o = (OwnerObject *)type->tp_alloc(type, 0);
     if (o == NULL)
         return NULL;
@@ -387,10 +455,6 @@ static PyObject *Owner_exit(OwnerObject *self, PyObject *args)
     Py_RETURN_FALSE;
 }
 
-static void Owner_finalize(OwnerObject *self)
-{
-    owner_finalize_release(self);
-}
 
 static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
 {
@@ -416,12 +480,13 @@ static void Owner_dealloc(OwnerObject *self)
 {
     PyTypeObject *tp = Py_TYPE(self);
     PyObject_GC_UnTrack(self);
-    if (PyObject_CallFinalizerFromDealloc((PyObject *)self) < 0)
-        return; /* resurrected */
+    /* A watched owner's weakref callback releases here (collector.c). */
     if (self->weakreflist != NULL)
         PyObject_ClearWeakRefs((PyObject *)self);
+    /* Nothing can reach this owner, so no Buffer or export of it is left;
+     * and nothing cleared its release (Owner_clear keeps a pending one). */
     if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
-        owner_disarm(self); /* unreachable: every view holds the owner */
+        owner_release_garbage(self);
     registry_remove(self);  /* the registry must not keep a pointer into us */
     Py_CLEAR(self->rel.callable);
     Py_CLEAR(self->rel.keepalive);

@@ -205,59 +205,15 @@ void owner_maybe_release_after_buffer(OwnerObject *o)
     int64_t state = ATOMIC_LOAD(&o->counts.state);
     if (state & STATE_RELEASED)
         return;
-    if (((state & STATE_CLOSED) && ATOMIC_LOAD(&o->counts.buffers) == 0) ||
-        ((state & STATE_DOOMED) && ATOMIC_LOAD(&o->counts.exports) == 0))
+    if ((state & STATE_CLOSED) && ATOMIC_LOAD(&o->counts.buffers) == 0)
         run_release(o, 0);
 }
 
-void owner_maybe_release_after_export(OwnerObject *o)
+/* The owner is garbage and no code can reach its buffers or their exports
+ * any more (collector.c says when that is), or its last reference is gone. */
+void owner_release_garbage(OwnerObject *o)
 {
-    int64_t state = ATOMIC_LOAD(&o->counts.state);
-    if ((state & (STATE_DOOMED | STATE_RELEASED)) == STATE_DOOMED &&
-        ATOMIC_LOAD(&o->counts.exports) == 0)
-        run_release(o, 0);
-}
-
-/*
- * A garbage owner whose release must wait for an export still in the cycle
- * (a memoryview) runs it while the collector clears that cycle, after it may
- * have cleared what the release needs: the cells of a closure, a ctypes
- * callback's thunk. Holding those here during that collection resurrects them
- * (and only them, unless they lead back into the cycle) until it ends; the
- * package's gc.callbacks entry lets go at the next phase change.
- */
-static PyObject *gc_guard;
-
-static void guard_during_collection(OwnerObject *o)
-{
-    if (gc_guard == NULL && (gc_guard = PyList_New(0)) == NULL) {
-        PyErr_Clear();
-        return;
-    }
-    if ((o->rel.callable && PyList_Append(gc_guard, o->rel.callable) < 0) ||
-        (o->rel.keepalive && PyList_Append(gc_guard, o->rel.keepalive) < 0))
-        PyErr_Clear();
-}
-
-void release_gc_phase_changed(void)
-{
-    if (gc_guard != NULL && PyList_GET_SIZE(gc_guard) > 0)
-        Py_CLEAR(gc_guard);
-}
-
-/* Called when the owner is garbage (PEP 442: the cycle it may belong to is
- * still intact) or when its last reference goes. */
-void owner_finalize_release(OwnerObject *o)
-{
-    if ((ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED) &&
-        PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
-        return;
-    if (ATOMIC_LOAD(&o->counts.exports) == 0) {
-        run_release(o, 0);
-    } else {
-        guard_during_collection(o);
-        ATOMIC_OR(&o->counts.state, STATE_DOOMED);
-    }
+    run_release(o, 0);
 }
 
 /* close(): returns -1 with an exception when the release raised. */

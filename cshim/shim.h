@@ -51,7 +51,7 @@ typedef enum {
 /* Shim-only state bits, beside the ones the Go registry reads. */
 #define STATE_CLOSED PYBUF_STATE_CLOSED
 #define STATE_RELEASED PYBUF_STATE_RELEASED
-#define STATE_DOOMED 4        /* garbage: release when the last export goes */
+#define STATE_ARMED 4         /* garbage: collector.c releases it once unreachable */
 #define STATE_DONE 16         /* the release has returned (or was queued for
                                  its creator thread); RELEASED is set before */
 
@@ -180,10 +180,8 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg);
 int owner_register(OwnerObject *o);
 int owner_check_open(OwnerObject *o);
 void owner_maybe_release_after_buffer(OwnerObject *o);
-void owner_maybe_release_after_export(OwnerObject *o);
-void owner_finalize_release(OwnerObject *o);
-/* gc.callbacks: a collection started or ended (see release.c). */
-void release_gc_phase_changed(void);
+/* Releases now, from a deallocation or collector.c (errors are unraisable). */
+void owner_release_garbage(OwnerObject *o);
 int owner_close_release(OwnerObject *o);
 /* Returns once the release has returned, wherever it runs (close(strict=True)
  * promises that); does not wait for a release running on this very thread. */
@@ -196,6 +194,11 @@ void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 void owner_disarm(OwnerObject *o);
 OwnerObject *owner_new_internal(PyObject *name);
 int owner_is_foreign(OwnerObject *o);
+
+/* collector.c: releasing garbage owners after every finalizer of their cycle. */
+void collector_arm(OwnerObject *o);
+void collector_phase_changed(PyObject *phase); /* gc.callbacks */
+Py_ssize_t collector_pending(void);           /* armed or watched owners */
 
 /* buffer.c */
 BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly);

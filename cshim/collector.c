@@ -1,0 +1,171 @@
+/*
+ * collector.c: when a garbage owner is released, timed against CPython's
+ * cyclic garbage collector.
+ *
+ * The problem. An owner in a garbage cycle is found by the collector together
+ * with the rest of the cycle: its wrapper, the release that closes over that
+ * wrapper, views of its buffers. The collector runs, in this order:
+ * (1) weakref callbacks, (2) every finalizer (PEP 442: once per object),
+ * (3) a resurrection check: what a finalizer made reachable again, and all it
+ * reaches, survives, (4) tp_clear of the rest. During (2) a __del__ may still
+ * use a buffer (or keep it, e.g. in np.ndarray(buffer=), which takes no
+ * export), so the release cannot run there; during (4) the closure of a
+ * Python release, a functools.partial or a ctypes callback may already be
+ * cleared, so it cannot run there either.
+ *
+ * The design, in three steps:
+ *
+ *   arm      The owner's finalizer (step 2 of collection k) only arms: it
+ *            keeps the owner alive from a hidden strong reference (`armed`).
+ *            So the owner and everything it reaches (its release and what
+ *            that closes over) survive collection k, intact; whatever a
+ *            __del__ kept survives too.
+ *   watch    After collection k (its gc.callbacks "stop", or, where the
+ *            collector runs no callbacks, as at interpreter exit, a weakref
+ *            callback of a sentinel that the next collection finds dead), the
+ *            hidden reference becomes a weakref whose callback releases.
+ *            If that was the owner's last reference, it dies at once and its
+ *            dealloc releases (nothing cleared it).
+ *   release  Collection k+1 that finds the owner unreachable again runs the
+ *            weakref callback in its step 1: every finalizer of the cycle has
+ *            run (once), nothing is cleared yet, and no code can reach the
+ *            owner, its buffers or their exports any more (anything that
+ *            could is not garbage). A cycle that a __del__ resurrected is
+ *            simply not found until it dies for real.
+ *
+ * The callback cannot use its weakref (the collector cleared it before
+ * calling), so it carries the owner's address; the owner's memory is intact
+ * until step 4 of that same collection, and the callback runs before.
+ *
+ * At interpreter exit the collector runs between steps that clear module
+ * dicts, so a release waiting for a later collection would find the modules
+ * it uses emptied: there the owner's finalizer releases at once (step 2), the
+ * cycle still intact. Another finalizer of the same cycle that runs after it
+ * finds the owner released (no new views).
+ *
+ * Outside the promise: a finalizer that was attached to the cycle after it
+ * survived collection k (so it first runs in collection k+1, after step 1)
+ * sees a released owner; its buffers refuse new views, and a view it kept
+ * from before reads released memory. Nothing pybuf can see at step 1 tells
+ * such a cycle from any other.
+ *
+ * State: per process today (the shim is single-phase); every entry point
+ * holds the GIL.
+ */
+#include "shim.h"
+
+static PyObject *armed;   /* list of owners armed in a collection, not yet watched */
+static PyObject *watched; /* {owner address: weakref with the release callback} */
+static PyObject *tick;    /* weakref to a cyclic sentinel, or NULL */
+
+static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref);
+static PyObject *tick_fired(PyObject *unused, PyObject *weakref);
+
+static PyMethodDef release_def = {"_release_when_unreachable", release_when_unreachable, METH_O,
+                                  NULL};
+static PyMethodDef tick_def = {"_collector_tick", tick_fired, METH_O, NULL};
+static PyMethodDef sentinel_def = {"_collector_sentinel", tick_fired, METH_O, NULL};
+
+/* The weakref callback: the owner is unreachable and every finalizer of its
+ * cycle has run. `key` is the owner's address. */
+static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
+{
+    (void)weakref;
+    OwnerObject *o = (OwnerObject *)PyLong_AsVoidPtr(key);
+    if (o == NULL)
+        return NULL;
+    if (watched != NULL && PyDict_DelItem(watched, key) < 0)
+        PyErr_Clear();
+    owner_release_garbage(o);
+    Py_RETURN_NONE;
+}
+
+/* Turns hidden strong references into watching weakrefs. Dropping the
+ * reference may deallocate an owner, which then releases in its dealloc. */
+static void watch_armed(void)
+{
+    if (armed == NULL || PyList_GET_SIZE(armed) == 0)
+        return;
+    PyObject *batch = armed;
+    armed = NULL;
+    if (watched == NULL && (watched = PyDict_New()) == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *o = PyList_GET_ITEM(batch, i);
+        if (ATOMIC_LOAD(&((OwnerObject *)o)->counts.state) & STATE_RELEASED)
+            continue; /* closed and released meanwhile */
+        PyObject *key = PyLong_FromVoidPtr(o);
+        PyObject *cb = key ? PyCFunction_New(&release_def, key) : NULL;
+        PyObject *wr = cb ? PyWeakref_NewRef(o, cb) : NULL;
+        if (wr == NULL || PyDict_SetItem(watched, key, wr) < 0) {
+            /* cannot watch: keep it armed (alive) rather than risk a release
+             * after the collector cleared what it needs */
+            PyErr_Clear();
+            if (armed != NULL || (armed = PyList_New(0)) != NULL)
+                if (PyList_Append(armed, o) < 0)
+                    PyErr_Clear();
+        }
+        Py_XDECREF(wr);
+        Py_XDECREF(cb);
+        Py_XDECREF(key);
+    }
+    Py_DECREF(batch); /* owners whose last reference this was die here */
+    return;
+fail:
+    PyErr_Clear();
+    armed = batch; /* try again at the next collection */
+}
+
+/* A cycle only the collector can free: a function whose self is a list that
+ * holds the function. Its weakref callback runs in the next collection that
+ * runs at all, gc.callbacks or not. */
+static void tick_arm(void)
+{
+    if (tick != NULL)
+        return;
+    PyObject *box = PyList_New(0);
+    PyObject *sentinel = box ? PyCFunction_New(&sentinel_def, box) : NULL;
+    PyObject *cb = sentinel ? PyCFunction_New(&tick_def, NULL) : NULL;
+    if (cb != NULL && PyList_Append(box, sentinel) == 0)
+        tick = PyWeakref_NewRef(sentinel, cb);
+    if (tick == NULL)
+        PyErr_Clear();
+    Py_XDECREF(cb);
+    Py_XDECREF(sentinel);
+    Py_XDECREF(box);
+}
+
+static PyObject *tick_fired(PyObject *unused, PyObject *weakref)
+{
+    (void)unused;
+    (void)weakref;
+    Py_CLEAR(tick);
+    watch_armed();
+    if (armed != NULL && PyList_GET_SIZE(armed) > 0)
+        tick_arm();
+    Py_RETURN_NONE;
+}
+
+void collector_arm(OwnerObject *o)
+{
+    if (armed == NULL && (armed = PyList_New(0)) == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (PyList_Append(armed, (PyObject *)o) < 0) {
+        PyErr_Clear();
+        return;
+    }
+    tick_arm();
+}
+
+void collector_phase_changed(PyObject *phase)
+{
+    if (PyUnicode_Check(phase) && PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
+        watch_armed();
+}
+
+Py_ssize_t collector_pending(void)
+{
+    return (armed ? PyList_GET_SIZE(armed) : 0) + (watched ? PyDict_GET_SIZE(watched) : 0);
+}

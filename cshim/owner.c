@@ -163,7 +163,11 @@ static int set_release_thread(OwnerObject *o, PyObject *which)
     if (which == Py_None)
         return 0;
     if (PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "creator") == 0) {
-        o->rel.thread = PyThread_get_thread_ident();
+        creator_thread *c = creator_thread_current(1);
+        if (c == NULL)
+            return -1;
+        creator_thread_incref(c);
+        o->rel.thread = c;
         return 0;
     }
     PyErr_Format(PyExc_ValueError, "release_thread must be None or \"creator\", not %R", which);
@@ -414,7 +418,7 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
                             "memory in workers");
             return NULL;
         }
-        if (self->rel.thread != 0 && self->rel.thread != PyThread_get_thread_ident() &&
+        if (self->rel.thread != NULL && self->rel.thread != creator_thread_current(0) &&
             self->rel.kind != RELEASE_NONE) {
             PyErr_SetString(PyExc_BufferError,
                             "close(strict=True) releases now, but this owner's release "

@@ -43,9 +43,14 @@ int registry_flush(void)
     return 0;
 }
 
+uint64_t registry_new_id(void)
+{
+    return ++last_id;
+}
+
 void registry_add(OwnerObject *o, char *site)
 {
-    o->core_id = ++last_id;
+    o->core_id = registry_new_id();
     o->site = site;
     if (npending == QUEUE_MAX)
         registry_flush();

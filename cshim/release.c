@@ -29,6 +29,7 @@ static release_job take_job(OwnerObject *o)
         /* planted: the owner keeps its release, so it can run again */
         Py_XINCREF(job.callable);
         Py_XINCREF(job.keepalive);
+        creator_thread_incref(job.thread);
         return job;
     }
     memset(&o->rel, 0, sizeof o->rel);
@@ -39,6 +40,8 @@ static void job_forget(release_job *job)
 {
     Py_CLEAR(job->callable);
     Py_CLEAR(job->keepalive);
+    creator_thread_decref(job->thread);
+    job->thread = NULL;
 }
 
 /*
@@ -118,16 +121,14 @@ static void enqueue(release_job job)
     ATOMIC_ADD(&pending_count, 1);
 }
 
-int pending_run_mine(int raise_errors)
+/* Runs the queued releases of creator `c`. */
+static int pending_run(creator_thread *c, int raise_errors)
 {
-    if (ATOMIC_LOAD(&pending_count) == 0)
-        return 0;
-    unsigned long me = PyThread_get_thread_ident();
     PyObject *first_error = NULL;
     release_job **link = &pending;
     while (*link != NULL) {
         release_job *job = *link;
-        if (job->thread != me) {
+        if (job->thread != c) {
             link = &job->next;
             continue;
         }
@@ -149,6 +150,70 @@ int pending_run_mine(int raise_errors)
     return 0;
 }
 
+int pending_run_mine(int raise_errors)
+{
+    if (ATOMIC_LOAD(&pending_count) == 0)
+        return 0;
+    creator_thread *me = creator_thread_current(0);
+    return me == NULL ? 0 : pending_run(me, raise_errors);
+}
+
+void pending_run_for(creator_thread *c)
+{
+    if (ATOMIC_LOAD(&pending_count) != 0)
+        pending_run(c, 0);
+}
+
+/*
+ * A release whose creator thread has ended can never run where it must. It is
+ * kept, not run and not dropped: still listed by pybuf.live() (under a new
+ * registry entry, since the owner object goes away) and named by
+ * PYBUF_REPORT_LEAKS at exit, with a ResourceWarning now.
+ */
+typedef struct stranded {
+    pybuf_counts counts;      /* what live() reads: closed, no buffer left */
+    char *name;
+    release_job job;          /* kept, never run */
+    struct stranded *next;
+} stranded;
+static stranded *stranded_jobs; /* GIL */
+
+static void strand(OwnerObject *o, release_job job)
+{
+    PyObject *exc = shim_err_take();
+    if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
+                         "pybuf: owner %R must be released on the thread that created it "
+                         "(release_thread=\"creator\"), which has ended: its release will "
+                         "not run (pybuf.live() lists it)", o->name) < 0)
+        PyErr_WriteUnraisable(NULL);
+    shim_err_restore(exc);
+    stranded *s = PyMem_RawCalloc(1, sizeof *s);
+    const core_api *core = core_if_usable();
+    if (s == NULL || core == NULL || registry_flush() < 0) {
+        PyMem_RawFree(s);
+        creator_thread_decref(job.thread); /* the objects stay referenced: never freed */
+        return;
+    }
+    s->counts.state = PYBUF_STATE_CLOSED;
+    s->counts.nbytes = o->fixed_nbytes > 0 ? o->fixed_nbytes : 0;
+    s->name = o->name_utf8 ? strdup(o->name_utf8) : NULL;
+    s->job = job;
+    s->next = stranded_jobs;
+    stranded_jobs = s;
+    pybuf_registration reg = {registry_new_id(), s->name, o->fixed_nbytes, NULL, &s->counts};
+    core->registry_apply(&reg, 1, NULL, 0);
+}
+
+/* Where a release bound to its creator thread runs: 1 here, 0 queued for
+ * its thread, -1 nowhere (the thread has ended). */
+static int run_here(const release_job *job)
+{
+    if (job->thread == NULL || job->kind == RELEASE_NONE ||
+        job->thread == creator_thread_current(0))
+        return 1;
+    return creator_thread_running(job->thread) ? 0 : -1;
+}
+
 /* Runs the release if it has not run yet (see job_run for from_user). */
 static int run_release(OwnerObject *o, int from_user)
 {
@@ -157,13 +222,15 @@ static int run_release(OwnerObject *o, int from_user)
         return 0;
     unregister(o);
     release_job job = take_job(o);
-    int status = 0;
+    int status = 0, where;
     if (owner_is_foreign(o)) {
         /* The parent process owns this memory and releases it there. */
         job_forget(&job);
-    } else if (job.thread != 0 && job.thread != PyThread_get_thread_ident() &&
-               job.kind != RELEASE_NONE) {
-        enqueue(job);
+    } else if ((where = run_here(&job)) <= 0) {
+        if (where == 0)
+            enqueue(job);
+        else
+            strand(o, job);
     } else {
         o->releasing_thread = PyThread_get_thread_ident();
         status = job_run(&job, from_user);

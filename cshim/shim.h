@@ -55,6 +55,13 @@ typedef enum {
 #define STATE_DONE 16         /* the release has returned (or was queued for
                                  its creator thread); RELEASED is set before */
 
+/* The thread that created an owner with release_thread="creator"
+ * (creator_thread.c). */
+typedef struct creator_thread {
+    int64_t refs;             /* atomic: the thread, owners, queued releases */
+    int running;              /* atomic: 0 once the thread has ended */
+} creator_thread;
+
 /* What a release needs, moved out of its owner when it runs (or is queued
  * for the owner's creator thread). */
 typedef struct release_job {
@@ -67,7 +74,7 @@ typedef struct release_job {
     void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes;
                                  RELEASE_MUNMAP: the mapping */
     int64_t nbytes;           /* RELEASE_MUNMAP: the mapping's length */
-    unsigned long thread;     /* run only on this thread (0: any) */
+    creator_thread *thread;   /* run only on this thread (NULL: any); counted */
     struct release_job *next; /* in the queue of pending releases */
 } release_job;
 
@@ -153,6 +160,7 @@ uint64_t layout_cache_hits(void);
 /* registry_queue.c: batched registration with the Go registry. */
 void registry_add(OwnerObject *o, char *site);
 void registry_remove(OwnerObject *o);
+uint64_t registry_new_id(void);
 /* Sends what is queued; call before anything reads the registry. -1 when
  * the core is not usable here. */
 int registry_flush(void);
@@ -188,6 +196,14 @@ int owner_close_release(OwnerObject *o);
 void owner_wait_released(OwnerObject *o);
 /* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
 int pending_run_mine(int raise_errors);
+/* Runs the releases queued for `c` (its thread is ending, on that thread). */
+void pending_run_for(creator_thread *c);
+
+/* creator_thread.c */
+creator_thread *creator_thread_current(int create);
+int creator_thread_running(creator_thread *c);
+void creator_thread_incref(creator_thread *c);
+void creator_thread_decref(creator_thread *c);
 extern int64_t pending_count;
 void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 /* Marks an owner that never took ownership (a failed wrap) as released. */

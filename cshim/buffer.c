@@ -73,9 +73,18 @@ int buffer_check_exportable(BufferObject *b)
 {
     int64_t state = ATOMIC_LOAD(&b->owner->counts.state);
     if (state & (STATE_CLOSED | STATE_RELEASED)) {
-        PyErr_Format(PyExc_BufferError,
-                     "buffer of owner %R is closed: it gives out no new views "
-                     "(existing ones keep working until they die)", b->owner->name);
+        PyObject *label = owner_label(b->owner);
+        if (label == NULL)
+            return -1;
+        if (state & STATE_CLOSED)
+            PyErr_Format(PyExc_BufferError,
+                         "buffer of %U is closed: it gives out no new views "
+                         "(existing ones keep working until they die)", label);
+        else
+            PyErr_Format(PyExc_BufferError,
+                         "buffer of %U is released (it was garbage): its memory is gone",
+                         label);
+        Py_DECREF(label);
         return -1;
     }
     return 0;
@@ -294,6 +303,17 @@ static PyObject *tuple_of(const Py_ssize_t *v, int n)
 static PyObject *Buffer_get_address(BufferObject *s, void *c)
 {
     (void)c;
+    /* After the release the number is a dangling pointer: handing it to C
+     * would read or write freed memory. */
+    if (ATOMIC_LOAD(&s->owner->counts.state) & STATE_RELEASED) {
+        PyObject *label = owner_label(s->owner);
+        if (label != NULL) {
+            PyErr_Format(PyExc_BufferError, "address: the release of %U has run: its "
+                         "memory is gone", label);
+            Py_DECREF(label);
+        }
+        return NULL;
+    }
     return PyLong_FromUnsignedLongLong((unsigned long long)(uintptr_t)s->address);
 }
 static PyObject *Buffer_get_shape(BufferObject *s, void *c) { (void)c; return tuple_of(s->shape, s->ndim); }
@@ -323,12 +343,16 @@ static PyObject *Buffer_repr(BufferObject *self)
     if (shape == NULL)
         return NULL;
     int64_t state = ATOMIC_LOAD(&self->owner->counts.state);
-    PyObject *r = PyUnicode_FromFormat(
-        "<pybuf.Buffer format='%s' shape=%R address=%p%s, %lld export(s), owner %R %s>",
-        self->format, shape, (void *)self->address,
+    PyObject *label = owner_label(self->owner);
+    char address[24];
+    snprintf(address, sizeof address, "0x%llx", (unsigned long long)(uintptr_t)self->address);
+    PyObject *r = label == NULL ? NULL : PyUnicode_FromFormat(
+        "<pybuf.Buffer format='%s' shape=%R address=%s%s, %lld export(s), %U %s>",
+        self->format, shape, address,
         self->readonly ? " readonly" : "", (long long)ATOMIC_LOAD(&self->exports),
-        self->owner->name,
+        label,
         (state & STATE_RELEASED) ? "released" : (state & STATE_CLOSED) ? "closed" : "open");
+    Py_XDECREF(label);
     Py_DECREF(shape);
     return r;
 }

@@ -26,6 +26,11 @@ PyObject *raise_for_status(int32_t status, const char *msg)
 int address_from_object(PyObject *obj, const char *argname, uint64_t *out)
 {
     PyObject *num;
+    /* ctypes returns None for a NULL c_void_p (an empty result, say) */
+    if (obj == Py_None && (strcmp(argname, "address") == 0 || strcmp(argname, "arg") == 0)) {
+        *out = 0;
+        return 0;
+    }
     if (PyLong_Check(obj) && !PyBool_Check(obj)) {
         num = Py_NewRef(obj);
     } else {

@@ -11,6 +11,14 @@
 #include <string.h>
 #include <structmember.h>
 
+/* "owner 'name'" or "an unnamed owner", for messages. */
+PyObject *owner_label(OwnerObject *o)
+{
+    if (o->name == Py_None)
+        return PyUnicode_FromString("an unnamed owner");
+    return PyUnicode_FromFormat("owner %R", o->name);
+}
+
 static const char *state_word(OwnerObject *o)
 {
     int64_t state = ATOMIC_LOAD(&o->counts.state);
@@ -29,8 +37,12 @@ int owner_check_open(OwnerObject *o)
         return -1;
     }
     if (ATOMIC_LOAD(&o->counts.state) & (STATE_CLOSED | STATE_RELEASED)) {
-        PyErr_Format(PyExc_BufferError, "owner %R is %s: it gives out no new buffers",
-                     o->name, state_word(o));
+        PyObject *label = owner_label(o);
+        if (label != NULL) {
+            PyErr_Format(PyExc_BufferError, "%U is %s: it gives out no new buffers", label,
+                         state_word(o));
+            Py_DECREF(label);
+        }
         return -1;
     }
     return 0;
@@ -382,10 +394,14 @@ static PyObject *holders_message(OwnerObject *self)
 {
     int64_t buffers = ATOMIC_LOAD(&self->counts.buffers);
     int64_t exports = ATOMIC_LOAD(&self->counts.exports);
+    PyObject *label = owner_label(self);
+    if (label == NULL)
+        return NULL;
     PyObject *msg = PyUnicode_FromFormat(
-        "cannot close owner %R now: %lld buffer(s) and %lld export(s) still "
+        "cannot close %U now: %lld buffer(s) and %lld export(s) still "
         "hold its memory; drop them first, or call close() to release after "
-        "the last one", self->name, (long long)buffers, (long long)exports);
+        "the last one", label, (long long)buffers, (long long)exports);
+    Py_DECREF(label);
     const core_api *core = core_if_usable();
     if (msg == NULL || core == NULL || self->core_id == 0 || registry_flush() < 0)
         return msg;

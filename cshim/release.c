@@ -184,7 +184,7 @@ static void strand(OwnerObject *o, release_job job)
     if (PyErr_WarnFormat(PyExc_ResourceWarning, 1,
                          "pybuf: owner %R must be released on the thread that created it "
                          "(release_thread=\"creator\"), which has ended: its release will "
-                         "not run (pybuf.live() lists it)", o->name) < 0)
+                         "not run (pybuf.live() lists it)", o->name ? o->name : Py_None) < 0)
         PyErr_WriteUnraisable(NULL);
     shim_err_restore(exc);
     stranded *s = PyMem_RawCalloc(1, sizeof *s);

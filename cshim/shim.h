@@ -187,6 +187,7 @@ PyObject *shm_unlink_name(PyObject *module, PyObject *arg);                 /* f
 int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg);
 int owner_register(OwnerObject *o);
 int owner_check_open(OwnerObject *o);
+PyObject *owner_label(OwnerObject *o); /* "owner 'name'" or "an unnamed owner" */
 void owner_maybe_release_after_buffer(OwnerObject *o);
 /* Releases now, from a deallocation or collector.c (errors are unraisable). */
 void owner_release_garbage(OwnerObject *o);

@@ -18,8 +18,11 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PO
 def start(code, *flags, env=None):
     body = "import numpy as np, pybuf, sys, time\nkeep = pybuf.alloc(16)\n" + \
         textwrap.dedent(code)
+    # A run started in the background (make test &, nohup, some CI runners) inherits SIGINT
+    # ignored, and children keep SIG_IGN: give the child Python's default handler back.
     return subprocess.Popen([sys.executable, *flags, "-c", body], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})))
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, **(env or {})),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def interrupt_when_ready(p, after=0.2, timeout=60):

@@ -165,20 +165,25 @@ def test_release_from_thread_that_drops_last_view(run_isolated):
 
 def test_strict_close_waits_for_release_running_in_another_thread():
     """Rule 4: "when close(strict=True) returns, the release has run (also on an owner
-    already closed)". Here another thread's close() is inside a slow C release (run
-    without the GIL) when strict close is called. Found by test_stress_threads.py."""
+    already closed)". Here another thread's close() is inside a C release (a ctypes
+    callback that waits) when strict close is called. Found by test_stress_threads.py."""
     import ctypes
     import time
-    libc = ctypes.CDLL(None)
-    delay = 0.4
-    owner = pybuf.Owner(release=libc.usleep, arg=int(delay * 1e6))   # usleep(400000)
-    t0 = time.monotonic()
+    inside, done, ran_on = threading.Event(), threading.Event(), []
+
+    @ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+    def slow_release(arg):
+        ran_on.append(threading.get_ident())
+        inside.set()
+        time.sleep(0.3)           # gives the GIL away: the main thread calls close(strict)
+        done.set()
+
+    owner = pybuf.Owner(release=slow_release)
     t = threading.Thread(target=owner.close)
     t.start()
-    time.sleep(0.05)                  # the other thread is now inside usleep
+    assert inside.wait(60)        # the other thread is inside the release, for sure
     owner.close(strict=True)
-    returned = time.monotonic() - t0
+    finished_before_return = done.is_set()
     t.join()
-    assert returned >= delay * 0.9, (
-        f"close(strict=True) returned after {returned:.3f}s, before the release "
-        f"running in another thread ({delay}s) had finished")
+    assert ran_on == [t.ident]    # ran once, by the other thread, not by strict close
+    assert finished_before_return, "close(strict=True) returned while the release ran"

@@ -70,13 +70,15 @@ static PyMethodDef sentinel_def = {"_collector_sentinel", tick_fired, METH_O, NU
  * cycle has run. `key` is the owner's address. */
 static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
 {
-    (void)weakref;
     OwnerObject *o = (OwnerObject *)PyLong_AsVoidPtr(key);
     if (o == NULL)
         return NULL;
+    owner_release_garbage(o);
+    /* the weakref may die with its entry: not before it is no longer used */
+    Py_INCREF(weakref);
     if (watched != NULL && PyDict_DelItem(watched, key) < 0)
         PyErr_Clear();
-    owner_release_garbage(o);
+    Py_DECREF(weakref);
     Py_RETURN_NONE;
 }
 
@@ -138,8 +140,9 @@ static void tick_arm(void)
 static PyObject *tick_fired(PyObject *unused, PyObject *weakref)
 {
     (void)unused;
-    (void)weakref;
+    Py_INCREF(weakref); /* `tick` may be its last reference */
     Py_CLEAR(tick);
+    Py_DECREF(weakref);
     watch_armed();
     if (armed != NULL && PyList_GET_SIZE(armed) > 0)
         tick_arm();

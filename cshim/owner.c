@@ -212,7 +212,8 @@ static void Owner_finalize(OwnerObject *self)
     /* At exit the collections between interpreter-wide steps clear module
      * dicts: a release waiting for the next one would find its modules gone.
      * So it runs now, while the cycle is intact (collector.c). */
-    if (SHIM_IS_FINALIZING())
+    if (SHIM_IS_FINALIZING() ||
+        (PYBUF_FAULT == FAULT_EAGER_GC && ATOMIC_LOAD(&self->counts.exports) == 0))
         owner_release_garbage(self);
     else
         collector_arm(self);

@@ -34,6 +34,8 @@
 #define FAULT_EARLY_RELEASE 1   /* close() releases even while buffers live */
 #define FAULT_DOUBLE_RELEASE 2  /* the release may run twice */
 #define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
+#define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
+                                   finalizer (0.1.0's collector timing) */
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif

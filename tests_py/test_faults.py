@@ -26,6 +26,7 @@ FAULTS = {
     1: "early release: close() releases while buffers live",
     2: "double release: a closed, then deallocated owner releases again",
     3: "skipped export count: every 7th export is not counted",
+    4: "eager collector: a garbage owner without exports releases in its finalizer",
 }
 
 

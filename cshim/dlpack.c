@@ -49,13 +49,17 @@ typedef struct {
     int64_t dims[];       /* shape, then strides (in elements) */
 } dl_context;
 
-/* Runs on whatever thread the consumer frees on, with or without the GIL. */
-static void context_free(dl_context *ctx)
+/* Runs on whatever thread the consumer frees on, with or without the GIL;
+ * `holding_gil` when the caller knows it holds it (an unconsumed capsule). */
+static void context_free(dl_context *ctx, int holding_gil)
 {
     if (ctx->buffer != NULL) {
-        /* After finalization Python objects cannot be touched: leak the
-         * reference (the process is ending), as NumPy's own deleter does. */
-        if (Py_IsInitialized() && !(SHIM_IS_FINALIZING() && !PyGILState_Check())) {
+        if (holding_gil) {
+            buffer_export_dropped(ctx->buffer);
+            Py_DECREF(ctx->buffer);
+        } else if (Py_IsInitialized() && !(SHIM_IS_FINALIZING() && !PyGILState_Check())) {
+            /* After finalization Python objects cannot be touched: leak the
+             * reference (the process is ending), as NumPy's own deleter does. */
             PyGILState_STATE st = PyGILState_Ensure();
             buffer_export_dropped(ctx->buffer);
             Py_DECREF(ctx->buffer);
@@ -66,18 +70,20 @@ static void context_free(dl_context *ctx)
     free(ctx);
 }
 
-static void delete_legacy(DLManagedTensor *m) { context_free(m->manager_ctx); }
-static void delete_versioned(DLManagedTensorVersioned *m) { context_free(m->manager_ctx); }
+static void delete_legacy(DLManagedTensor *m) { context_free(m->manager_ctx, 0); }
+static void delete_versioned(DLManagedTensorVersioned *m) { context_free(m->manager_ctx, 0); }
 
+/* An unconsumed capsule dies in Python, with the GIL: also during
+ * interpreter exit, where the deleter alone could not tell. */
 static void capsule_destructor(PyObject *capsule)
 {
     /* A consumer renames the capsule "used_..." and owns the tensor. */
     if (PyCapsule_IsValid(capsule, "dltensor")) {
         DLManagedTensor *m = PyCapsule_GetPointer(capsule, "dltensor");
-        m->deleter(m);
+        context_free(m->manager_ctx, 1);
     } else if (PyCapsule_IsValid(capsule, "dltensor_versioned")) {
         DLManagedTensorVersioned *m = PyCapsule_GetPointer(capsule, "dltensor_versioned");
-        m->deleter(m);
+        context_free(m->manager_ctx, 1);
     }
 }
 

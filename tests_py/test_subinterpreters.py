@@ -1,0 +1,325 @@
+"""pybuf in subinterpreters: shared-GIL ones (3.12, 3.13) and own-GIL ones (3.13).
+
+Each interpreter has its own module, types, exceptions and hooks; one interpreter's use
+never affects another's; live() lists only the calling interpreter's owners; an
+interpreter's owners are released in it, at the latest when it is destroyed; own-GIL
+interpreters create, export and release in parallel with exact counts.
+
+PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI: 400;
+`make stress`: more).
+"""
+import ctypes
+import os
+import sys
+import textwrap
+import threading
+
+import pytest
+
+import subinterp
+from fakehelp import describe
+
+pytestmark = pytest.mark.skipif(not subinterp.SUBINTERPRETERS,
+                                reason="CPython < 3.12 has no subinterpreters for extensions")
+own_gil = pytest.mark.skipif(not subinterp.OWN_GIL,
+                             reason="ctypes loads in own-GIL interpreters from CPython 3.13")
+
+INTERP_ITERS = int(os.environ.get("PYBUF_INTERP_ITERS", "400"))
+KINDS = [pytest.param(False, id="shared-gil"), pytest.param(True, id="own-gil", marks=own_gil)]
+
+# What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
+# interpreter's wrap() of a ctypes array raised NameError from the dead interpreter's hooks.
+USE_PYBUF = textwrap.dedent("""
+    import ctypes, pybuf
+    a = (ctypes.c_ubyte * 16)(*range(16))
+    b = pybuf.wrap(a, 16)
+    assert bytes(memoryview(b)) == bytes(range(16)), bytes(memoryview(b))
+    assert pybuf.wrap(a, (4,), "i").shape == (4,)
+    del a, b
+""")
+
+
+@pytest.fixture
+def count_release(fake):
+    """(address of fake_count_arg, a fresh counter, its address): a C release whose
+    runs the test can count, from any interpreter."""
+    counter = ctypes.c_long(0)
+    fn = ctypes.cast(fake.lib.fake_count_arg, ctypes.c_void_p).value
+    return fn, counter, ctypes.addressof(counter)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_main_keeps_working_after_a_subinterpreter_used_pybuf(own):
+    import pybuf
+
+    exec(USE_PYBUF, {})
+    interp = subinterp.create(own)
+    try:
+        subinterp.run(interp, USE_PYBUF)
+    finally:
+        subinterp.destroy(interp)
+    exec(USE_PYBUF, {})
+    a = (ctypes.c_ubyte * 16)()
+    assert pybuf.wrap(a, 16).nbytes == 16
+    with pytest.raises(ValueError, match="address must be >= 0"):
+        pybuf.wrap(-1, 16)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_subinterpreter_first_then_main(own, run_isolated):
+    """The reverse order, in a process whose main interpreter imports pybuf last."""
+    rc, out, err = run_isolated(f"""
+        import subinterp
+        for round_ in range(2):
+            interp = subinterp.create({own})
+            subinterp.run(interp, {USE_PYBUF!r})
+            subinterp.destroy(interp)
+        import ctypes, pybuf
+        exec({USE_PYBUF!r}, {{}})
+        interp = subinterp.create({own})
+        subinterp.run(interp, {USE_PYBUF!r})
+        subinterp.destroy(interp)
+        exec({USE_PYBUF!r}, {{}})
+        print("ok", flush=True)
+    """, import_pybuf=False)
+    assert rc == 0 and out.strip().endswith("ok"), describe(rc, out, err)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_each_interpreter_has_its_own_module_and_types(own):
+    import pybuf
+    from pybuf import _pybuf
+
+    interp = subinterp.create(own)
+    try:
+        ids = subinterp.run_json(interp, """
+            import pybuf
+            from pybuf import _pybuf
+            result = [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
+                      id(pybuf.shm.SegmentNotFoundError),
+                      pybuf.Owner.__module__, pybuf.Buffer.__qualname__]
+        """)
+    finally:
+        subinterp.destroy(interp)
+    assert ids[:5] != [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
+                       id(pybuf.shm.SegmentNotFoundError)]
+    assert len(set(ids[:5]) & {id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer)}) == 0
+    assert ids[5:] == ["pybuf", "Buffer"]
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_live_lists_only_the_calling_interpreters_owners(own):
+    import pybuf
+
+    mine = pybuf.alloc(32, name="main-owner")
+    interp = subinterp.create(own)
+    try:
+        seen = subinterp.run_json(interp, """
+            import pybuf
+            kept = [pybuf.alloc(8, name="sub-owner-1"), pybuf.alloc(16, name="sub-owner-2")]
+            result = sorted((o.name, o.nbytes) for o in pybuf.live())
+        """)
+        assert seen == [["sub-owner-1", 8], ["sub-owner-2", 16]]
+        # the subinterpreter's owners are alive, and still not the main interpreter's
+        assert [(o.name, o.nbytes) for o in pybuf.live()] == [("main-owner", 32)]
+        seen = subinterp.run_json(interp, """
+            del kept
+            result = [o.name for o in pybuf.live()]
+        """)
+        assert seen == []
+    finally:
+        subinterp.destroy(interp)
+    assert [o.name for o in pybuf.live()] == ["main-owner"]
+    del mine
+    assert pybuf.live() == []
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_consumers_in_a_subinterpreter(own):
+    interp = subinterp.create(own)
+    try:
+        got = subinterp.run_json(interp, """
+            import ctypes, struct, pybuf
+            data = (ctypes.c_int32 * 4)(1, 2, 3, 4)
+            released = []
+            owner = pybuf.Owner(release=lambda: released.append(1), name="consumed")
+            buf = owner.buffer(data, 4, "i")
+            m = memoryview(buf)
+            arr = (ctypes.c_int32 * 4).from_buffer(buf)
+            arr[0] = 10
+            values = list(struct.unpack_from("4i", buf))
+            exports = owner.exports
+            owner.close()
+            try:
+                memoryview(buf)
+                refused = None
+            except BufferError as e:
+                refused = type(e).__name__
+            early = list(released)
+            del m, arr, buf
+            result = [values, exports, refused, early, released, owner.released,
+                      owner.exports]
+        """)
+    finally:
+        subinterp.destroy(interp)
+    assert got == [[10, 2, 3, 4], 2, "BufferError", [], [1], True, 0]
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_owners_are_released_when_their_interpreter_ends(own, count_release):
+    fn, counter, counter_addr = count_release
+    interp = subinterp.create(own)
+    try:
+        subinterp.run(interp, f"""
+            import ctypes, pybuf
+            data = (ctypes.c_ubyte * 64)()
+            def wrap(n, name):
+                return pybuf.wrap(data, n, release={fn}, arg={counter_addr}, name=name)
+            held = wrap(64, "module-global")           # dropped with the module's globals
+            view = memoryview(wrap(8, "exported"))     # an export, dropped with them too
+            class Cycle:
+                pass
+            c = Cycle(); c.me = c; c.buf = wrap(16, "in-a-cycle"); c.view = memoryview(c.buf)
+            del c
+            leaked = wrap(32, "leaked")                # a reference nothing will drop
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(leaked.owner))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(leaked))
+            del leaked
+            closed = wrap(4, "closed, buffer leaked")
+            closed.owner.close()
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(closed))
+            del closed
+            assert sorted(o.name for o in pybuf.live()) == [
+                "closed, buffer leaked", "exported", "in-a-cycle", "leaked", "module-global"], \\
+                pybuf.live()
+        """)
+        assert counter.value == 0
+    finally:
+        subinterp.destroy(interp)
+    assert counter.value == 5
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_python_release_runs_in_its_interpreter_at_its_end(own):
+    r, w = os.pipe()
+    try:
+        interp = subinterp.create(own)
+        try:
+            subinterp.run(interp, f"""
+                import ctypes, functools, os, pybuf
+                owner = pybuf.Owner(release=functools.partial(os.write, {w}, b"released"))
+                buf = owner.buffer(ctypes.addressof(ctypes.c_int(7)), 4)
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(owner))
+                ctypes.pythonapi.Py_IncRef(ctypes.py_object(buf))
+                del owner, buf
+            """)
+            os.set_blocking(r, False)
+            with pytest.raises(BlockingIOError):
+                os.read(r, 100)
+        finally:
+            subinterp.destroy(interp)
+        assert os.read(r, 100) == b"released"
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_subinterpreter_destroyed_with_an_export_leaked(count_release):
+    """An export nobody releases: its owner stays closed, unreleased, out of main's live()."""
+    import pybuf
+
+    fn, counter, counter_addr = count_release
+    interp = subinterp.create(False)
+    try:
+        subinterp.run(interp, f"""
+            import ctypes, pybuf
+            data = (ctypes.c_ubyte * 8)()
+            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr}))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(view))
+        """)
+    finally:
+        subinterp.destroy(interp)
+    assert counter.value == 0
+    assert pybuf.live() == []
+
+
+PARALLEL_WORKER = """
+import ctypes, struct, pybuf
+data = (ctypes.c_uint32 * 16)()
+fails = []
+for i in range({iters}):
+    kind = i % 4
+    if kind == 0:    # wrap, memoryview export, context-managed close
+        with pybuf.Owner(release={fn}, arg={counter}) as owner:
+            buf = owner.buffer(data, 16, "I")
+            m = memoryview(buf)
+            m[i % 16] = i
+            if struct.unpack_from("16I", buf)[i % 16] != i:
+                fails.append(("struct", i))
+            del m, buf
+    elif kind == 1:  # wrap with ctypes from_buffer and a region
+        buf = pybuf.wrap(data, 16, "I", release={fn}, arg={counter})
+        arr = (ctypes.c_uint32 * 4).from_buffer(buf.region(16, 4, "I"))
+        arr[0] = i
+        if data[4] != i:
+            fails.append(("ctypes", i))
+        del arr, buf
+    elif kind == 2:  # strict close after the views are gone
+        owner = pybuf.Owner(release={fn}, arg={counter})
+        m = memoryview(owner.buffer(data, 64)).cast("I")
+        if m[0] != data[0]:
+            fails.append(("cast", i))
+        del m
+        owner.close(strict=True)
+        if not owner.released:
+            fails.append(("strict", i))
+    else:            # pybuf's own memory, counted by its release not running twice
+        a = pybuf.alloc((8,), "d")
+        memoryview(a).cast("B")[0] = 1
+        del a
+        pybuf.wrap(data, 4, release={fn}, arg={counter})   # dropped at once
+live_left = [o.name for o in pybuf.live()]
+result = [fails, live_left]
+"""
+
+
+@own_gil
+def test_own_gil_interpreters_in_parallel(count_release):
+    """4 own-GIL interpreters, each on its own thread, create, export and release at once;
+    every release runs exactly once, in its interpreter, and nothing shows in another's live()."""
+    import pybuf
+
+    fn = count_release[0]
+    counters = (ctypes.c_long * 4)()
+    interps = [subinterp.create(True) for _ in range(4)]
+    results, errors = [None] * 4, []
+    start = threading.Barrier(5)
+
+    def work(n):
+        try:
+            subinterp.run(interps[n], "import pybuf, ctypes, struct")
+            start.wait()
+            code = PARALLEL_WORKER.format(iters=INTERP_ITERS, fn=fn,
+                                          counter=ctypes.addressof(counters) + n * 8)
+            results[n] = subinterp.run_json(interps[n], code)
+        except BaseException as e:  # reported below, with the thread's number
+            errors.append((n, e))
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    start.wait()
+    seen_in_main = []
+    while any(t.is_alive() for t in threads):
+        seen_in_main += [o.name for o in pybuf.live()]
+        threads[0].join(0.01)
+    for t in threads:
+        t.join()
+    for interp in interps:
+        subinterp.destroy(interp)
+    assert errors == []
+    assert results == [[[], []]] * 4
+    assert seen_in_main == []
+    assert list(counters) == [INTERP_ITERS] * 4  # one counted release per iteration
+    print(f"\ninterpreters: 4 own-GIL x {INTERP_ITERS} iterations, "
+          f"{sum(counters)} releases, each exactly once")

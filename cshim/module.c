@@ -377,8 +377,9 @@ static int module_exec(PyObject *m)
 static PyModuleDef_Slot module_slots[] = {
     {Py_mod_exec, module_exec},
 #if PY_VERSION_HEX >= 0x030C0000
-    /* Shared-GIL subinterpreters only, until the process-wide state is locked. */
-    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+    /* Own-GIL interpreters too: process-wide state is locked or atomic, and
+     * everything else is per interpreter (docs/INTERPRETERS.md). */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
     /* Py_mod_gil is left undeclared: the module needs the GIL (free-threaded
      * builds cannot be tested here yet). */

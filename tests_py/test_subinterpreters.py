@@ -5,14 +5,15 @@ never affects another's; live() lists only the calling interpreter's owners; an
 interpreter's owners are released in it, at the latest when it is destroyed; own-GIL
 interpreters create, export and release in parallel with exact counts.
 
+Every test runs in a fresh process: once a process has created a subinterpreter, CPython
+turns PyGILState_Check() off for good (it cannot tell interpreters apart), which other tests
+of the suite rely on.
+
 PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI: 400;
 `make stress`: more).
 """
-import ctypes
 import os
-import sys
 import textwrap
-import threading
 
 import pytest
 
@@ -27,6 +28,32 @@ own_gil = pytest.mark.skipif(not subinterp.OWN_GIL,
 INTERP_ITERS = int(os.environ.get("PYBUF_INTERP_ITERS", "400"))
 KINDS = [pytest.param(False, id="shared-gil"), pytest.param(True, id="own-gil", marks=own_gil)]
 
+# Prepended to every snippet (after fakehelp's prelude, which loads `fake`).
+HEADER = """\
+import threading
+import pytest
+import subinterp
+
+def count_release():
+    \"\"\"(address of fake_count_arg, a fresh counter, its address): a C release whose
+    runs the test can count, from any interpreter.\"\"\"
+    counter = ctypes.c_long(0)
+    fn = ctypes.cast(fake.lib.fake_count_arg, ctypes.c_void_p).value
+    return fn, counter, ctypes.addressof(counter)
+"""
+
+
+def in_fresh_process(run_isolated, body, **subs):
+    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process."""
+    code = textwrap.dedent(body)
+    for name, value in subs.items():
+        code = code.replace("{" + name + "}", repr(value))
+    rc, out, err = run_isolated(HEADER + code + "\nprint('ok', flush=True)\n",
+                                import_pybuf=False, timeout=300)
+    assert rc == 0 and out.rstrip().endswith("ok"), describe(rc, out, err)
+    return out
+
+
 # What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
 # interpreter's wrap() of a ctypes array raised NameError from the dead interpreter's hooks.
 USE_PYBUF = textwrap.dedent("""
@@ -39,106 +66,94 @@ USE_PYBUF = textwrap.dedent("""
 """)
 
 
-@pytest.fixture
-def count_release(fake):
-    """(address of fake_count_arg, a fresh counter, its address): a C release whose
-    runs the test can count, from any interpreter."""
-    counter = ctypes.c_long(0)
-    fn = ctypes.cast(fake.lib.fake_count_arg, ctypes.c_void_p).value
-    return fn, counter, ctypes.addressof(counter)
-
-
 @pytest.mark.parametrize("own", KINDS)
-def test_main_keeps_working_after_a_subinterpreter_used_pybuf(own):
-    import pybuf
-
-    exec(USE_PYBUF, {})
-    interp = subinterp.create(own)
-    try:
-        subinterp.run(interp, USE_PYBUF)
-    finally:
-        subinterp.destroy(interp)
-    exec(USE_PYBUF, {})
-    a = (ctypes.c_ubyte * 16)()
-    assert pybuf.wrap(a, 16).nbytes == 16
-    with pytest.raises(ValueError, match="address must be >= 0"):
-        pybuf.wrap(-1, 16)
+def test_main_keeps_working_after_a_subinterpreter_used_pybuf(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        exec({use}, {})
+        for round_ in range(2):
+            interp = subinterp.create({own})
+            subinterp.run(interp, {use})
+            subinterp.destroy(interp)
+            exec({use}, {})
+        a = (ctypes.c_ubyte * 16)()
+        assert pybuf.wrap(a, 16).nbytes == 16
+        with pytest.raises(ValueError, match="address must be >= 0"):
+            pybuf.wrap(-1, 16)
+    """, use=USE_PYBUF, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
 def test_subinterpreter_first_then_main(own, run_isolated):
-    """The reverse order, in a process whose main interpreter imports pybuf last."""
-    rc, out, err = run_isolated(f"""
-        import subinterp
+    """The reverse order: the main interpreter imports pybuf last, then both use it."""
+    in_fresh_process(run_isolated, """
         for round_ in range(2):
             interp = subinterp.create({own})
-            subinterp.run(interp, {USE_PYBUF!r})
+            subinterp.run(interp, {use})
             subinterp.destroy(interp)
-        import ctypes, pybuf
-        exec({USE_PYBUF!r}, {{}})
+        exec({use}, {})
         interp = subinterp.create({own})
-        subinterp.run(interp, {USE_PYBUF!r})
+        subinterp.run(interp, {use})
+        exec({use}, {})
+        subinterp.run(interp, {use})
         subinterp.destroy(interp)
-        exec({USE_PYBUF!r}, {{}})
-        print("ok", flush=True)
-    """, import_pybuf=False)
-    assert rc == 0 and out.strip().endswith("ok"), describe(rc, out, err)
+        exec({use}, {})
+    """, use=USE_PYBUF, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
-def test_each_interpreter_has_its_own_module_and_types(own):
-    import pybuf
-    from pybuf import _pybuf
-
-    interp = subinterp.create(own)
-    try:
-        ids = subinterp.run_json(interp, """
+def test_each_interpreter_has_its_own_module_and_types(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        from pybuf import _pybuf
+        mine = [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
+                id(pybuf.shm.SegmentNotFoundError)]
+        interp = subinterp.create({own})
+        theirs = subinterp.run_json(interp, \"\"\"
             import pybuf
             from pybuf import _pybuf
             result = [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
                       id(pybuf.shm.SegmentNotFoundError),
-                      pybuf.Owner.__module__, pybuf.Buffer.__qualname__]
-        """)
-    finally:
+                      pybuf.Owner.__module__, pybuf.Buffer.__qualname__,
+                      issubclass(pybuf.shm.SegmentNotFoundError, FileNotFoundError)]
+        \"\"\")
         subinterp.destroy(interp)
-    assert ids[:5] != [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
-                       id(pybuf.shm.SegmentNotFoundError)]
-    assert len(set(ids[:5]) & {id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer)}) == 0
-    assert ids[5:] == ["pybuf", "Buffer"]
+        assert set(theirs[:5]).isdisjoint(mine), (theirs, mine)
+        assert theirs[5:] == ["pybuf", "Buffer", True]
+    """, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
-def test_live_lists_only_the_calling_interpreters_owners(own):
-    import pybuf
-
-    mine = pybuf.alloc(32, name="main-owner")
-    interp = subinterp.create(own)
-    try:
-        seen = subinterp.run_json(interp, """
+def test_live_lists_only_the_calling_interpreters_owners(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        mine = pybuf.alloc(32, name="main-owner")
+        interp = subinterp.create({own})
+        seen = subinterp.run_json(interp, \"\"\"
             import pybuf
             kept = [pybuf.alloc(8, name="sub-owner-1"), pybuf.alloc(16, name="sub-owner-2")]
             result = sorted((o.name, o.nbytes) for o in pybuf.live())
-        """)
-        assert seen == [["sub-owner-1", 8], ["sub-owner-2", 16]]
+        \"\"\")
+        assert seen == [["sub-owner-1", 8], ["sub-owner-2", 16]], seen
         # the subinterpreter's owners are alive, and still not the main interpreter's
         assert [(o.name, o.nbytes) for o in pybuf.live()] == [("main-owner", 32)]
-        seen = subinterp.run_json(interp, """
+        seen = subinterp.run_json(interp, \"\"\"
             del kept
             result = [o.name for o in pybuf.live()]
-        """)
-        assert seen == []
-    finally:
+        \"\"\")
+        assert seen == [], seen
         subinterp.destroy(interp)
-    assert [o.name for o in pybuf.live()] == ["main-owner"]
-    del mine
-    assert pybuf.live() == []
+        assert [o.name for o in pybuf.live()] == ["main-owner"]
+        del mine
+        assert pybuf.live() == []
+    """, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
-def test_consumers_in_a_subinterpreter(own):
-    interp = subinterp.create(own)
-    try:
-        got = subinterp.run_json(interp, """
+def test_consumers_in_a_subinterpreter(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        interp = subinterp.create({own})
+        got = subinterp.run_json(interp, \"\"\"
             import ctypes, struct, pybuf
             data = (ctypes.c_int32 * 4)(1, 2, 3, 4)
             released = []
@@ -159,18 +174,18 @@ def test_consumers_in_a_subinterpreter(own):
             del m, arr, buf
             result = [values, exports, refused, early, released, owner.released,
                       owner.exports]
-        """)
-    finally:
+        \"\"\")
         subinterp.destroy(interp)
-    assert got == [[10, 2, 3, 4], 2, "BufferError", [], [1], True, 0]
+        assert got == [[10, 2, 3, 4], 2, "BufferError", [], [1], True, 0], got
+    """, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
-def test_owners_are_released_when_their_interpreter_ends(own, count_release):
-    fn, counter, counter_addr = count_release
-    interp = subinterp.create(own)
-    try:
-        subinterp.run(interp, f"""
+def test_owners_are_released_when_their_interpreter_ends(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        fn, counter, counter_addr = count_release()
+        interp = subinterp.create({own})
+        subinterp.run(interp, f\"\"\"
             import ctypes, pybuf
             data = (ctypes.c_ubyte * 64)()
             def wrap(n, name):
@@ -189,58 +204,53 @@ def test_owners_are_released_when_their_interpreter_ends(own, count_release):
             closed.owner.close()
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(closed))
             del closed
-            assert sorted(o.name for o in pybuf.live()) == [
-                "closed, buffer leaked", "exported", "in-a-cycle", "leaked", "module-global"], \\
-                pybuf.live()
-        """)
+            names = sorted(o.name for o in pybuf.live())
+            assert names == ["closed, buffer leaked", "exported", "in-a-cycle", "leaked",
+                             "module-global"], names
+        \"\"\")
         assert counter.value == 0
-    finally:
         subinterp.destroy(interp)
-    assert counter.value == 5
+        assert counter.value == 5, counter.value
+    """, own=own)
 
 
 @pytest.mark.parametrize("own", KINDS)
-def test_python_release_runs_in_its_interpreter_at_its_end(own):
-    r, w = os.pipe()
-    try:
-        interp = subinterp.create(own)
-        try:
-            subinterp.run(interp, f"""
-                import ctypes, functools, os, pybuf
-                owner = pybuf.Owner(release=functools.partial(os.write, {w}, b"released"))
-                buf = owner.buffer(ctypes.addressof(ctypes.c_int(7)), 4)
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(owner))
-                ctypes.pythonapi.Py_IncRef(ctypes.py_object(buf))
-                del owner, buf
-            """)
-            os.set_blocking(r, False)
-            with pytest.raises(BlockingIOError):
-                os.read(r, 100)
-        finally:
-            subinterp.destroy(interp)
+def test_python_release_runs_in_its_interpreter_at_its_end(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        interp = subinterp.create({own})
+        subinterp.run(interp, f\"\"\"
+            import ctypes, functools, os, pybuf
+            owner = pybuf.Owner(release=functools.partial(os.write, {w}, b"released"))
+            buf = owner.buffer(ctypes.addressof(ctypes.c_int(7)), 4)
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(owner))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(buf))
+            del owner, buf
+        \"\"\")
+        with pytest.raises(BlockingIOError):
+            os.read(r, 100)
+        subinterp.destroy(interp)
         assert os.read(r, 100) == b"released"
-    finally:
-        os.close(r)
-        os.close(w)
+    """, own=own)
 
 
-def test_subinterpreter_destroyed_with_an_export_leaked(count_release):
-    """An export nobody releases: its owner stays closed, unreleased, out of main's live()."""
-    import pybuf
-
-    fn, counter, counter_addr = count_release
-    interp = subinterp.create(False)
-    try:
-        subinterp.run(interp, f"""
+def test_subinterpreter_destroyed_with_an_export_leaked(run_isolated):
+    """An export nobody releases: its owner stays closed and unreleased, in nobody's live()."""
+    in_fresh_process(run_isolated, """
+        import pybuf
+        fn, counter, counter_addr = count_release()
+        interp = subinterp.create(False)
+        subinterp.run(interp, f\"\"\"
             import ctypes, pybuf
             data = (ctypes.c_ubyte * 8)()
             view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr}))
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(view))
-        """)
-    finally:
+        \"\"\")
         subinterp.destroy(interp)
-    assert counter.value == 0
-    assert pybuf.live() == []
+        assert counter.value == 0
+        assert pybuf.live() == []
+    """)
 
 
 PARALLEL_WORKER = """
@@ -273,53 +283,56 @@ for i in range({iters}):
         owner.close(strict=True)
         if not owner.released:
             fails.append(("strict", i))
-    else:            # pybuf's own memory, counted by its release not running twice
+    else:            # pybuf's own memory, and an owner dropped at once
         a = pybuf.alloc((8,), "d")
         memoryview(a).cast("B")[0] = 1
         del a
-        pybuf.wrap(data, 4, release={fn}, arg={counter})   # dropped at once
+        pybuf.wrap(data, 4, release={fn}, arg={counter})
 live_left = [o.name for o in pybuf.live()]
 result = [fails, live_left]
 """
 
 
 @own_gil
-def test_own_gil_interpreters_in_parallel(count_release):
+def test_own_gil_interpreters_in_parallel(run_isolated):
     """4 own-GIL interpreters, each on its own thread, create, export and release at once;
-    every release runs exactly once, in its interpreter, and nothing shows in another's live()."""
-    import pybuf
+    every release runs exactly once, in its interpreter, and nothing shows in the main
+    interpreter's live() meanwhile."""
+    out = in_fresh_process(run_isolated, """
+        import pybuf
+        fn = count_release()[0]
+        counters = (ctypes.c_long * 4)()
+        interps = [subinterp.create(True) for _ in range(4)]
+        results, errors = [None] * 4, []
+        start = threading.Barrier(5)
 
-    fn = count_release[0]
-    counters = (ctypes.c_long * 4)()
-    interps = [subinterp.create(True) for _ in range(4)]
-    results, errors = [None] * 4, []
-    start = threading.Barrier(5)
+        def work(n):
+            try:
+                subinterp.run(interps[n], "import pybuf, ctypes, struct")
+                start.wait()
+                code = {worker}.format(iters={iters}, fn=fn,
+                                       counter=ctypes.addressof(counters) + n * 8)
+                results[n] = subinterp.run_json(interps[n], code)
+            except BaseException as e:  # reported below, with the thread's number
+                errors.append((n, e))
 
-    def work(n):
-        try:
-            subinterp.run(interps[n], "import pybuf, ctypes, struct")
-            start.wait()
-            code = PARALLEL_WORKER.format(iters=INTERP_ITERS, fn=fn,
-                                          counter=ctypes.addressof(counters) + n * 8)
-            results[n] = subinterp.run_json(interps[n], code)
-        except BaseException as e:  # reported below, with the thread's number
-            errors.append((n, e))
-
-    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    start.wait()
-    seen_in_main = []
-    while any(t.is_alive() for t in threads):
-        seen_in_main += [o.name for o in pybuf.live()]
-        threads[0].join(0.01)
-    for t in threads:
-        t.join()
-    for interp in interps:
-        subinterp.destroy(interp)
-    assert errors == []
-    assert results == [[[], []]] * 4
-    assert seen_in_main == []
-    assert list(counters) == [INTERP_ITERS] * 4  # one counted release per iteration
-    print(f"\ninterpreters: 4 own-GIL x {INTERP_ITERS} iterations, "
-          f"{sum(counters)} releases, each exactly once")
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        start.wait()
+        seen_in_main = []
+        while any(t.is_alive() for t in threads):
+            seen_in_main += [o.name for o in pybuf.live()]
+            threads[0].join(0.01)
+        for t in threads:
+            t.join()
+        for interp in interps:
+            subinterp.destroy(interp)
+        assert errors == [], errors
+        assert results == [[[], []]] * 4, results
+        assert seen_in_main == [], seen_in_main
+        assert list(counters) == [{iters}] * 4, list(counters)  # one counted release each
+        print(f"interpreters: 4 own-GIL x {iters} iterations, {sum(counters)} releases, "
+              f"each exactly once")
+    """, worker=PARALLEL_WORKER, iters=INTERP_ITERS)
+    print("\n" + [line for line in out.splitlines() if line.startswith("interpreters:")][0])

@@ -45,23 +45,76 @@ typedef struct {
         DLManagedTensorVersioned versioned;
     } m;
     BufferObject *buffer; /* holds one export; NULL for a copy */
+    PyInterpreterState *interp; /* the buffer's interpreter */
+    int64_t interp_id;          /* its id, never reused (the pointer may be) */
     void *copy;           /* data of a copy=True export */
     int64_t dims[];       /* shape, then strides (in elements) */
 } dl_context;
 
-/* Runs on whatever thread the consumer frees on, with or without the GIL. */
+/* Whether the interpreter is still among the runtime's. An interpreter
+ * destroyed while a consumer still held a tensor of it is gone for good; one
+ * being destroyed at this very moment is not detected (CPython offers no
+ * way), which only a consumer freeing on a foreign thread at that moment
+ * could hit. */
+static int interp_alive(PyInterpreterState *interp, int64_t id)
+{
+    for (PyInterpreterState *i = PyInterpreterState_Head(); i != NULL;
+         i = PyInterpreterState_Next(i))
+        if (i == interp)
+            return PyInterpreterState_GetID(i) == id;
+    return 0;
+}
+
+static void drop_export(BufferObject *b)
+{
+    buffer_export_dropped(b);
+    Py_DECREF(b);
+}
+
+/*
+ * Gives the capsule's export and reference back, in the buffer's own
+ * interpreter, from whatever thread the consumer frees on: one holding that
+ * interpreter's GIL, another interpreter's, or none. PyGILState_Ensure knows
+ * only the main interpreter, so a subinterpreter's buffer (or a thread
+ * already in another interpreter) gets a thread state of its own.
+ */
+static void drop_export_in_its_interp(dl_context *ctx)
+{
+    PyThreadState *current = SHIM_CURRENT_TSTATE();
+    if (current != NULL && PyThreadState_GetInterpreter(current) == ctx->interp) {
+        drop_export(ctx->buffer);
+        return;
+    }
+    /* After finalization Python objects cannot be touched: leak the
+     * reference (the process is ending), as NumPy's own deleter does. */
+    if (!Py_IsInitialized() || SHIM_IS_FINALIZING() ||
+        !interp_alive(ctx->interp, ctx->interp_id))
+        return;
+    PyThreadState *own = PyGILState_GetThisThreadState();
+    if (current == NULL && ctx->interp == PyInterpreterState_Main() &&
+        (own == NULL || PyThreadState_GetInterpreter(own) == ctx->interp)) {
+        PyGILState_STATE st = PyGILState_Ensure();
+        drop_export(ctx->buffer);
+        PyGILState_Release(st);
+        return;
+    }
+    PyThreadState *saved = current != NULL ? PyEval_SaveThread() : NULL;
+    PyThreadState *ts = PyThreadState_New(ctx->interp);
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);
+        drop_export(ctx->buffer);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    if (saved != NULL)
+        PyEval_RestoreThread(saved);
+}
+
+/* Runs on whatever thread the consumer frees on, with or without a GIL. */
 static void context_free(dl_context *ctx)
 {
-    if (ctx->buffer != NULL) {
-        /* After finalization Python objects cannot be touched: leak the
-         * reference (the process is ending), as NumPy's own deleter does. */
-        if (Py_IsInitialized() && !(SHIM_IS_FINALIZING() && !PyGILState_Check())) {
-            PyGILState_STATE st = PyGILState_Ensure();
-            buffer_export_dropped(ctx->buffer);
-            Py_DECREF(ctx->buffer);
-            PyGILState_Release(st);
-        }
-    }
+    if (ctx->buffer != NULL)
+        drop_export_in_its_interp(ctx);
     PyMem_RawFree(ctx->copy);
     free(ctx);
 }
@@ -250,6 +303,8 @@ PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     if (!do_copy) {
+        ctx->interp = PyInterpreterState_Get();
+        ctx->interp_id = PyInterpreterState_GetID(ctx->interp);
         ctx->buffer = (BufferObject *)Py_NewRef(b);
         buffer_export_taken(b);
     }

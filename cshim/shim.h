@@ -253,8 +253,10 @@ char *site_capture(void);
 /* Where the Python version gap shows. */
 #if PY_VERSION_HEX >= 0x030D0000
 #define SHIM_IS_FINALIZING() Py_IsFinalizing()
+#define SHIM_CURRENT_TSTATE() PyThreadState_GetUnchecked()
 #else
 #define SHIM_IS_FINALIZING() _Py_IsFinalizing()
+#define SHIM_CURRENT_TSTATE() _PyThreadState_UncheckedGet()
 #endif
 
 /* The exception being raised, taken out of the thread state (or NULL). */

@@ -13,6 +13,7 @@ PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI:
 `make stress`: more).
 """
 import os
+import subprocess
 import textwrap
 
 import pytest
@@ -336,3 +337,48 @@ def test_own_gil_interpreters_in_parallel(run_isolated):
               f"each exactly once")
     """, worker=PARALLEL_WORKER, iters=INTERP_ITERS)
     print("\n" + [line for line in out.splitlines() if line.startswith("interpreters:")][0])
+
+
+@pytest.fixture(scope="module")
+def consumer_lib(tmp_path_factory):
+    """tests_py/clib/dlpack_consumer.c: a C DLPack consumer that frees on a thread of its own."""
+    out = str(tmp_path_factory.mktemp("dlpack") / "libconsumer.so")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clib", "dlpack_consumer.c")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, source,
+                    "-lpthread"], check=True, timeout=120)
+    return out
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_dlpack_tensor_freed_on_a_foreign_thread(own, run_isolated, consumer_lib):
+    """The deleter runs on a thread that never held a GIL: the export is given back in the
+    subinterpreter that made it, whose Python release then runs there."""
+    in_fresh_process(run_isolated, """
+        interp = subinterp.create({own})
+        got = subinterp.run_json(interp, f\"\"\"
+            import ctypes, pybuf, threading
+            lib = ctypes.CDLL({lib})
+            for f in (lib.consumer_sum_int32, lib.consumer_delete_on_thread):
+                f.argtypes = [ctypes.c_void_p]
+            lib.consumer_sum_int32.restype = ctypes.c_longlong
+            get = ctypes.pythonapi.PyCapsule_GetPointer
+            get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+            rename = ctypes.pythonapi.PyCapsule_SetName
+            rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
+            released = []
+            data = (ctypes.c_int32 * 4)(1, 2, 3, 4)
+            owner = pybuf.Owner(release=lambda: released.append(1))
+            buf = owner.buffer(data, 4, "i")
+            cap = buf.__dlpack__(max_version=(1, 0))
+            ptr = get(cap, b"dltensor_versioned")
+            rename(cap, b"used_dltensor_versioned")
+            owner.close()
+            del buf, cap
+            before = [owner.exports, released[:]]
+            total = lib.consumer_sum_int32(ptr)
+            rc = lib.consumer_delete_on_thread(ptr)
+            result = [before, total, rc, owner.exports, released, owner.released]
+        \"\"\")
+        subinterp.destroy(interp)
+        assert got == [[1, []], 10, 0, 0, [1], True], got
+    """, own=own, lib=consumer_lib)

@@ -205,13 +205,24 @@ def test_owners_are_released_when_their_interpreter_ends(own, run_isolated):
             closed.owner.close()
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(closed))
             del closed
+        \"\"\")
+        # a release for a creator thread that has ended before its interpreter
+        creator = threading.Thread(target=subinterp.run, args=(interp, f\"\"\"
+            creator = pybuf.Owner(release={fn}, arg={counter_addr}, name="creator thread",
+                                  release_thread="creator")
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(creator))
+            del creator
+        \"\"\"))
+        creator.start()
+        creator.join()
+        subinterp.run(interp, \"\"\"
             names = sorted(o.name for o in pybuf.live())
-            assert names == ["closed, buffer leaked", "exported", "in-a-cycle", "leaked",
-                             "module-global"], names
+            assert names == ["closed, buffer leaked", "creator thread", "exported",
+                             "in-a-cycle", "leaked", "module-global"], names
         \"\"\")
         assert counter.value == 0
         subinterp.destroy(interp)
-        assert counter.value == 5, counter.value
+        assert counter.value == 6, counter.value
     """, own=own)
 
 

@@ -82,14 +82,14 @@ fuzz:
 	done
 
 # The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
-# examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 50,000 iterations (on
+# examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 200,000 iterations (on
 # CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; then -race.
 FUZZTIME_STRESS ?= 60s
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
 	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
 	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS) \
-		--interp-python .venv-3.13/bin/python --interp-iters 50000
+		--interp-python .venv-3.13/bin/python --interp-iters 200000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built

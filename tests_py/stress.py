@@ -1,7 +1,7 @@
 """`make stress`: the long versions of the reliability tests, with their figures.
 
     python tests_py/stress.py [--examples 20000] [--thread-iters 20000] [--fuzztime 60s]
-                              [--interp-python PYTHON] [--interp-iters 50000]
+                              [--interp-python PYTHON] [--interp-iters 200000]
 
 1. the lifetime state machine, random, --examples examples (test_statemachine.py);
 2. the thread hammer, PYBUF_THREADS x --thread-iters (test_stress_threads.py);
@@ -37,7 +37,7 @@ def main(argv):
     ap.add_argument("--thread-iters", type=int, default=20000)
     ap.add_argument("--fuzztime", default="60s")
     ap.add_argument("--interp-python", default=sys.executable)
-    ap.add_argument("--interp-iters", type=int, default=50000)
+    ap.add_argument("--interp-iters", type=int, default=200000)
     a = ap.parse_args(argv)
     py, summary, failed = sys.executable, [], False
 

@@ -9,7 +9,7 @@ Every test runs in a fresh process: once a process has created a subinterpreter,
 turns PyGILState_Check() off for good (it cannot tell interpreters apart), which other tests
 of the suite rely on.
 
-PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI: 400;
+PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI: 2000;
 `make stress`: more).
 """
 import os
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(not subinterp.SUBINTERPRETERS,
 own_gil = pytest.mark.skipif(not subinterp.OWN_GIL,
                              reason="ctypes loads in own-GIL interpreters from CPython 3.13")
 
-INTERP_ITERS = int(os.environ.get("PYBUF_INTERP_ITERS", "400"))
+INTERP_ITERS = int(os.environ.get("PYBUF_INTERP_ITERS", "2000"))
 KINDS = [pytest.param(False, id="shared-gil"), pytest.param(True, id="own-gil", marks=own_gil)]
 
 # Prepended to every snippet (after fakehelp's prelude, which loads `fake`).
@@ -269,10 +269,18 @@ PARALLEL_WORKER = """
 import ctypes, struct, pybuf
 data = (ctypes.c_uint32 * 16)()
 fails = []
+me = "interp-{n}"
 for i in range({iters}):
     kind = i % 4
+    if i % 101 == 0:  # the process-wide switch and registry, from every interpreter at once
+        pybuf.trace(i % 202 == 0)
+        keep = pybuf.Owner(name=me)
+        others = [o.name for o in pybuf.live() if o.name != me]
+        if others:
+            fails.append(("live", i, others))
+        del keep
     if kind == 0:    # wrap, memoryview export, context-managed close
-        with pybuf.Owner(release={fn}, arg={counter}) as owner:
+        with pybuf.Owner(release={fn}, arg={counter}, name=me) as owner:
             buf = owner.buffer(data, 16, "I")
             m = memoryview(buf)
             m[i % 16] = i
@@ -280,14 +288,14 @@ for i in range({iters}):
                 fails.append(("struct", i))
             del m, buf
     elif kind == 1:  # wrap with ctypes from_buffer and a region
-        buf = pybuf.wrap(data, 16, "I", release={fn}, arg={counter})
+        buf = pybuf.wrap(data, 16, "I", release={fn}, arg={counter}, name=me)
         arr = (ctypes.c_uint32 * 4).from_buffer(buf.region(16, 4, "I"))
         arr[0] = i
         if data[4] != i:
             fails.append(("ctypes", i))
         del arr, buf
     elif kind == 2:  # strict close after the views are gone
-        owner = pybuf.Owner(release={fn}, arg={counter})
+        owner = pybuf.Owner(release={fn}, arg={counter}, name=me)
         m = memoryview(owner.buffer(data, 64)).cast("I")
         if m[0] != data[0]:
             fails.append(("cast", i))
@@ -299,7 +307,8 @@ for i in range({iters}):
         a = pybuf.alloc((8,), "d")
         memoryview(a).cast("B")[0] = 1
         del a
-        pybuf.wrap(data, 4, release={fn}, arg={counter})
+        pybuf.wrap(data, 4, release={fn}, arg={counter}, name=me)
+pybuf.trace(False)
 live_left = [o.name for o in pybuf.live()]
 result = [fails, live_left]
 """
@@ -322,7 +331,7 @@ def test_own_gil_interpreters_in_parallel(run_isolated):
             try:
                 subinterp.run(interps[n], "import pybuf, ctypes, struct")
                 start.wait()
-                code = {worker}.format(iters={iters}, fn=fn,
+                code = {worker}.format(iters={iters}, fn=fn, n=n,
                                        counter=ctypes.addressof(counters) + n * 8)
                 results[n] = subinterp.run_json(interps[n], code)
             except BaseException as e:  # reported below, with the thread's number

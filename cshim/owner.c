@@ -214,6 +214,10 @@ OwnerObject *owner_new_internal(module_state *st, PyObject *name)
 {
     if (check_name(name) < 0)
         return NULL;
+    if (st->owner_type == NULL) { /* module_clear ran: the module is being freed */
+        PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
+        return NULL;
+    }
     OwnerObject *o = (OwnerObject *)Owner_new(st->owner_type, NULL, NULL);
     if (o == NULL)
         return NULL;

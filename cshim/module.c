@@ -186,11 +186,7 @@ static PyObject *trace(PyObject *m, PyObject *args)
     const core_api *core = core_require(state_of(m));
     if (core == NULL)
         return NULL;
-    int was = trace_on();
-    registry_flush(); /* owners made before are traced against from now on */
-    trace_set(on);
-    core->set_trace(on);
-    return PyBool_FromLong(was);
+    return PyBool_FromLong(trace_switch(core, on));
 }
 
 static PyObject *gc_callback(PyObject *m, PyObject *args)

@@ -243,7 +243,8 @@ PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused);
 /* site.c: creation sites for tracing (a process-wide switch: the Go
  * registry that records them is per process). */
 int trace_on(void);
-void trace_set(int on);
+/* Turns tracing on or off, in the shim and the core; returns the old state. */
+int trace_switch(const core_api *core, int on);
 /* pybuf's Python files, skipped when capturing sites: the same directory in
  * every interpreter, kept as a C string; 0, or -1 with an exception. */
 int site_set_package_dir(PyObject *dir);

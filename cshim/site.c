@@ -8,13 +8,33 @@
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-static int trace_enabled; /* atomic */
+static int trace_enabled; /* atomic; changed only under trace_lock */
+static pthread_mutex_t trace_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A forked child has one thread: whoever held the lock in the parent is gone. */
+static void reset_lock_in_child(void) { pthread_mutex_init(&trace_lock, NULL); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
 
 int trace_on(void) { return ATOMIC_LOAD(&trace_enabled); }
-void trace_set(int on) { ATOMIC_STORE(&trace_enabled, on != 0); }
+
+int trace_switch(const core_api *core, int on)
+{
+    pthread_once(&atfork_once, install_atfork);
+    /* The shim's switch and the core's change together, whichever
+     * interpreters call at once. */
+    pthread_mutex_lock(&trace_lock);
+    int was = trace_on();
+    registry_flush(); /* owners made before are traced against from now on */
+    ATOMIC_STORE(&trace_enabled, on != 0);
+    core->set_trace(on);
+    pthread_mutex_unlock(&trace_lock);
+    return was;
+}
 
 /* UTF-8 of the package's directory, ending in a separator: frames from
  * pybuf's own Python files are skipped. Every interpreter imports the same

@@ -1,6 +1,6 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
-#   make test   go vet, go test ./..., pytest
+#   make test   go vet, go test ./..., pytest (on python3, then on CPython 3.12 and 3.13)
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist stress memcheck
+.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist stress memcheck
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,17 @@ go-test:
 py-test: install
 	$(PY) -m pytest -q tests_py
 
+# The pytest suite again on pyenv's CPython 3.12 and 3.13, each in its own
+# virtualenv (.venv-3.12, .venv-3.13): the subinterpreter tests need 3.12+,
+# own-GIL ones 3.13, and are skipped on older interpreters only.
+PYENV_ROOT ?= $(shell pyenv root 2>/dev/null || echo $(HOME)/.pyenv)
+EXTRA_PYTHONS ?= 3.12.1 3.13.0
+test-pythons:
+	for v in $(EXTRA_PYTHONS); do \
+		$(MAKE) --no-print-directory py-test PYTHON=$(PYENV_ROOT)/versions/$$v/bin/python3 \
+			VENV=.venv-$${v%.*} || exit 1; \
+	done
+
 # The examples are what users copy: they must pass mypy --strict.
 typecheck: install
 	$(PY) -m mypy --strict examples/
@@ -46,7 +57,7 @@ wheel:
 test-dist: wheel
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
-test: dev go-test typecheck py-test test-dist
+test: dev go-test typecheck py-test test-pythons test-dist
 
 demo: install
 	$(PY) examples/seed_demo.py
@@ -71,10 +82,14 @@ fuzz:
 	done
 
 # The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
-# examples, 6 threads x 20,000 iterations, each Go fuzz target for FUZZTIME_STRESS; then -race.
+# examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 200,000 iterations (on
+# CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; then -race.
 FUZZTIME_STRESS ?= 60s
+INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
-	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS)
+	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
+	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS) \
+		--interp-python .venv-3.13/bin/python --interp-iters 200000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built
@@ -83,4 +98,4 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py

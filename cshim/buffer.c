@@ -22,7 +22,11 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
         PyErr_SetString(PyExc_OverflowError, "shape: the buffer is larger than Py_ssize_t");
         return NULL;
     }
-    BufferObject *b = PyObject_GC_New(BufferObject, BufferType);
+    if (owner->st->buffer_type == NULL) { /* module_clear ran: the module is being freed */
+        PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
+        return NULL;
+    }
+    BufferObject *b = PyObject_GC_New(BufferObject, owner->st->buffer_type);
     if (b == NULL)
         return NULL;
     b->owner = NULL;
@@ -58,7 +62,7 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->owner = (OwnerObject *)Py_NewRef(owner);
     ATOMIC_ADD(&owner->counts.buffers, 1);
     ATOMIC_ADD(&owner->counts.nbytes, l->nbytes);
-    if (trace_enabled) {
+    if (trace_on()) {
         const core_api *core = core_if_usable();
         char *site = site_capture();
         if (core != NULL && owner->core_id != 0)
@@ -104,7 +108,9 @@ void buffer_export_taken(BufferObject *b)
 void buffer_export_dropped(BufferObject *b)
 {
     ATOMIC_ADD(&b->exports, -1);
-    ATOMIC_ADD(&b->owner->counts.exports, -1);
+    if (ATOMIC_ADD(&b->owner->counts.exports, -1) == 0 &&
+        (ATOMIC_LOAD(&b->owner->counts.state) & STATE_ENDING))
+        owner_maybe_release_after_export(b->owner);
 }
 
 /* Mirrors CPython's memoryview: honour exactly what the consumer asked. */
@@ -146,7 +152,7 @@ static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? self->strides : NULL;
     view->suboffsets = NULL;
     view->internal = NULL;
-    if (trace_enabled) {
+    if (trace_on()) {
         const core_api *core = core_if_usable();
         char *site = site_capture();
         if (core != NULL && self->owner->core_id != 0)
@@ -230,7 +236,8 @@ static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwd
     }
     pybuf_layout l;
     memset(&l, 0, sizeof l);
-    if (address_from_object(offset, "offset", &l.offset) < 0)
+    module_state *st = self->owner->st;
+    if (address_from_object(st, offset, "offset", &l.offset) < 0)
         return NULL;
     l.is_region = 1;
     l.parent_lo = (uint64_t)(uintptr_t)self->address + (uint64_t)self->lo;
@@ -242,7 +249,7 @@ static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwd
     PyObject *fmt_in = dtype;
     if (dtype == Py_None && (fmt_in = PyUnicode_FromString(self->format)) == NULL)
         return NULL;
-    int r = layout_from_args(&l, shape, fmt_in, strides, &format);
+    int r = layout_from_args(st, &l, shape, fmt_in, strides, &format);
     if (dtype == Py_None)
         Py_DECREF(fmt_in);
     if (r < 0)
@@ -266,7 +273,7 @@ static PyObject *Buffer_array(BufferObject *self, PyObject *args, PyObject *kwds
     PyObject *call_args = PyTuple_Pack(3, (PyObject *)self, args, kwds ? kwds : Py_None);
     if (call_args == NULL)
         return NULL;
-    PyObject *r = hook_call("array", call_args);
+    PyObject *r = hook_call(self->owner->st, "array", call_args);
     Py_DECREF(call_args);
     return r;
 }
@@ -275,7 +282,7 @@ static PyObject *Buffer_array(BufferObject *self, PyObject *args, PyObject *kwds
 static PyObject *Buffer_reduce_ex(BufferObject *self, PyObject *protocol)
 {
     PyObject *args = PyTuple_Pack(2, (PyObject *)self, protocol);
-    PyObject *r = args ? hook_call("reduce", args) : NULL;
+    PyObject *r = args ? hook_call(self->owner->st, "reduce", args) : NULL;
     Py_XDECREF(args);
     return r;
 }
@@ -283,7 +290,7 @@ static PyObject *Buffer_reduce_ex(BufferObject *self, PyObject *protocol)
 static PyObject *Buffer_copy(BufferObject *self, PyObject *unused)
 {
     (void)unused;
-    return hook_call("copy", (PyObject *)self);
+    return hook_call(self->owner->st, "copy", (PyObject *)self);
 }
 
 static PyObject *tuple_of(const Py_ssize_t *v, int n)

@@ -49,17 +49,14 @@
  * from before reads released memory. Nothing pybuf can see at step 1 tells
  * such a cycle from any other.
  *
- * State: per process today (the shim is single-phase); every entry point
- * holds the GIL.
+ * State: per interpreter (module_state: gc_armed, gc_watched, gc_tick), touched
+ * with that interpreter's GIL held; owners are armed, watched and released in
+ * the interpreter that created them.
  */
 #include "shim.h"
 
-static PyObject *armed;   /* list of owners armed in a collection, not yet watched */
-static PyObject *watched; /* {owner address: weakref with the release callback} */
-static PyObject *tick;    /* weakref to a cyclic sentinel, or NULL */
-
 static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref);
-static PyObject *tick_fired(PyObject *unused, PyObject *weakref);
+static PyObject *tick_fired(PyObject *module, PyObject *weakref);
 
 static PyMethodDef release_def = {"_release_when_unreachable", release_when_unreachable, METH_O,
                                   NULL};
@@ -73,10 +70,11 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
     OwnerObject *o = (OwnerObject *)PyLong_AsVoidPtr(key);
     if (o == NULL)
         return NULL;
+    module_state *st = o->st; /* the owner holds its module: valid until its dealloc */
     owner_release_garbage(o);
     /* the weakref may die with its entry: not before it is no longer used */
     Py_INCREF(weakref);
-    if (watched != NULL && PyDict_DelItem(watched, key) < 0)
+    if (st->gc_watched != NULL && PyDict_DelItem(st->gc_watched, key) < 0)
         PyErr_Clear();
     Py_DECREF(weakref);
     Py_RETURN_NONE;
@@ -84,14 +82,17 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
 
 /* Turns hidden strong references into watching weakrefs. Dropping the
  * reference may deallocate an owner, which then releases in its dealloc. */
-static void watch_armed(void)
+static void watch_armed(module_state *st)
 {
-    if (armed == NULL || PyList_GET_SIZE(armed) == 0)
+    if (st->gc_armed == NULL || PyList_GET_SIZE(st->gc_armed) == 0)
         return;
-    PyObject *batch = armed;
-    armed = NULL;
-    if (watched == NULL && (watched = PyDict_New()) == NULL)
-        goto fail;
+    PyObject *batch = st->gc_armed;
+    st->gc_armed = NULL;
+    if (st->gc_watched == NULL && (st->gc_watched = PyDict_New()) == NULL) {
+        PyErr_Clear();
+        st->gc_armed = batch; /* try again at the next collection */
+        return;
+    }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
         PyObject *o = PyList_GET_ITEM(batch, i);
         if (ATOMIC_LOAD(&((OwnerObject *)o)->counts.state) & STATE_RELEASED)
@@ -99,12 +100,12 @@ static void watch_armed(void)
         PyObject *key = PyLong_FromVoidPtr(o);
         PyObject *cb = key ? PyCFunction_New(&release_def, key) : NULL;
         PyObject *wr = cb ? PyWeakref_NewRef(o, cb) : NULL;
-        if (wr == NULL || PyDict_SetItem(watched, key, wr) < 0) {
+        if (wr == NULL || PyDict_SetItem(st->gc_watched, key, wr) < 0) {
             /* cannot watch: keep it armed (alive) rather than risk a release
              * after the collector cleared what it needs */
             PyErr_Clear();
-            if (armed != NULL || (armed = PyList_New(0)) != NULL)
-                if (PyList_Append(armed, o) < 0)
+            if (st->gc_armed != NULL || (st->gc_armed = PyList_New(0)) != NULL)
+                if (PyList_Append(st->gc_armed, o) < 0)
                     PyErr_Clear();
         }
         Py_XDECREF(wr);
@@ -112,63 +113,65 @@ static void watch_armed(void)
         Py_XDECREF(key);
     }
     Py_DECREF(batch); /* owners whose last reference this was die here */
-    return;
-fail:
-    PyErr_Clear();
-    armed = batch; /* try again at the next collection */
 }
 
 /* A cycle only the collector can free: a function whose self is a list that
  * holds the function. Its weakref callback runs in the next collection that
  * runs at all, gc.callbacks or not. */
-static void tick_arm(void)
+static void tick_arm(PyObject *module, module_state *st)
 {
-    if (tick != NULL)
+    if (st->gc_tick != NULL)
         return;
     PyObject *box = PyList_New(0);
     PyObject *sentinel = box ? PyCFunction_New(&sentinel_def, box) : NULL;
-    PyObject *cb = sentinel ? PyCFunction_New(&tick_def, NULL) : NULL;
+    PyObject *cb = sentinel ? PyCFunction_New(&tick_def, module) : NULL;
     if (cb != NULL && PyList_Append(box, sentinel) == 0)
-        tick = PyWeakref_NewRef(sentinel, cb);
-    if (tick == NULL)
+        st->gc_tick = PyWeakref_NewRef(sentinel, cb);
+    if (st->gc_tick == NULL)
         PyErr_Clear();
     Py_XDECREF(cb);
     Py_XDECREF(sentinel);
     Py_XDECREF(box);
 }
 
-static PyObject *tick_fired(PyObject *unused, PyObject *weakref)
+static PyObject *tick_fired(PyObject *module, PyObject *weakref)
 {
-    (void)unused;
-    Py_INCREF(weakref); /* `tick` may be its last reference */
-    Py_CLEAR(tick);
+    module_state *st = module != NULL && PyModule_Check(module) ? PyModule_GetState(module) : NULL;
+    if (st == NULL)
+        Py_RETURN_NONE; /* the sentinel's own weakref-less death */
+    Py_INCREF(weakref); /* `gc_tick` may be its last reference */
+    Py_CLEAR(st->gc_tick);
     Py_DECREF(weakref);
-    watch_armed();
-    if (armed != NULL && PyList_GET_SIZE(armed) > 0)
-        tick_arm();
+    watch_armed(st);
+    if (st->gc_armed != NULL && PyList_GET_SIZE(st->gc_armed) > 0)
+        tick_arm(module, st);
     Py_RETURN_NONE;
 }
 
 void collector_arm(OwnerObject *o)
 {
-    if (armed == NULL && (armed = PyList_New(0)) == NULL) {
+    module_state *st = o->st;
+    if (st->gc_armed == NULL && (st->gc_armed = PyList_New(0)) == NULL) {
         PyErr_Clear();
         return;
     }
-    if (PyList_Append(armed, (PyObject *)o) < 0) {
+    if (PyList_Append(st->gc_armed, (PyObject *)o) < 0) {
         PyErr_Clear();
         return;
     }
-    tick_arm();
+    tick_arm(o->module, st);
 }
 
-void collector_phase_changed(PyObject *phase)
+void collector_phase_changed(PyObject *module, PyObject *phase)
 {
-    if (PyUnicode_Check(phase) && PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
-        watch_armed();
+    module_state *st = PyModule_GetState(module);
+    if (st != NULL && PyUnicode_Check(phase) &&
+        PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
+        watch_armed(st);
 }
 
-Py_ssize_t collector_pending(void)
+Py_ssize_t collector_pending(module_state *st)
 {
-    return (armed ? PyList_GET_SIZE(armed) : 0) + (watched ? PyDict_GET_SIZE(watched) : 0);
+    return (st->gc_armed ? PyList_GET_SIZE(st->gc_armed) : 0) +
+           (st->gc_watched ? PyDict_GET_SIZE(st->gc_watched) : 0);
 }

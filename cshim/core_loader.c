@@ -7,6 +7,11 @@
  * freely. A process forked after the load inherits the library but not the
  * runtime's threads, and Go code there hangs as soon as it needs them; the
  * atfork handler below makes every later call here fail with ForkError.
+ *
+ * All of it is per process and shared by every interpreter, and own-GIL
+ * interpreters run in parallel: the load and the paths are behind
+ * `loader_lock`, and the flags read on every call are atomic. The lock is
+ * never held while waiting for a GIL or running Python code that could.
  */
 #define _GNU_SOURCE
 #include "shim.h"
@@ -14,55 +19,99 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* A symbol every Go shared library defines, whoever built it. */
 #define GO_RUNTIME_MARKER "_cgo_wait_runtime_init_done"
 #define CORE_FILENAME "_pybuf_core.so"
 
-static PyObject *shim_module;          /* borrowed: the module outlives us */
-static PyObject *explicit_path;        /* from load_core(), or NULL */
-static PyObject *loaded_path;          /* the file the core came from */
+static pthread_mutex_t loader_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Under loader_lock: file-system encoded paths (malloc'd, never freed once
+ * the core is loaded). */
+static char *default_path;             /* _pybuf_core.so next to the extension */
+static char *explicit_path;            /* from load_core(), or NULL */
+static char *loaded_path;              /* the file the core came from */
 static void *core_handle;
-static core_api api;
-static int loaded;                     /* GIL: written once, under the GIL */
-static volatile int forked_after_load; /* set in the child by atfork */
-static uint64_t generation;            /* bumped in every forked child */
-static uint64_t core_uses;             /* calls handed the core, for tests */
+static core_api api;                   /* written before `loaded` is published */
+static int loaded;                     /* atomic: 1 once api is complete */
+static int forked_after_load;          /* atomic; set in the child by atfork */
+static uint64_t generation;            /* atomic; bumped in every forked child */
+static uint64_t core_uses;             /* atomic: calls handed the core, for tests */
 
+/* The child of fork() runs this alone, before any other code: the lock is
+ * reset too, since the thread that held it in the parent does not exist here. */
 static void atfork_child(void)
 {
-    generation++;
-    if (loaded)
-        forked_after_load = 1;
+    ATOMIC_ADD(&generation, 1);
+    if (ATOMIC_LOAD(&loaded))
+        ATOMIC_STORE(&forked_after_load, 1);
+    pthread_mutex_init(&loader_lock, NULL);
 }
 
-uint64_t fork_generation(void) { return generation; }
+uint64_t fork_generation(void) { return ATOMIC_LOAD(&generation); }
 
-int core_is_loaded(void) { return loaded; }
+int core_is_loaded(void) { return ATOMIC_LOAD(&loaded); }
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static int atfork_status;
+static void install_atfork(void) { atfork_status = pthread_atfork(NULL, NULL, atfork_child); }
+
+/* The core next to the extension's own file, as a file-system path. */
+static char *path_next_to(PyObject *module)
+{
+    PyObject *file = PyModule_GetFilenameObject(module);
+    PyObject *encoded = file ? PyUnicode_EncodeFSDefault(file) : NULL;
+    Py_XDECREF(file);
+    if (encoded == NULL)
+        return NULL;
+    const char *f = PyBytes_AS_STRING(encoded);
+    const char *slash = strrchr(f, '/');
+    size_t dirlen = slash ? (size_t)(slash - f) + 1 : 0;
+    char *path = malloc(dirlen + sizeof CORE_FILENAME);
+    if (path == NULL) {
+        Py_DECREF(encoded);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    memcpy(path, f, dirlen);
+    memcpy(path + dirlen, CORE_FILENAME, sizeof CORE_FILENAME);
+    Py_DECREF(encoded);
+    return path;
+}
 
 int core_loader_init(PyObject *module)
 {
-    shim_module = module;
-    if (pthread_atfork(NULL, NULL, atfork_child) != 0) {
+    pthread_once(&atfork_once, install_atfork);
+    if (atfork_status != 0) {
         PyErr_SetString(PyExc_ImportError, "pybuf: pthread_atfork failed");
         return -1;
     }
+    char *path = path_next_to(module);
+    if (path == NULL)
+        return -1;
+    pthread_mutex_lock(&loader_lock);
+    if (default_path == NULL) { /* every interpreter imports the same file */
+        default_path = path;
+        path = NULL;
+    }
+    pthread_mutex_unlock(&loader_lock);
+    free(path);
     return 0;
 }
 
-int core_forked_after_load(void) { return forked_after_load; }
+int core_forked_after_load(void) { return ATOMIC_LOAD(&forked_after_load); }
 
 uint64_t core_use_count(void) { return ATOMIC_LOAD(&core_uses); }
 
 const char *core_version(void)
 {
-    return (loaded && !forked_after_load) ? api.version() : "";
+    return (ATOMIC_LOAD(&loaded) && !ATOMIC_LOAD(&forked_after_load)) ? api.version() : "";
 }
 
 const core_api *core_if_usable(void)
 {
-    if (!loaded || forked_after_load)
+    if (!ATOMIC_LOAD(&loaded) || ATOMIC_LOAD(&forked_after_load))
         return NULL;
     ATOMIC_ADD(&core_uses, 1);
     return &api;
@@ -93,32 +142,15 @@ static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-static PyObject *default_path(void)
-{
-    PyObject *file = PyModule_GetFilenameObject(shim_module);
-    if (file == NULL)
-        return NULL;
-    PyObject *os_path = PyImport_ImportModule("os.path");
-    if (os_path == NULL) {
-        Py_DECREF(file);
-        return NULL;
-    }
-    PyObject *dir = PyObject_CallMethod(os_path, "dirname", "O", file);
-    PyObject *path = dir ? PyObject_CallMethod(os_path, "join", "Os", dir, CORE_FILENAME) : NULL;
-    Py_XDECREF(dir);
-    Py_DECREF(os_path);
-    Py_DECREF(file);
-    return path;
-}
-
-static PyObject *chosen_path(void)
+/* Under loader_lock: load_core()'s path, else PYBUF_CORE, else the default. */
+static const char *chosen_path(void)
 {
     if (explicit_path != NULL)
-        return Py_NewRef(explicit_path);
+        return explicit_path;
     const char *env = getenv("PYBUF_CORE");
     if (env != NULL && env[0] != '\0')
-        return PyUnicode_DecodeFSDefault(env);
-    return default_path();
+        return env;
+    return default_path;
 }
 
 #define BIND(field, symbol)                                                    \
@@ -126,13 +158,13 @@ static PyObject *chosen_path(void)
         *(void **)(&api.field) = dlsym(h, symbol);                             \
         if (api.field == NULL) {                                               \
             PyErr_Format(PyExc_ImportError,                                    \
-                         "pybuf: %U is not a pybuf Go core (no symbol %s)",    \
+                         "pybuf: %s is not a pybuf Go core (no symbol %s)",    \
                          path, symbol);                                        \
             return -1;                                                         \
         }                                                                      \
     } while (0)
 
-static int bind_all(void *h, PyObject *path)
+static int bind_all(void *h, const char *path)
 {
     BIND(abi, "pybuf_core_abi");
     BIND(version, "pybuf_core_version");
@@ -151,17 +183,16 @@ static int bind_all(void *h, PyObject *path)
     return 0;
 }
 
+/* Under loader_lock, with the calling interpreter's GIL: nothing here
+ * waits for another GIL or runs Python code (dlopen runs only the Go
+ * runtime's initialisation). */
 static int load(void)
 {
-    PyObject *path = chosen_path();
-    if (path == NULL)
-        return -1;
-    PyObject *encoded = PyUnicode_EncodeFSDefault(path);
-    if (encoded == NULL) {
-        Py_DECREF(path);
+    const char *cpath = chosen_path();
+    if (cpath == NULL) {
+        PyErr_SetString(PyExc_ImportError, "pybuf: no path to the Go core");
         return -1;
     }
-    const char *cpath = PyBytes_AS_STRING(encoded);
 
     /* The library we are about to load may already be in the process (a Go
      * extension loaded through ctypes): that runtime is the one to share. */
@@ -176,41 +207,47 @@ static int load(void)
                      "from that library instead: pybuf.load_core(path) or "
                      "PYBUF_CORE=path, if it embeds pybuf's core",
                      search.found);
-        goto fail;
+        return -1;
     }
 
     void *h = dlopen(cpath, RTLD_NOW | RTLD_LOCAL);
     if (h == NULL) {
         const char *why = dlerror();
-        PyErr_Format(PyExc_ImportError, "pybuf: cannot load the Go core %U: %s",
-                     path, why ? why : "unknown error");
-        goto fail;
+        PyErr_Format(PyExc_ImportError, "pybuf: cannot load the Go core %s: %s",
+                     cpath, why ? why : "unknown error");
+        return -1;
     }
-    if (bind_all(h, path) < 0)
-        goto fail; /* a Go library cannot be unloaded: keep the handle */
+    if (bind_all(h, cpath) < 0)
+        return -1; /* a Go library cannot be unloaded: keep the handle */
     if (api.abi() != PYBUF_CORE_ABI) {
         PyErr_Format(PyExc_ImportError,
-                     "pybuf: the Go core %U speaks ABI %d, this module needs %d",
-                     path, (int)api.abi(), PYBUF_CORE_ABI);
-        goto fail;
+                     "pybuf: the Go core %s speaks ABI %d, this module needs %d",
+                     cpath, (int)api.abi(), PYBUF_CORE_ABI);
+        return -1;
+    }
+    if ((loaded_path = strdup(cpath)) == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
     core_handle = h;
-    loaded_path = path;
-    loaded = 1;
-    if (trace_enabled)
+    if (trace_on())
         api.set_trace(1);
-    Py_DECREF(encoded);
+    ATOMIC_STORE(&loaded, 1);
     return 0;
-fail:
-    Py_DECREF(encoded);
-    Py_DECREF(path);
-    return -1;
 }
 
-const core_api *core_require(void)
+static int load_once(void)
 {
-    if (forked_after_load) {
-        PyErr_SetString(PybufForkError,
+    pthread_mutex_lock(&loader_lock);
+    int r = ATOMIC_LOAD(&loaded) ? 0 : load();
+    pthread_mutex_unlock(&loader_lock);
+    return r;
+}
+
+const core_api *core_require(module_state *st)
+{
+    if (ATOMIC_LOAD(&forked_after_load)) {
+        PyErr_SetString(st->fork_error ? st->fork_error : PyExc_RuntimeError,
                         "pybuf cannot create or inspect owners in a process forked "
                         "after pybuf's Go core was loaded (Go does not survive "
                         "fork). Buffers and views inherited from the parent keep "
@@ -219,42 +256,45 @@ const core_api *core_require(void)
                         "before the first use of pybuf");
         return NULL;
     }
-    if (!loaded && load() < 0)
+    if (!ATOMIC_LOAD(&loaded) && load_once() < 0)
         return NULL;
     ATOMIC_ADD(&core_uses, 1);
     return &api;
 }
 
-PyObject *core_set_path(PyObject *path)
+PyObject *core_set_path(module_state *st, PyObject *path)
 {
-    PyObject *fspath = PyOS_FSPath(path);
-    if (fspath == NULL)
+    PyObject *encoded = NULL;
+    if (!PyUnicode_FSConverter(path, &encoded))
         return NULL;
-    PyObject *str = NULL;
-    if (!PyUnicode_FSDecoder(fspath, &str)) {
-        Py_DECREF(fspath);
-        return NULL;
-    }
-    Py_DECREF(fspath);
-    if (loaded) {
-        int same = PyObject_RichCompareBool(str, loaded_path, Py_EQ);
-        if (same == 1) {
-            Py_DECREF(str);
-            Py_RETURN_NONE;
-        }
-        if (same == 0)
+    char *cpath = strdup(PyBytes_AS_STRING(encoded));
+    Py_DECREF(encoded);
+    if (cpath == NULL)
+        return PyErr_NoMemory();
+    pthread_mutex_lock(&loader_lock);
+    int r = 0;
+    if (ATOMIC_LOAD(&loaded)) {
+        if (strcmp(cpath, loaded_path) != 0) {
             PyErr_Format(PyExc_ImportError,
-                         "pybuf: load_core(%R) comes too late: the Go core is "
-                         "already loaded from %R, and a Go library cannot be "
+                         "pybuf: load_core('%s') comes too late: the Go core is "
+                         "already loaded from '%s', and a Go library cannot be "
                          "unloaded. Call load_core() before any other use",
-                         str, loaded_path);
-        Py_DECREF(str);
-        return NULL;
+                         cpath, loaded_path);
+            r = -1;
+        }
+        free(cpath);
+    } else if (!ATOMIC_LOAD(&forked_after_load)) {
+        free(explicit_path);
+        explicit_path = cpath;
+        if ((r = load()) < 0) {
+            free(explicit_path);
+            explicit_path = NULL;
+        }
+    } else {
+        free(cpath);
     }
-    Py_XSETREF(explicit_path, str);
-    if (core_require() == NULL) {
-        Py_CLEAR(explicit_path);
+    pthread_mutex_unlock(&loader_lock);
+    if (r < 0 || core_require(st) == NULL)
         return NULL;
-    }
     Py_RETURN_NONE;
 }

@@ -45,45 +45,92 @@ typedef struct {
         DLManagedTensorVersioned versioned;
     } m;
     BufferObject *buffer; /* holds one export; NULL for a copy */
+    PyInterpreterState *interp; /* the buffer's interpreter */
+    int64_t interp_id;          /* its id, never reused (the pointer may be) */
     void *copy;           /* data of a copy=True export */
     int64_t dims[];       /* shape, then strides (in elements) */
 } dl_context;
 
-/* Runs on whatever thread the consumer frees on, with or without the GIL;
- * `holding_gil` when the caller knows it holds it (an unconsumed capsule). */
-static void context_free(dl_context *ctx, int holding_gil)
+/* Whether the interpreter is still among the runtime's. An interpreter
+ * destroyed while a consumer still held a tensor of it is gone for good; one
+ * being destroyed at this very moment is not detected (CPython offers no
+ * way), which only a consumer freeing on a foreign thread at that moment
+ * could hit. */
+static int interp_alive(PyInterpreterState *interp, int64_t id)
 {
-    if (ctx->buffer != NULL) {
-        if (holding_gil) {
-            buffer_export_dropped(ctx->buffer);
-            Py_DECREF(ctx->buffer);
-        } else if (Py_IsInitialized() && !(SHIM_IS_FINALIZING() && !PyGILState_Check())) {
-            /* After finalization Python objects cannot be touched: leak the
-             * reference (the process is ending), as NumPy's own deleter does. */
-            PyGILState_STATE st = PyGILState_Ensure();
-            buffer_export_dropped(ctx->buffer);
-            Py_DECREF(ctx->buffer);
-            PyGILState_Release(st);
-        }
+    for (PyInterpreterState *i = PyInterpreterState_Head(); i != NULL;
+         i = PyInterpreterState_Next(i))
+        if (i == interp)
+            return PyInterpreterState_GetID(i) == id;
+    return 0;
+}
+
+static void drop_export(BufferObject *b)
+{
+    buffer_export_dropped(b);
+    Py_DECREF(b);
+}
+
+/*
+ * Gives the capsule's export and reference back, in the buffer's own
+ * interpreter, from whatever thread the consumer frees on: one holding that
+ * interpreter's GIL, another interpreter's, or none. PyGILState_Ensure knows
+ * only the main interpreter, so a subinterpreter's buffer (or a thread
+ * already in another interpreter) gets a thread state of its own.
+ */
+static void drop_export_in_its_interp(dl_context *ctx)
+{
+    PyThreadState *current = SHIM_CURRENT_TSTATE();
+    if (current != NULL && PyThreadState_GetInterpreter(current) == ctx->interp) {
+        drop_export(ctx->buffer);
+        return;
     }
+    /* After finalization Python objects cannot be touched: leak the
+     * reference (the process is ending), as NumPy's own deleter does. */
+    if (!Py_IsInitialized() || SHIM_IS_FINALIZING() ||
+        !interp_alive(ctx->interp, ctx->interp_id))
+        return;
+    PyThreadState *own = PyGILState_GetThisThreadState();
+    if (current == NULL && ctx->interp == PyInterpreterState_Main() &&
+        (own == NULL || PyThreadState_GetInterpreter(own) == ctx->interp)) {
+        PyGILState_STATE st = PyGILState_Ensure();
+        drop_export(ctx->buffer);
+        PyGILState_Release(st);
+        return;
+    }
+    PyThreadState *saved = current != NULL ? PyEval_SaveThread() : NULL;
+    PyThreadState *ts = PyThreadState_New(ctx->interp);
+    if (ts != NULL) {
+        PyEval_RestoreThread(ts);
+        drop_export(ctx->buffer);
+        PyThreadState_Clear(ts);
+        PyThreadState_DeleteCurrent();
+    }
+    if (saved != NULL)
+        PyEval_RestoreThread(saved);
+}
+
+/* Runs on whatever thread the consumer frees on, with or without a GIL. */
+static void context_free(dl_context *ctx)
+{
+    if (ctx->buffer != NULL)
+        drop_export_in_its_interp(ctx);
     PyMem_RawFree(ctx->copy);
     free(ctx);
 }
 
-static void delete_legacy(DLManagedTensor *m) { context_free(m->manager_ctx, 0); }
-static void delete_versioned(DLManagedTensorVersioned *m) { context_free(m->manager_ctx, 0); }
+static void delete_legacy(DLManagedTensor *m) { context_free(m->manager_ctx); }
+static void delete_versioned(DLManagedTensorVersioned *m) { context_free(m->manager_ctx); }
 
-/* An unconsumed capsule dies in Python, with the GIL: also during
- * interpreter exit, where the deleter alone could not tell. */
 static void capsule_destructor(PyObject *capsule)
 {
     /* A consumer renames the capsule "used_..." and owns the tensor. */
     if (PyCapsule_IsValid(capsule, "dltensor")) {
         DLManagedTensor *m = PyCapsule_GetPointer(capsule, "dltensor");
-        context_free(m->manager_ctx, 1);
+        m->deleter(m);
     } else if (PyCapsule_IsValid(capsule, "dltensor_versioned")) {
         DLManagedTensorVersioned *m = PyCapsule_GetPointer(capsule, "dltensor_versioned");
-        context_free(m->manager_ctx, 1);
+        m->deleter(m);
     }
 }
 
@@ -164,11 +211,10 @@ static void *copy_bytes(BufferObject *b)
 /* Keyword-only arguments, parsed by hand: NumPy calls __dlpack__ with
  * keywords on every np.from_dlpack, and PyArg_ParseTupleAndKeywords would
  * cost more than the whole export. */
-static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                        PyObject **values)
+static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames, PyObject **values)
 {
-    static const char *names[] = {"stream", "max_version", "dl_device", "copy"};
-    static PyObject *interned[4];
+    PyObject *const *interned = st->dlpack_kwnames; /* this interpreter's strings */
     if (nargs != 0) {
         PyErr_SetString(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
         return -1;
@@ -178,8 +224,6 @@ static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         int found = -1;
         for (int k = 0; k < 4 && found < 0; k++) {
-            if (interned[k] == NULL && (interned[k] = PyUnicode_InternFromString(names[k])) == NULL)
-                return -1;
             if (key == interned[k] || PyUnicode_Compare(key, interned[k]) == 0)
                 found = k;
         }
@@ -195,7 +239,7 @@ static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[4] = {Py_None, Py_None, Py_None, Py_None};
-    if (parse_kwargs(args, nargs, kwnames, values) < 0)
+    if (parse_kwargs(b->owner->st, args, nargs, kwnames, values) < 0)
         return NULL;
     PyObject *stream = values[0], *max_version = values[1], *dl_device = values[2], *copy = values[3];
     int versioned;
@@ -259,6 +303,8 @@ PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     if (!do_copy) {
+        ctx->interp = PyInterpreterState_Get();
+        ctx->interp_id = PyInterpreterState_GetID(ctx->interp);
         ctx->buffer = (BufferObject *)Py_NewRef(b);
         buffer_export_taken(b);
     }

@@ -10,7 +10,7 @@
 
 PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    (void)module;
+    module_state *st = PyModule_GetState(module);
     static char *kwlist[] = {"descriptor", "name", NULL};
     PyObject *ptr, *name = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$O:adopt", kwlist, &ptr, &name))
@@ -20,13 +20,13 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "descriptor is NULL");
         return NULL;
     }
-    if (address_from_object(ptr, "descriptor", &addr) < 0)
+    if (address_from_object(st, ptr, "descriptor", &addr) < 0)
         return NULL;
     if (addr == 0) {
         PyErr_SetString(PyExc_ValueError, "descriptor is NULL");
         return NULL;
     }
-    const core_api *core = core_require();
+    const core_api *core = core_require(st);
     if (core == NULL)
         return NULL;
     /* The descriptor is consumed whatever happens: copy it, free it. */
@@ -41,7 +41,7 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
         own_name = PyUnicode_FromString(d.name);
     else
         Py_INCREF(own_name);
-    OwnerObject *o = own_name ? owner_new_internal(own_name) : NULL;
+    OwnerObject *o = own_name ? owner_new_internal(st, own_name) : NULL;
     Py_XDECREF(own_name);
     PyObject *b = NULL, *format = NULL;
     pybuf_layout l;
@@ -56,7 +56,7 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
     } else if (o != NULL) {
         memcpy(l.shape, d.shape, sizeof l.shape);
         memcpy(l.strides, d.strides, sizeof l.strides);
-        if (layout_finish(&l) == 0 && owner_register(o) == 0 &&
+        if (layout_finish(st, &l) == 0 && owner_register(o) == 0 &&
             (format = PyUnicode_FromString(d.format)) != NULL) {
             if (d.release != NULL)
                 owner_configure_cfunc(o, d.release, d.release_arg);
@@ -87,13 +87,13 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
  * maps a segment and makes `owner` (a fresh Segment) answer for the mapping. */
 PyObject *shm_open_owner(PyObject *module, PyObject *args)
 {
-    (void)module;
+    module_state *st = PyModule_GetState(module);
     OwnerObject *o;
     PyObject *name;
     unsigned long long size;
     unsigned int mode;
     int create, readonly;
-    if (!PyArg_ParseTuple(args, "O!OKIpp:_shm_open", OwnerType, &o, &name, &size, &mode,
+    if (!PyArg_ParseTuple(args, "O!OKIpp:_shm_open", st->owner_type, &o, &name, &size, &mode,
                           &create, &readonly))
         return NULL;
     if (o->core_id != 0 || o->rel.kind != RELEASE_NONE) {
@@ -103,16 +103,16 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     const char *cname = NULL;
     if (name != Py_None && (cname = PyUnicode_AsUTF8(name)) == NULL)
         return NULL;
-    const core_api *core = core_require();
+    const core_api *core = core_require(st);
     if (core == NULL)
         return NULL;
     pybuf_mapping m;
     memset(&m, 0, sizeof m);
     char err[PYBUF_ERRLEN] = "";
-    int32_t st = create ? core->shm_create(cname, size, mode, &m, err)
-                        : core->shm_attach(cname, readonly, &m, err);
-    if (st != PYBUF_OK)
-        return raise_for_status(st, err);
+    int32_t status = create ? core->shm_create(cname, size, mode, &m, err)
+                            : core->shm_attach(cname, readonly, &m, err);
+    if (status != PYBUF_OK)
+        return raise_for_status(st, status, err);
     m.name[PYBUF_NAMELEN - 1] = '\0';
     o->rel.kind = RELEASE_MUNMAP;
     o->rel.block = (void *)(uintptr_t)m.address;
@@ -138,16 +138,16 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
 
 PyObject *shm_unlink_name(PyObject *module, PyObject *arg)
 {
-    (void)module;
+    module_state *st = PyModule_GetState(module);
     const char *cname = PyUnicode_AsUTF8(arg);
     if (cname == NULL)
         return NULL;
-    const core_api *core = core_require();
+    const core_api *core = core_require(st);
     if (core == NULL)
         return NULL;
     char err[PYBUF_ERRLEN] = "";
-    int32_t st = core->shm_unlink(cname, err);
-    if (st != PYBUF_OK)
-        return raise_for_status(st, err);
+    int32_t status = core->shm_unlink(cname, err);
+    if (status != PYBUF_OK)
+        return raise_for_status(st, status, err);
     Py_RETURN_NONE;
 }

@@ -9,21 +9,21 @@
 
 #include <string.h>
 
-PyObject *raise_for_status(int32_t status, const char *msg)
+PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
 {
     PyObject *type;
     switch (status) {
     case PYBUF_ERR_OVERFLOW: type = PyExc_OverflowError; break;
     case PYBUF_ERR_TYPE: type = PyExc_TypeError; break;
     case PYBUF_ERR_BUFFER: type = PyExc_BufferError; break;
-    case PYBUF_ERR_NOT_FOUND: type = PybufNotFoundError; break;
+    case PYBUF_ERR_NOT_FOUND: type = st->not_found_error; break;
     default: type = PyExc_ValueError; break;
     }
     PyErr_SetString(type, msg);
     return NULL;
 }
 
-int address_from_object(PyObject *obj, const char *argname, uint64_t *out)
+int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out)
 {
     PyObject *num;
     /* ctypes returns None for a NULL c_void_p (an empty result, say) */
@@ -35,7 +35,7 @@ int address_from_object(PyObject *obj, const char *argname, uint64_t *out)
         num = Py_NewRef(obj);
     } else {
         PyObject *args = Py_BuildValue("(Os)", obj, argname);
-        num = args ? hook_call("address", args) : NULL;
+        num = args ? hook_call(st, "address", args) : NULL;
         Py_XDECREF(args);
         if (num == NULL)
             return -1;
@@ -47,16 +47,15 @@ int address_from_object(PyObject *obj, const char *argname, uint64_t *out)
             return -1;
         }
     }
-    static PyObject *zero;
-    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+    int overflow = 0;
+    long long signed_v = PyLong_AsLongLongAndOverflow(num, &overflow);
+    if (signed_v == -1 && PyErr_Occurred()) {
         Py_DECREF(num);
         return -1;
     }
-    int negative = PyObject_RichCompareBool(num, zero, Py_LT);
-    if (negative) {
+    if (overflow < 0 || (overflow == 0 && signed_v < 0)) {
         Py_DECREF(num);
-        if (negative > 0)
-            PyErr_Format(PyExc_ValueError, "%s must be >= 0", argname);
+        PyErr_Format(PyExc_ValueError, "%s must be >= 0", argname);
         return -1;
     }
     unsigned long long v = PyLong_AsUnsignedLongLong(num);
@@ -122,9 +121,9 @@ static int read_dims(PyObject *seq, const char *argname, int64_t *dims, int32_t 
     return 0;
 }
 
-int layout_finish(pybuf_layout *l)
+int layout_finish(module_state *st, pybuf_layout *l)
 {
-    const core_api *core = core_require();
+    const core_api *core = core_require(st);
     if (core == NULL)
         return -1;
     if (layout_cache_lookup(l))
@@ -138,7 +137,7 @@ int layout_finish(pybuf_layout *l)
         layout_cache_store(l, strides_in);
         return 0;
     }
-    raise_for_status(status, err);
+    raise_for_status(st, status, err);
     return status == PYBUF_ERR_NOT_PEP3118 ? -2 : -1;
 }
 
@@ -149,13 +148,13 @@ int layout_finish(pybuf_layout *l)
  * string the core does not read, goes to the package's "dtype" hook, which
  * returns (format, extra_shape, extra_strides) from numpy.dtype().
  */
-int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
+int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out)
 {
-    static PyObject *bytes_format; /* the default dtype: unsigned bytes */
-    if (dtype == NULL && (dtype = bytes_format) == NULL &&
-        (dtype = bytes_format = PyUnicode_InternFromString("B")) == NULL)
+    if (dtype == NULL && (dtype = st->bytes_format) == NULL) { /* unsigned bytes */
+        PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
         return -1;
+    }
     int32_t ndim = 0, nstrides = 0;
     if (read_dims(shape, "shape", l->shape, &ndim) < 0)
         return -1;
@@ -170,7 +169,7 @@ int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
         l->format = PyUnicode_AsUTF8(dtype);
         if (l->format == NULL)
             return -1;
-        int r = layout_finish(l);
+        int r = layout_finish(st, l);
         if (r == 0) {
             *format_out = Py_NewRef(dtype);
             return 0;
@@ -192,7 +191,7 @@ int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
     Py_DECREF(reason);
     if (args == NULL)
         return -1;
-    PyObject *spec = hook_call("dtype", args);
+    PyObject *spec = hook_call(st, "dtype", args);
     Py_DECREF(args);
     if (spec == NULL)
         return -1;
@@ -210,7 +209,7 @@ int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
     l->ndim = extra_n;
     l->nstrides = nstrides;
     l->format = PyUnicode_AsUTF8(format);
-    if (l->format == NULL || layout_finish(l) != 0) {
+    if (l->format == NULL || layout_finish(st, l) != 0) {
         Py_DECREF(spec);
         return -1;
     }

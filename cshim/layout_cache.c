@@ -6,10 +6,15 @@
  * of addresses at which it stays valid; a layout found here is reused for an
  * address in that range without crossing into Go. Nothing is decided here:
  * a miss, or an address out of range, goes to the core, which also words any
- * error. GIL: the cache is only touched with the GIL held.
+ * error.
+ *
+ * The cache is per process and own-GIL interpreters use it in parallel: every
+ * entry is read and written under `cache_lock` (a lookup copies the entry
+ * out while holding it), and the hit counter is atomic.
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #define SLOTS 64
@@ -29,10 +34,16 @@ typedef struct {
     uint64_t addr_min, addr_max;
 } entry;
 
-static entry cache[SLOTS];
-static uint64_t hits; /* for tests: proof that a hit skips the core */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static entry cache[SLOTS];  /* under cache_lock */
+static uint64_t hits;       /* atomic; for tests: proof that a hit skips the core */
 
-uint64_t layout_cache_hits(void) { return hits; }
+/* A forked child has one thread: whoever held the lock in the parent is gone. */
+static void reset_lock_in_child(void) { pthread_mutex_init(&cache_lock, NULL); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
+
+uint64_t layout_cache_hits(void) { return ATOMIC_LOAD(&hits); }
 
 static int cacheable(const pybuf_layout *l)
 {
@@ -67,8 +78,11 @@ int layout_cache_lookup(pybuf_layout *l)
     if (!cacheable(l))
         return 0;
     const entry *e = slot_for(l);
-    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max)
+    pthread_mutex_lock(&cache_lock);
+    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max) {
+        pthread_mutex_unlock(&cache_lock);
         return 0;
+    }
     memcpy(l->strides, e->strides, sizeof(int64_t) * (size_t)l->ndim);
     l->itemsize = e->itemsize;
     l->nbytes = e->nbytes;
@@ -80,7 +94,8 @@ int layout_cache_lookup(pybuf_layout *l)
     l->f_contiguous = e->f_contiguous;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
-    hits++;
+    pthread_mutex_unlock(&cache_lock);
+    ATOMIC_ADD(&hits, 1);
     return 1;
 }
 
@@ -88,8 +103,10 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
 {
     if (!cacheable(l))
         return;
+    pthread_once(&atfork_once, install_atfork);
     entry *e = slot_for(l);
     size_t dims = sizeof(int64_t) * (size_t)l->ndim;
+    pthread_mutex_lock(&cache_lock);
     e->used = 1;
     strcpy(e->format, l->format);
     e->ndim = l->ndim;
@@ -107,4 +124,5 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
     e->f_contiguous = l->f_contiguous;
     e->addr_min = l->addr_min;
     e->addr_max = l->addr_max;
+    pthread_mutex_unlock(&cache_lock);
 }

@@ -2,24 +2,34 @@
  * module.c: the extension module pybuf._pybuf.
  *
  * Importing it loads no Go and starts no thread (core_loader.c loads the Go
- * core at first need). Module state is global: the Go core is per process,
- * and so is everything that points into it.
+ * core at first need). Multi-phase init (PEP 489): every interpreter that
+ * imports it gets its own module, types, exceptions and hooks (module_state);
+ * what is per process (the Go core, the registry, the layout cache, fork
+ * state) lives in the other files, behind locks or atomics, because own-GIL
+ * interpreters run in parallel (docs/INTERPRETERS.md).
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <string.h>
 
-PyObject *PybufForkError;
-PyObject *PybufNotFoundError;
-PyTypeObject *OwnerType;
-PyTypeObject *BufferType;
+static module_state *state_of(PyObject *m) { return (module_state *)PyModule_GetState(m); }
 
-
-static PyObject *hooks; /* name -> callable, from python/pybuf/_convert.py */
-
-PyObject *hook_call(const char *name, PyObject *arg)
+module_state *state_of_type(PyTypeObject *type, PyObject **module_out)
 {
-    PyObject *fn = hooks ? PyDict_GetItemString(hooks, name) : NULL;
+    PyObject *m = PyType_GetModuleByDef(type, &pybuf_module_def);
+    if (m == NULL)
+        return NULL;
+    if (module_out != NULL)
+        *module_out = m; /* borrowed */
+    return state_of(m);
+}
+
+int64_t current_interp(void) { return PyInterpreterState_GetID(PyInterpreterState_Get()); }
+
+PyObject *hook_call(module_state *st, const char *name, PyObject *arg)
+{
+    PyObject *fn = st->hooks ? PyDict_GetItemString(st->hooks, name) : NULL;
     if (fn == NULL) {
         PyErr_Format(PyExc_RuntimeError, "pybuf: hook %s is not installed "
                      "(import pybuf, not pybuf._pybuf)", name);
@@ -30,31 +40,31 @@ PyObject *hook_call(const char *name, PyObject *arg)
 
 static PyObject *set_hooks(PyObject *m, PyObject *args)
 {
-    (void)m;
     PyObject *dict, *dir;
     if (!PyArg_ParseTuple(args, "O!U", &PyDict_Type, &dict, &dir))
         return NULL;
-    Py_XSETREF(hooks, Py_NewRef(dict));
-    Py_XSETREF(package_dir, Py_NewRef(dir));
+    if (site_set_package_dir(dir) < 0)
+        return NULL;
+    Py_XSETREF(state_of(m)->hooks, Py_NewRef(dict));
     Py_RETURN_NONE;
 }
 
 static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
 {
-    (void)m;
     static char *kwlist[] = {"shape", "dtype", "name", NULL};
     PyObject *shape, *dtype = NULL, *name = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O:alloc", kwlist, &shape, &dtype, &name))
         return NULL;
     pending_run_mine(0);
-    OwnerObject *o = owner_new_internal(name);
+    module_state *st = state_of(m);
+    OwnerObject *o = owner_new_internal(st, name);
     if (o == NULL)
         return NULL;
     pybuf_layout l;
     memset(&l, 0, sizeof l);
     l.address = 64; /* stands for the aligned block until it exists */
     PyObject *format = NULL;
-    int r = layout_from_args(&l, shape, dtype, Py_None, &format);
+    int r = layout_from_args(st, &l, shape, dtype, Py_None, &format);
     if (r < 0) {
         Py_DECREF(o);
         return NULL;
@@ -91,7 +101,6 @@ fail:
 
 static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
 {
-    (void)m;
     static char *kwlist[] = {"obj", "readonly", "name", NULL};
     PyObject *obj, *ro = Py_None, *name = Py_None;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:from_buffer", kwlist, &obj, &ro, &name))
@@ -100,10 +109,11 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
     int readonly = -1;
     if (ro != Py_None && (readonly = PyObject_IsTrue(ro)) < 0)
         return NULL;
-    OwnerObject *o = owner_new_internal(name);
+    module_state *st = state_of(m);
+    OwnerObject *o = owner_new_internal(st, name);
     if (o == NULL)
         return NULL;
-    if (core_require() == NULL) {
+    if (core_require(st) == NULL) {
         Py_DECREF(o);
         return NULL;
     }
@@ -142,7 +152,7 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
     }
     PyObject *format = NULL;
     PyObject *b = NULL;
-    if (layout_finish(&l) == 0 && owner_register(o) == 0 &&
+    if (layout_finish(st, &l) == 0 && owner_register(o) == 0 &&
         (format = PyUnicode_FromString(l.format)) != NULL)
         b = (PyObject *)buffer_new(o, &l, format, readonly);
     Py_XDECREF(format);
@@ -152,15 +162,15 @@ static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
     return b;
 }
 
+/* The registered owners of the calling interpreter, as JSON. */
 static PyObject *live_json(PyObject *m, PyObject *unused)
 {
-    (void)m;
     (void)unused;
     pending_run_mine(0);
-    const core_api *core = core_require();
+    const core_api *core = core_require(state_of(m));
     if (core == NULL || registry_flush() < 0)
         return NULL;
-    char *json = core->live_json();
+    char *json = core->live_json(current_interp());
     if (json == NULL)
         return PyErr_NoMemory();
     PyObject *s = PyUnicode_FromString(json);
@@ -170,27 +180,21 @@ static PyObject *live_json(PyObject *m, PyObject *unused)
 
 static PyObject *trace(PyObject *m, PyObject *args)
 {
-    (void)m;
     int on = 1;
     if (!PyArg_ParseTuple(args, "|p:trace", &on))
         return NULL;
-    const core_api *core = core_require();
+    const core_api *core = core_require(state_of(m));
     if (core == NULL)
         return NULL;
-    int was = trace_enabled;
-    registry_flush(); /* owners made before are traced against from now on */
-    trace_enabled = on;
-    core->set_trace(on);
-    return PyBool_FromLong(was);
+    return PyBool_FromLong(trace_switch(core, on));
 }
 
 static PyObject *gc_callback(PyObject *m, PyObject *args)
 {
-    (void)m;
     PyObject *phase, *info;
     if (!PyArg_ParseTuple(args, "OO", &phase, &info))
         return NULL;
-    collector_phase_changed(phase);
+    collector_phase_changed(m, phase);
     Py_RETURN_NONE;
 }
 
@@ -206,8 +210,7 @@ static PyObject *run_pending(PyObject *m, PyObject *unused)
 
 static PyObject *load_core(PyObject *m, PyObject *path)
 {
-    (void)m;
-    return core_set_path(path);
+    return core_set_path(state_of(m), path);
 }
 
 static PyObject *core_info(PyObject *m, PyObject *unused)
@@ -268,44 +271,133 @@ static PyMethodDef module_methods[] = {
     {"_gc_callback", gc_callback, METH_VARARGS, NULL},
     {NULL}};
 
-static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "pybuf._pybuf",
-    "The C part of pybuf: Owner and Buffer types and the Go core loader.", -1,
-    module_methods};
-
-PyMODINIT_FUNC PyInit__pybuf(void)
+static int module_traverse(PyObject *m, visitproc visit, void *arg)
 {
-    PyObject *m = PyModule_Create(&module_def);
-    if (m == NULL)
-        return NULL;
-    PybufForkError = PyErr_NewExceptionWithDoc(
+    module_state *st = state_of(m);
+    if (st == NULL)
+        return 0;
+    Py_VISIT(st->owner_type);
+    Py_VISIT(st->buffer_type);
+    Py_VISIT(st->fork_error);
+    Py_VISIT(st->not_found_error);
+    Py_VISIT(st->hooks);
+    Py_VISIT(st->cfuncptr_type);
+    Py_VISIT(st->bytes_format);
+    Py_VISIT(st->gc_armed);
+    Py_VISIT(st->gc_watched);
+    Py_VISIT(st->gc_tick);
+    for (int i = 0; i < 4; i++)
+        Py_VISIT(st->dlpack_kwnames[i]);
+    return 0;
+}
+
+/* Owners hold their module, so this runs only once the last owner made from
+ * this module is gone (or in the collection that frees them all together). */
+static int module_clear(PyObject *m)
+{
+    module_state *st = state_of(m);
+    if (st == NULL)
+        return 0;
+    Py_CLEAR(st->owner_type);
+    Py_CLEAR(st->buffer_type);
+    Py_CLEAR(st->fork_error);
+    Py_CLEAR(st->not_found_error);
+    Py_CLEAR(st->hooks);
+    Py_CLEAR(st->cfuncptr_type);
+    Py_CLEAR(st->bytes_format);
+    Py_CLEAR(st->gc_tick);
+    Py_CLEAR(st->gc_watched);
+    Py_CLEAR(st->gc_armed); /* owners whose last reference this was release here */
+    for (int i = 0; i < 4; i++)
+        Py_CLEAR(st->dlpack_kwnames[i]);
+    return 0;
+}
+
+static void module_free(void *m) { module_clear((PyObject *)m); }
+
+static int add_exceptions(PyObject *m, module_state *st)
+{
+    st->fork_error = PyErr_NewExceptionWithDoc(
         "pybuf.ForkError",
         "Raised in a process forked after pybuf's Go core was loaded, for "
         "anything that needs Go. Use the 'spawn' or 'forkserver' start method.",
         PyExc_RuntimeError, NULL);
-    if (PybufForkError == NULL || PyModule_AddObjectRef(m, "ForkError", PybufForkError) < 0)
-        goto fail;
+    if (st->fork_error == NULL || PyModule_AddObjectRef(m, "ForkError", st->fork_error) < 0)
+        return -1;
     /* A FileNotFoundError, as for SharedMemory, that is also the ValueError
      * of the other bad-name errors. */
     PyObject *bases = PyTuple_Pack(2, PyExc_FileNotFoundError, PyExc_ValueError);
-    PybufNotFoundError = bases ? PyErr_NewExceptionWithDoc(
+    st->not_found_error = bases ? PyErr_NewExceptionWithDoc(
         "pybuf.shm.SegmentNotFoundError",
         "No shared-memory segment has that name (a FileNotFoundError and a ValueError).",
         bases, NULL) : NULL;
     Py_XDECREF(bases);
-    if (PybufNotFoundError == NULL ||
-        PyModule_AddObjectRef(m, "SegmentNotFoundError", PybufNotFoundError) < 0)
-        goto fail;
-    OwnerType = owner_type_init(m);
-    if (OwnerType == NULL || PyModule_AddObjectRef(m, "Owner", (PyObject *)OwnerType) < 0)
-        goto fail;
-    BufferType = buffer_type_init(m);
-    if (BufferType == NULL || PyModule_AddObjectRef(m, "Buffer", (PyObject *)BufferType) < 0)
-        goto fail;
-    if (core_loader_init(m) < 0 || Py_AtExit(report_leaks_at_exit) < 0)
-        goto fail;
-    return m;
-fail:
-    Py_DECREF(m);
-    return NULL;
+    if (st->not_found_error == NULL ||
+        PyModule_AddObjectRef(m, "SegmentNotFoundError", st->not_found_error) < 0)
+        return -1;
+    return 0;
 }
+
+static int intern_constants(module_state *st)
+{
+    static const char *kwnames[4] = {"stream", "max_version", "dl_device", "copy"};
+    if ((st->bytes_format = PyUnicode_InternFromString("B")) == NULL)
+        return -1;
+    for (int i = 0; i < 4; i++)
+        if ((st->dlpack_kwnames[i] = PyUnicode_InternFromString(kwnames[i])) == NULL)
+            return -1;
+    return 0;
+}
+
+static pthread_once_t leak_report_once = PTHREAD_ONCE_INIT;
+static int leak_report_status;
+static void register_leak_report(void) { leak_report_status = Py_AtExit(report_leaks_at_exit); }
+
+/* Runs once per module object: in every interpreter that imports it. */
+static int module_exec(PyObject *m)
+{
+    module_state *st = state_of(m);
+    st->interp = current_interp();
+    if (add_exceptions(m, st) < 0 || intern_constants(st) < 0)
+        return -1;
+    st->owner_type = owner_type_init(m);
+    if (st->owner_type == NULL || PyModule_AddObjectRef(m, "Owner", (PyObject *)st->owner_type) < 0)
+        return -1;
+    st->buffer_type = buffer_type_init(m);
+    if (st->buffer_type == NULL ||
+        PyModule_AddObjectRef(m, "Buffer", (PyObject *)st->buffer_type) < 0)
+        return -1;
+    if (core_loader_init(m) < 0 || interp_end_watch(st) < 0)
+        return -1;
+    pthread_once(&leak_report_once, register_leak_report);
+    if (leak_report_status < 0) {
+        PyErr_SetString(PyExc_ImportError, "pybuf: Py_AtExit failed");
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot module_slots[] = {
+    {Py_mod_exec, module_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Own-GIL interpreters too: process-wide state is locked or atomic, and
+     * everything else is per interpreter (docs/INTERPRETERS.md). */
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    /* Py_mod_gil is left undeclared: the module needs the GIL (free-threaded
+     * builds cannot be tested here yet). */
+    {0, NULL}};
+
+PyModuleDef pybuf_module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "pybuf._pybuf",
+    .m_doc = "The C part of pybuf: Owner and Buffer types and the Go core loader.",
+    .m_size = sizeof(module_state),
+    .m_methods = module_methods,
+    .m_slots = module_slots,
+    .m_traverse = module_traverse,
+    .m_clear = module_clear,
+    .m_free = module_free,
+};
+
+PyMODINIT_FUNC PyInit__pybuf(void) { return PyModuleDef_Init(&pybuf_module_def); }

@@ -8,6 +8,7 @@
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <structmember.h>
 
@@ -55,23 +56,22 @@ int owner_check_open(OwnerObject *o)
  * ctypes.cast costs more than the rest of wrap(). Returns 1 and sets *fn for
  * a ctypes function, 0 for anything else, -1 on error.
  */
-static int ctypes_function_pointer(PyObject *obj, uint64_t *fn)
+static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn)
 {
-    static PyObject *cfuncptr_type;
-    if (cfuncptr_type == NULL) {
+    if (st->cfuncptr_type == NULL) { /* this interpreter's _ctypes */
         PyObject *mod = PyImport_ImportModule("_ctypes");
         if (mod == NULL) {
             PyErr_Clear();
             return 0;
         }
-        cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
+        st->cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
         Py_DECREF(mod);
-        if (cfuncptr_type == NULL) {
+        if (st->cfuncptr_type == NULL) {
             PyErr_Clear();
             return 0;
         }
     }
-    int is = PyObject_IsInstance(obj, cfuncptr_type);
+    int is = PyObject_IsInstance(obj, st->cfuncptr_type);
     if (is <= 0)
         return is;
     Py_buffer view;
@@ -98,13 +98,14 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         }
         return 0;
     }
+    module_state *st = o->st;
     uint64_t fn = 0, carg = 0;
     PyObject *keep = NULL;
     int is_ctypes = 0;
     if (PyLong_Check(release) && !PyBool_Check(release)) {
-        if (address_from_object(release, "release", &fn) < 0)
+        if (address_from_object(st, release, "release", &fn) < 0)
             return -1;
-    } else if ((is_ctypes = ctypes_function_pointer(release, &fn)) != 0) {
+    } else if ((is_ctypes = ctypes_function_pointer(st, release, &fn)) != 0) {
         if (is_ctypes < 0)
             return -1;
         keep = Py_NewRef(release);
@@ -124,7 +125,7 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
     } else {
         /* cffi function pointers: the hook gives (address, object to keep),
          * or None for anything that is no C function. */
-        PyObject *spec = hook_call("release", release);
+        PyObject *spec = hook_call(st, "release", release);
         if (spec == NULL)
             return -1;
         if (spec == Py_None) {
@@ -141,7 +142,7 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         }
         PyObject *addr;
         if (!PyArg_ParseTuple(spec, "OO", &addr, &keep) ||
-            address_from_object(addr, "release", &fn) < 0) {
+            address_from_object(st, addr, "release", &fn) < 0) {
             Py_DECREF(spec);
             return -1;
         }
@@ -153,7 +154,7 @@ int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "release is a NULL function pointer");
         return -1;
     }
-    if (arg != Py_None && address_from_object(arg, "arg", &carg) < 0) {
+    if (arg != Py_None && address_from_object(st, arg, "arg", &carg) < 0) {
         Py_XDECREF(keep);
         return -1;
     }
@@ -188,11 +189,11 @@ static int set_release_thread(OwnerObject *o, PyObject *which)
 
 int owner_register(OwnerObject *o)
 {
-    if (core_require() == NULL) /* no owner where Go cannot run (rule 7) */
+    if (core_require(o->st) == NULL) /* no owner where Go cannot run (rule 7) */
         return -1;
     if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
         return -1;
-    registry_add(o, trace_enabled ? site_capture() : NULL);
+    registry_add(o, trace_on() ? site_capture() : NULL);
     return 0;
 }
 
@@ -226,26 +227,24 @@ static void Owner_finalize(OwnerObject *self)
  * have cleared the release itself. So the subclass's finalizer is wrapped
  * (once per class, at its first instance): arm, then the class's own.
  */
-#define MAX_FINALIZER_CLASSES 64
-static struct {
+typedef struct {
     PyTypeObject *type;
     destructor finalize;
-} class_finalizers[MAX_FINALIZER_CLASSES];
-static int n_class_finalizers;
+} class_finalizer_entry;
+static class_finalizer_entry *class_finalizers;
+static int n_class_finalizers, cap_class_finalizers;
+
+static destructor class_finalizer(PyTypeObject *tp);
 
 static void Owner_subclass_finalize(OwnerObject *self)
 {
     Owner_finalize(self);
-    PyTypeObject *tp = Py_TYPE(self);
-    for (int i = 0; i < n_class_finalizers; i++)
-        if (class_finalizers[i].type == tp) {
-            class_finalizers[i].finalize((PyObject *)self);
-            return;
-        }
+    destructor own = class_finalizer(Py_TYPE(self));
+    if (own != NULL)
+        own((PyObject *)self);
 }
 
-/* GIL: the table is only touched from tp_new. */
-static void wrap_class_finalizer(PyTypeObject *type)
+static void wrap_class_finalizer_locked(PyTypeObject *type)
 {
     destructor own = type->tp_finalize;
     if (own == (destructor)Owner_finalize || own == (destructor)Owner_subclass_finalize)
@@ -254,24 +253,59 @@ static void wrap_class_finalizer(PyTypeObject *type)
     for (int i = 0; i < n_class_finalizers; i++)
         if (class_finalizers[i].type == type) /* a class freed and its address reused */
             slot = i;
-    if (slot < 0 && n_class_finalizers < MAX_FINALIZER_CLASSES)
-        slot = n_class_finalizers++;
+    if (slot < 0 && n_class_finalizers == cap_class_finalizers) {
+        int cap = cap_class_finalizers ? 2 * cap_class_finalizers : 16;
+        class_finalizer_entry *grown =
+            PyMem_RawRealloc(class_finalizers, sizeof *grown * (size_t)cap);
+        if (grown == NULL)
+            return; /* unwrapped: this class's owners release from dealloc */
+        class_finalizers = grown;
+        cap_class_finalizers = cap;
+    }
     if (slot < 0)
-        return; /* table full: this class's owners release from dealloc */
+        slot = n_class_finalizers++;
     class_finalizers[slot].type = type;
     class_finalizers[slot].finalize = own;
     type->tp_finalize = (destructor)Owner_subclass_finalize;
+}
+
+/* Classes of every interpreter share the table: behind a lock. */
+static pthread_mutex_t class_finalizers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static destructor class_finalizer(PyTypeObject *tp)
+{
+    destructor f = NULL;
+    pthread_mutex_lock(&class_finalizers_lock);
+    for (int i = 0; i < n_class_finalizers; i++)
+        if (class_finalizers[i].type == tp)
+            f = class_finalizers[i].finalize;
+    pthread_mutex_unlock(&class_finalizers_lock);
+    return f;
+}
+
+static void wrap_class_finalizer(PyTypeObject *type)
+{
+    pthread_mutex_lock(&class_finalizers_lock);
+    wrap_class_finalizer_locked(type);
+    pthread_mutex_unlock(&class_finalizers_lock);
 }
 
 static PyObject *Owner_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)args;
     (void)kwds;
+    PyObject *module;
+    module_state *st = state_of_type(type, &module);
+    if (st == NULL)
+        return NULL;
     if (type->tp_finalize != (destructor)Owner_finalize)
         wrap_class_finalizer(type);
     OwnerObject *o = (OwnerObject *)type->tp_alloc(type, 0);
     if (o == NULL)
         return NULL;
+    o->module = Py_NewRef(module);
+    o->st = st;
+    o->interp = st->interp;
     o->fixed_nbytes = -1;
     o->fork_generation = fork_generation();
     o->name = Py_NewRef(Py_None);
@@ -288,11 +322,15 @@ static int check_name(PyObject *name)
     return 0;
 }
 
-OwnerObject *owner_new_internal(PyObject *name)
+OwnerObject *owner_new_internal(module_state *st, PyObject *name)
 {
     if (check_name(name) < 0)
         return NULL;
-    OwnerObject *o = (OwnerObject *)Owner_new(OwnerType, NULL, NULL);
+    if (st->owner_type == NULL) { /* module_clear ran: the module is being freed */
+        PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
+        return NULL;
+    }
+    OwnerObject *o = (OwnerObject *)Owner_new(st->owner_type, NULL, NULL);
     if (o == NULL)
         return NULL;
     Py_SETREF(o->name, Py_NewRef(name));
@@ -315,7 +353,7 @@ static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
     if (check_name(name) < 0)
         return -1;
     Py_SETREF(self->name, Py_NewRef(name));
-    if (core_require() == NULL || owner_setup_release(self, release, arg) < 0)
+    if (core_require(self->st) == NULL || owner_setup_release(self, release, arg) < 0)
         return -1;
     if (set_release_thread(self, thread) < 0) {
         owner_disarm(self);
@@ -335,10 +373,10 @@ static PyObject *buffer_from_args(OwnerObject *self, PyObject *address, PyObject
         return NULL;
     pybuf_layout l;
     memset(&l, 0, sizeof l);
-    if (address_from_object(address, "address", &l.address) < 0)
+    if (address_from_object(self->st, address, "address", &l.address) < 0)
         return NULL;
     PyObject *format = NULL;
-    if (layout_from_args(&l, shape, dtype, strides, &format) < 0)
+    if (layout_from_args(self->st, &l, shape, dtype, strides, &format) < 0)
         return NULL;
     /* the dtype hook ran Python code: the owner may have been closed since */
     if (owner_check_open(self) < 0) {
@@ -364,7 +402,6 @@ static PyObject *Owner_buffer(OwnerObject *self, PyObject *args, PyObject *kwds)
 
 PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
 {
-    (void)module;
     static char *kwlist[] = {"address", "shape", "dtype", "release", "arg",
                              "strides", "readonly", "name", "release_thread", NULL};
     PyObject *address, *shape, *dtype = NULL, *release = Py_None, *arg = Py_None;
@@ -375,10 +412,10 @@ PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
                                      &thread))
         return NULL;
     pending_run_mine(0);
-    OwnerObject *o = owner_new_internal(name);
+    OwnerObject *o = owner_new_internal(PyModule_GetState(module), name);
     if (o == NULL)
         return NULL;
-    if (core_require() == NULL || owner_register(o) < 0 ||
+    if (core_require(o->st) == NULL || owner_register(o) < 0 ||
         owner_setup_release(o, release, arg) < 0 || set_release_thread(o, thread) < 0) {
         owner_disarm(o);
         Py_DECREF(o);
@@ -410,7 +447,7 @@ static PyObject *holders_message(OwnerObject *self)
     if (holders != NULL && holders[0] != '\0') {
         PyObject *full = PyUnicode_FromFormat("%U:\n%s", msg, holders);
         Py_SETREF(msg, full);
-    } else if (!trace_enabled) {
+    } else if (!trace_on()) {
         PyObject *full = PyUnicode_FromFormat(
             "%U (pybuf.trace(True) records where they were created)", msg);
         Py_SETREF(msg, full);
@@ -428,7 +465,7 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
     pending_run_mine(0);
     if (strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED)) {
         if (owner_is_foreign(self)) {
-            PyErr_SetString(PybufForkError,
+            PyErr_SetString(self->st->fork_error,
                             "close(strict=True) cannot release an owner created before "
                             "this process was forked: the parent process releases it. "
                             "Use the 'spawn' or 'forkserver' start method to own "
@@ -480,6 +517,7 @@ static PyObject *Owner_exit(OwnerObject *self, PyObject *args)
 static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
+    Py_VISIT(self->module);
     Py_VISIT(self->rel.callable);
     Py_VISIT(self->rel.keepalive);
     if (self->rel.source != NULL)
@@ -512,8 +550,10 @@ static void Owner_dealloc(OwnerObject *self)
     Py_CLEAR(self->rel.callable);
     Py_CLEAR(self->rel.keepalive);
     Py_CLEAR(self->name);
+    PyObject *module = self->module; /* after everything that may read st */
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
+    Py_XDECREF(module);
 }
 
 static PyObject *Owner_repr(OwnerObject *self)

@@ -1,26 +1,41 @@
 /*
  * registry_queue.c: the owners the Go registry should know about, sent in
- * batches.
+ * batches, and the list of every registered owner of every interpreter.
  *
  * pybuf.live() and the diagnostics read the registry rarely; owners come and
  * go all the time. So registrations and removals wait here and cross into Go
  * together (one call for up to QUEUE_MAX of each), before anything reads the
  * registry; an owner that lives and dies between two reads never crosses at
- * all. GIL: the queue is only touched with the GIL held.
+ * all.
+ *
+ * The queue and the list are per process, and own-GIL interpreters register
+ * owners in parallel: everything here is behind `queue_lock`. The lock is
+ * held across the crossing into Go (which never calls back into Python) and
+ * never while waiting for a GIL.
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #define QUEUE_MAX 256
 
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static OwnerObject *pending[QUEUE_MAX]; /* registered here, not yet in Go */
 static int npending;
 static uint64_t gone[QUEUE_MAX];        /* in Go, to be forgotten there */
 static int ngone;
 static uint64_t last_id;
+/* Every registered owner, newest first: how an ending interpreter finds its
+ * own (interp_end.c). */
+static OwnerObject *live_head;
 
-int registry_flush(void)
+/* A forked child has one thread: whoever held the lock in the parent is gone. */
+static void reset_lock_in_child(void) { pthread_mutex_init(&queue_lock, NULL); }
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
+
+static int flush_locked(void)
 {
     if (npending == 0 && ngone == 0)
         return 0;
@@ -31,7 +46,7 @@ int registry_flush(void)
     for (int i = 0; i < npending; i++) {
         OwnerObject *o = pending[i];
         regs[i] = (pybuf_registration){o->core_id, o->name_utf8, o->fixed_nbytes, o->site,
-                                       &o->counts};
+                                       &o->counts, o->interp};
     }
     core->registry_apply(regs, npending, gone, ngone);
     for (int i = 0; i < npending; i++) {
@@ -43,27 +58,49 @@ int registry_flush(void)
     return 0;
 }
 
+int registry_flush(void)
+{
+    pthread_mutex_lock(&queue_lock);
+    int r = flush_locked();
+    pthread_mutex_unlock(&queue_lock);
+    return r;
+}
+
 uint64_t registry_new_id(void)
 {
-    return ++last_id;
+    pthread_mutex_lock(&queue_lock);
+    uint64_t id = ++last_id;
+    pthread_mutex_unlock(&queue_lock);
+    return id;
 }
 
 void registry_add(OwnerObject *o, char *site)
 {
-    o->core_id = registry_new_id();
+    pthread_once(&atfork_once, install_atfork);
+    pthread_mutex_lock(&queue_lock);
+    o->core_id = ++last_id;
     o->site = site;
     if (npending == QUEUE_MAX)
-        registry_flush();
+        flush_locked();
     pending[npending++] = o;
     o->queue_slot = npending;
-    if (trace_enabled)
-        registry_flush(); /* its buffers and exports are traced against it */
+    o->live_prev = NULL;
+    o->live_next = live_head;
+    if (live_head != NULL)
+        live_head->live_prev = o;
+    live_head = o;
+    if (trace_on())
+        flush_locked(); /* its buffers and exports are traced against it */
+    pthread_mutex_unlock(&queue_lock);
 }
 
 void registry_remove(OwnerObject *o)
 {
-    if (o->core_id == 0)
+    pthread_mutex_lock(&queue_lock);
+    if (o->core_id == 0) {
+        pthread_mutex_unlock(&queue_lock);
         return;
+    }
     if (o->queue_slot != 0) {
         int i = o->queue_slot - 1;
         pending[i] = pending[--npending];
@@ -71,10 +108,39 @@ void registry_remove(OwnerObject *o)
         o->queue_slot = 0;
     } else if (core_if_usable() != NULL) {
         if (ngone == QUEUE_MAX)
-            registry_flush();
+            flush_locked();
         gone[ngone++] = o->core_id;
     }
+    if (o->live_prev != NULL)
+        o->live_prev->live_next = o->live_next;
+    else
+        live_head = o->live_next;
+    if (o->live_next != NULL)
+        o->live_next->live_prev = o->live_prev;
+    o->live_prev = o->live_next = NULL;
     free(o->site);
     o->site = NULL;
     o->core_id = 0;
+    pthread_mutex_unlock(&queue_lock);
+}
+
+/* GIL (of `interp`): none of its owners can be deallocated meanwhile, so the
+ * references taken under the lock are to live objects. */
+OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n)
+{
+    *n = 0;
+    pthread_mutex_lock(&queue_lock);
+    Py_ssize_t count = 0;
+    for (OwnerObject *o = live_head; o != NULL; o = o->live_next)
+        count += o->interp == interp;
+    OwnerObject **out = count ? PyMem_RawMalloc(sizeof *out * (size_t)count) : NULL;
+    if (out != NULL) {
+        for (OwnerObject *o = live_head; o != NULL; o = o->live_next)
+            if (o->interp == interp)
+                out[(*n)++] = (OwnerObject *)Py_NewRef(o);
+    }
+    pthread_mutex_unlock(&queue_lock);
+    if (count && out == NULL)
+        PyErr_NoMemory();
+    return out;
 }

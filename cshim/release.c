@@ -10,6 +10,7 @@
  */
 #include "shim.h"
 
+#include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -102,10 +103,25 @@ static int job_run(release_job *job, int from_user)
     return status;
 }
 
-/* Releases waiting for the thread that created their owner (GIL: the queue
- * is only touched with the GIL held). */
+/*
+ * Releases waiting for the thread that created their owner. Each is bound to
+ * one thread of one interpreter, but the list is per process: own-GIL
+ * interpreters reach it in parallel, so it is behind `pending_lock`, never
+ * held while a release runs. A child forked while another thread held it
+ * gets a fresh one (the parent's queued releases never run in a child).
+ */
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
 static release_job *pending;
 int64_t pending_count;
+
+static void reset_pending_in_child(void)
+{
+    pthread_mutex_init(&pending_lock, NULL);
+    pending = NULL; /* leaked on purpose: their objects belong to the parent */
+    pending_count = 0;
+}
+static pthread_once_t pending_atfork_once = PTHREAD_ONCE_INIT;
+static void pending_install_atfork(void) { pthread_atfork(NULL, NULL, reset_pending_in_child); }
 
 static void enqueue(release_job job)
 {
@@ -116,24 +132,37 @@ static void enqueue(release_job job)
         return;
     }
     *copy = job;
+    pthread_once(&pending_atfork_once, pending_install_atfork);
+    pthread_mutex_lock(&pending_lock);
     copy->next = pending;
     pending = copy;
     ATOMIC_ADD(&pending_count, 1);
+    pthread_mutex_unlock(&pending_lock);
 }
 
-/* Runs the queued releases of creator `c`. */
+/* Takes the first queued release of creator `c` off the list, or NULL. */
+static release_job *dequeue_for(creator_thread *c)
+{
+    pthread_mutex_lock(&pending_lock);
+    release_job *job = NULL;
+    for (release_job **link = &pending; *link != NULL; link = &(*link)->next)
+        if ((*link)->thread == c) {
+            job = *link;
+            *link = job->next;
+            ATOMIC_ADD(&pending_count, -1);
+            break;
+        }
+    pthread_mutex_unlock(&pending_lock);
+    return job;
+}
+
+/* Runs the queued releases of creator `c`, one at a time, outside the lock
+ * (a release may queue or run others). */
 static int pending_run(creator_thread *c, int raise_errors)
 {
     PyObject *first_error = NULL;
-    release_job **link = &pending;
-    while (*link != NULL) {
-        release_job *job = *link;
-        if (job->thread != c) {
-            link = &job->next;
-            continue;
-        }
-        *link = job->next;
-        ATOMIC_ADD(&pending_count, -1);
+    release_job *job;
+    while ((job = dequeue_for(c)) != NULL) {
         if (job_run(job, raise_errors) < 0) {
             if (first_error == NULL)
                 first_error = shim_err_take();
@@ -141,7 +170,6 @@ static int pending_run(creator_thread *c, int raise_errors)
                 PyErr_WriteUnraisable(NULL);
         }
         PyMem_RawFree(job);
-        link = &pending; /* a release may have queued or run others */
     }
     if (first_error != NULL) {
         shim_err_restore(first_error);
@@ -176,7 +204,7 @@ typedef struct stranded {
     release_job job;          /* kept, never run */
     struct stranded *next;
 } stranded;
-static stranded *stranded_jobs; /* GIL */
+static stranded *stranded_jobs; /* behind pending_lock: any interpreter strands */
 
 static void strand(OwnerObject *o, release_job job)
 {
@@ -198,9 +226,12 @@ static void strand(OwnerObject *o, release_job job)
     s->counts.nbytes = o->fixed_nbytes > 0 ? o->fixed_nbytes : 0;
     s->name = o->name_utf8 ? strdup(o->name_utf8) : NULL;
     s->job = job;
+    pthread_mutex_lock(&pending_lock);
     s->next = stranded_jobs;
     stranded_jobs = s;
-    pybuf_registration reg = {registry_new_id(), s->name, o->fixed_nbytes, NULL, &s->counts};
+    pthread_mutex_unlock(&pending_lock);
+    pybuf_registration reg = {registry_new_id(), s->name, o->fixed_nbytes, NULL, &s->counts,
+                              o->interp};
     core->registry_apply(&reg, 1, NULL, 0);
 }
 
@@ -281,6 +312,27 @@ void owner_maybe_release_after_buffer(OwnerObject *o)
 void owner_release_garbage(OwnerObject *o)
 {
     run_release(o, 0);
+}
+
+/* The owner's interpreter is ending and its threads are gone: a release
+ * meant for the creator thread runs here or never. Released now when no export
+ * is left, else when the last one goes (an export shared with another
+ * interpreter may still read the memory). */
+void owner_release_at_interp_end(OwnerObject *o)
+{
+    creator_thread_decref(o->rel.thread);
+    o->rel.thread = NULL;
+    ATOMIC_OR(&o->counts.state, STATE_CLOSED | STATE_ENDING);
+    if (ATOMIC_LOAD(&o->counts.exports) == 0)
+        run_release(o, 0);
+}
+
+void owner_maybe_release_after_export(OwnerObject *o)
+{
+    int64_t state = ATOMIC_LOAD(&o->counts.state);
+    if ((state & (STATE_ENDING | STATE_RELEASED)) == STATE_ENDING &&
+        ATOMIC_LOAD(&o->counts.exports) == 0)
+        run_release(o, 0);
 }
 
 /* close(): returns -1 with an exception when the release raised. */

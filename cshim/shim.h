@@ -16,12 +16,14 @@
 #include "pybuf_core.h"
 
 /*
- * Counters and flags are read and written with these atomics, so that a
- * free-threaded CPython needs no redesign. Today every caller holds the GIL
- * (or is the only thread of a freshly forked child); where a path relies on
- * that beyond single-word atomicity, the comment says "GIL:".
+ * Counters and flags are read and written with these atomics. Own-GIL
+ * subinterpreters run in parallel, so every piece of process-wide state is
+ * either atomic or behind a pthread mutex (docs/INTERPRETERS.md); per-object
+ * state is touched only by the interpreter that created the object, with its
+ * GIL held. Where a path relies on that GIL, the comment says "GIL:".
  */
 #define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
@@ -54,6 +56,8 @@ typedef enum {
 #define STATE_CLOSED PYBUF_STATE_CLOSED
 #define STATE_RELEASED PYBUF_STATE_RELEASED
 #define STATE_ARMED 4         /* garbage: collector.c releases it once unreachable */
+#define STATE_ENDING 8        /* its interpreter is ending: release when the last
+                                 export goes (interp_end.c) */
 #define STATE_DONE 16         /* the release has returned (or was queued for
                                  its creator thread); RELEASED is set before */
 
@@ -80,7 +84,29 @@ typedef struct release_job {
     struct release_job *next; /* in the queue of pending releases */
 } release_job;
 
+/*
+ * What one interpreter's pybuf._pybuf module holds (PEP 489 module state).
+ * Every owner holds a strong reference to its module, so the state outlives
+ * every owner and buffer made from it, even in a garbage cycle where the
+ * collector clears the types' references to the module first.
+ */
 typedef struct {
+    PyTypeObject *owner_type;
+    PyTypeObject *buffer_type;
+    PyObject *fork_error;
+    PyObject *not_found_error; /* FileNotFoundError and ValueError */
+    PyObject *hooks;           /* name -> callable (python/pybuf/_convert.py) */
+    PyObject *cfuncptr_type;   /* _ctypes.CFuncPtr, found at first need */
+    PyObject *bytes_format;    /* "B", the default dtype */
+    PyObject *dlpack_kwnames[4]; /* interned "stream", "max_version", ... */
+    /* collector.c: garbage owners between their finalizer and their release */
+    PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
+    PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
+    PyObject *gc_tick;         /* weakref to a sentinel cycle, or NULL */
+    int64_t interp;            /* PyInterpreterState_GetID of its interpreter */
+} module_state;
+
+typedef struct OwnerObject {
     PyObject_HEAD
     pybuf_counts counts;      /* read by the Go registry through a pointer */
     uint64_t core_id;         /* registry id, 0 when not registered */
@@ -93,6 +119,10 @@ typedef struct {
     uint64_t fork_generation; /* fork_generation() when created */
     PyObject *name;           /* str or None */
     PyObject *weakreflist;
+    PyObject *module;         /* strong: keeps `st` valid until dealloc */
+    module_state *st;         /* of the module whose Owner type made this */
+    int64_t interp;           /* the interpreter that created it */
+    struct OwnerObject *live_prev, *live_next; /* registry_queue.c: registered owners */
 } OwnerObject;
 
 typedef struct {
@@ -115,12 +145,16 @@ typedef struct {
 } BufferObject;
 
 /* module.c */
-extern PyObject *PybufForkError;
-extern PyObject *PybufNotFoundError; /* FileNotFoundError and ValueError */
-extern PyTypeObject *OwnerType;
-extern PyTypeObject *BufferType;
+extern PyModuleDef pybuf_module_def;
 /* Python-level hooks set by the package at import (python/pybuf/_convert.py). */
-PyObject *hook_call(const char *name, PyObject *arg);
+PyObject *hook_call(module_state *st, const char *name, PyObject *arg);
+/* The state of the module that defined `type` (or a base of it); NULL with
+ * TypeError set when no base of `type` comes from pybuf._pybuf. */
+module_state *state_of_type(PyTypeObject *type, PyObject **module_out);
+int64_t current_interp(void);
+
+/* interp_end.c: owners still registered when their interpreter ends. */
+int interp_end_watch(module_state *st);
 
 /* core_loader.c: loading the Go core at first need and guarding fork. */
 typedef struct {
@@ -131,7 +165,7 @@ typedef struct {
     void (*set_trace)(int32_t);
     uint64_t (*trace)(uint64_t, int32_t, const char *);
     void (*untrace)(uint64_t);
-    char *(*live_json)(void);
+    char *(*live_json)(int64_t);
     char *(*holders)(uint64_t);
     int64_t (*report_leaks)(int32_t);
     void (*free)(void *);
@@ -140,14 +174,15 @@ typedef struct {
     int32_t (*shm_unlink)(const char *, char *);
 } core_api;
 
-/* Returns the Go core, loading it if needed; NULL with ForkError or
+/* Returns the Go core, loading it if needed; NULL with ForkError (st's) or
  * ImportError set when it cannot be used in this process. */
-const core_api *core_require(void);
+const core_api *core_require(module_state *st);
 /* The Go core when it is loaded and usable here, else NULL; sets nothing. */
 const core_api *core_if_usable(void);
 uint64_t fork_generation(void);
+/* Once per process: the fork handler, the default core path (next to `module`). */
 int core_loader_init(PyObject *module);
-PyObject *core_set_path(PyObject *path);
+PyObject *core_set_path(module_state *st, PyObject *path);
 int core_is_loaded(void);
 /* How many times the core was handed out: a test proves hot paths skip Go. */
 uint64_t core_use_count(void);
@@ -166,16 +201,20 @@ uint64_t registry_new_id(void);
 /* Sends what is queued; call before anything reads the registry. -1 when
  * the core is not usable here. */
 int registry_flush(void);
+/* New references to the registered owners of interpreter `interp` (a
+ * PyMem_RawMalloc'd array, *n of them); NULL with *n == 0 when there are none,
+ * NULL with MemoryError set when the array cannot be allocated. */
+OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n);
 
 /* layout.c: turning Python arguments into a validated layout. */
-int layout_from_args(pybuf_layout *l, PyObject *shape, PyObject *dtype,
+int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out);
 /* Completes a filled layout (from the cache, or the core): 0; -1 with an
  * exception; -2 with an exception when the format is not PEP 3118. */
-int layout_finish(pybuf_layout *l);
+int layout_finish(module_state *st, pybuf_layout *l);
 /* Raises the exception a core status stands for, with `msg`; returns NULL. */
-PyObject *raise_for_status(int32_t status, const char *msg);
-int address_from_object(PyObject *obj, const char *argname, uint64_t *out);
+PyObject *raise_for_status(module_state *st, int32_t status, const char *msg);
+int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out);
 
 /* Types and module functions defined outside module.c. */
 PyTypeObject *owner_type_init(PyObject *module);
@@ -191,6 +230,7 @@ int owner_register(OwnerObject *o);
 int owner_check_open(OwnerObject *o);
 PyObject *owner_label(OwnerObject *o); /* "owner 'name'" or "an unnamed owner" */
 void owner_maybe_release_after_buffer(OwnerObject *o);
+void owner_maybe_release_after_export(OwnerObject *o); /* at interpreter end */
 /* Releases now, from a deallocation or collector.c (errors are unraisable). */
 void owner_release_garbage(OwnerObject *o);
 int owner_close_release(OwnerObject *o);
@@ -211,13 +251,15 @@ extern int64_t pending_count;
 void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
 /* Marks an owner that never took ownership (a failed wrap) as released. */
 void owner_disarm(OwnerObject *o);
-OwnerObject *owner_new_internal(PyObject *name);
+OwnerObject *owner_new_internal(module_state *st, PyObject *name);
 int owner_is_foreign(OwnerObject *o);
 
 /* collector.c: releasing garbage owners after every finalizer of their cycle. */
 void collector_arm(OwnerObject *o);
-void collector_phase_changed(PyObject *phase); /* gc.callbacks */
-Py_ssize_t collector_pending(void);           /* armed or watched owners */
+void collector_phase_changed(PyObject *module, PyObject *phase); /* gc.callbacks */
+Py_ssize_t collector_pending(module_state *st); /* armed or watched owners */
+/* interp_end.c: the interpreter ends; release at once, or at the last export. */
+void owner_release_at_interp_end(OwnerObject *o);
 
 /* buffer.c */
 BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly);
@@ -229,17 +271,24 @@ void buffer_export_dropped(BufferObject *b);
 PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
 PyObject *buffer_dlpack_device(BufferObject *b, PyObject *unused);
 
-/* site.c: creation sites for tracing. */
-extern int trace_enabled;
-extern PyObject *package_dir; /* pybuf's Python files, skipped when capturing sites */
+/* site.c: creation sites for tracing (a process-wide switch: the Go
+ * registry that records them is per process). */
+int trace_on(void);
+/* Turns tracing on or off, in the shim and the core; returns the old state. */
+int trace_switch(const core_api *core, int on);
+/* pybuf's Python files, skipped when capturing sites: the same directory in
+ * every interpreter, kept as a C string; 0, or -1 with an exception. */
+int site_set_package_dir(PyObject *dir);
 /* "file.py:12 in MainThread", or NULL (no error set) when unknown. */
 char *site_capture(void);
 
 /* Where the Python version gap shows. */
 #if PY_VERSION_HEX >= 0x030D0000
 #define SHIM_IS_FINALIZING() Py_IsFinalizing()
+#define SHIM_CURRENT_TSTATE() PyThreadState_GetUnchecked()
 #else
 #define SHIM_IS_FINALIZING() _Py_IsFinalizing()
+#define SHIM_CURRENT_TSTATE() _PyThreadState_UncheckedGet()
 #endif
 
 /* The exception being raised, taken out of the thread state (or NULL). */

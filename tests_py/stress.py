@@ -1,10 +1,13 @@
 """`make stress`: the long versions of the reliability tests, with their figures.
 
     python tests_py/stress.py [--examples 20000] [--thread-iters 20000] [--fuzztime 60s]
+                              [--interp-python PYTHON] [--interp-iters 200000]
 
 1. the lifetime state machine, random, --examples examples (test_statemachine.py);
 2. the thread hammer, PYBUF_THREADS x --thread-iters (test_stress_threads.py);
-3. every Go fuzz target of pybuf/layout for --fuzztime each.
+3. 4 own-GIL interpreters in parallel x --interp-iters, on --interp-python (CPython 3.13+,
+   default: this one) (test_subinterpreters.py);
+4. every Go fuzz target of pybuf/layout for --fuzztime each.
 Prints one summary line per part (the figures docs/RELIABILITY.md quotes); exits non-zero
 when any part fails.
 """
@@ -33,6 +36,8 @@ def main(argv):
     ap.add_argument("--examples", type=int, default=20000)
     ap.add_argument("--thread-iters", type=int, default=20000)
     ap.add_argument("--fuzztime", default="60s")
+    ap.add_argument("--interp-python", default=sys.executable)
+    ap.add_argument("--interp-iters", type=int, default=200000)
     a = ap.parse_args(argv)
     py, summary, failed = sys.executable, [], False
 
@@ -60,6 +65,15 @@ def main(argv):
     summary.append((line[-1] if line else "threads: no summary") + f" rc={rc}")
     failed |= rc != 0
     if rc:
+        print(out[-6000:])
+
+    rc, out = run([a.interp_python, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                   os.path.join(HERE, "test_subinterpreters.py"), "-k", "parallel"],
+                  env={"PYBUF_INTERP_ITERS": str(a.interp_iters)})
+    line = [l for l in out.splitlines() if l.startswith("interpreters:")]
+    summary.append((line[-1] if line else "interpreters: no summary") + f" rc={rc}")
+    failed |= rc != 0 or not line
+    if rc or not line:
         print(out[-6000:])
 
     total = 0

@@ -129,6 +129,11 @@ func freeC(p *C.char) { C.free(unsafe.Pointer(p)) }
 var testIDs uint64
 
 func callRegister(name *string, nbytes int64, site *string, counts *testCounts) uint64 {
+	return callRegisterIn(0, name, nbytes, site, counts)
+}
+
+// callRegisterIn registers an owner as created by Python interpreter `interp`.
+func callRegisterIn(interp int64, name *string, nbytes int64, site *string, counts *testCounts) uint64 {
 	n, s := cstr(name), cstr(site)
 	defer freeC(n)
 	defer freeC(s)
@@ -136,6 +141,7 @@ func callRegister(name *string, nbytes int64, site *string, counts *testCounts) 
 	defer C.free(unsafe.Pointer(reg))
 	id := atomic.AddUint64(&testIDs, 1)
 	reg.id, reg.name, reg.nbytes, reg.site = C.uint64_t(id), n, C.int64_t(nbytes), s
+	reg.interp = C.int64_t(interp)
 	if counts != nil {
 		reg.counts = counts.p
 	}
@@ -168,7 +174,10 @@ func takeString(p *C.char) string {
 	return C.GoString(p)
 }
 
-func callLiveJSON() string         { return takeString(pybuf_core_live_json()) }
+func callLiveJSON() string { return takeString(pybuf_core_live_json(-1)) }
+func callLiveJSONIn(interp int64) string {
+	return takeString(pybuf_core_live_json(C.int64_t(interp)))
+}
 func callHolders(id uint64) string { return takeString(pybuf_core_holders(C.uint64_t(id))) }
 
 // The header's numbers, for the tests that check the Go packages agree.

@@ -40,7 +40,7 @@ func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 }
 
 func TestAbiAndVersion(t *testing.T) {
-	assert.EqualValues(t, 1, callAbi())
+	assert.EqualValues(t, 2, callAbi())
 	assert.Equal(t, version.Version, callVersion())
 	assert.Regexp(t, `^\d+\.\d+\.\d+$`, callVersion())
 }
@@ -167,7 +167,7 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(callLiveJSON()), &got))
 	require.Len(t, got, 3)
 	assert.Equal(t, map[string]any{
-		"id": float64(a), "name": "alloc", "closed": false, "buffers": 2.0,
+		"id": float64(a), "interp": 0.0, "name": "alloc", "closed": false, "buffers": 2.0,
 		"exports": 1.0, "nbytes": 4096.0, "created_at": "a.py:1 in MainThread",
 		"holders": []any{
 			map[string]any{"kind": "export", "site": "a.py:9 in MainThread"},
@@ -175,7 +175,7 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 		},
 	}, got[0])
 	assert.Equal(t, map[string]any{
-		"id": float64(b), "name": "", "closed": false, "buffers": 2.0,
+		"id": float64(b), "interp": 0.0, "name": "", "closed": false, "buffers": 2.0,
 		"exports": 1.0, "nbytes": 64.0, "created_at": nil, "holders": []any{},
 	}, got[1])
 	assert.Equal(t, 0.0, got[2]["nbytes"])
@@ -189,6 +189,27 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 	callUnregister(a)
 	callUnregister(b)
 	callUnregister(a)
+}
+
+func TestLiveJSONOfOneInterpreter(t *testing.T) {
+	freshRegistry(t)
+	main := callRegisterIn(0, ptr("main"), 8, nil, nil)
+	sub := callRegisterIn(3, ptr("sub"), 16, nil, nil)
+	names := func(js string) []string {
+		var got []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(js), &got))
+		out := []string{}
+		for _, o := range got {
+			out = append(out, o["name"].(string))
+		}
+		return out
+	}
+	assert.Equal(t, []string{"main", "sub"}, names(callLiveJSON()))
+	assert.Equal(t, []string{"main"}, names(callLiveJSONIn(0)))
+	assert.Equal(t, []string{"sub"}, names(callLiveJSONIn(3)))
+	assert.Equal(t, []string{}, names(callLiveJSONIn(7)))
+	callUnregister(main)
+	callUnregister(sub)
 }
 
 func TestTraceAndHolders(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 // it into a pybuf.OwnerInfo. Absent sites are null, never "".
 type ownerJSON struct {
 	ID        uint64       `json:"id"`
+	Interp    int64        `json:"interp"`
 	Name      string       `json:"name"`
 	Closed    bool         `json:"closed"`
 	Buffers   int64        `json:"buffers"`
@@ -35,6 +36,7 @@ func liveJSON(infos []registry.Info) []byte {
 		}
 		owners[i] = ownerJSON{
 			ID:        info.ID,
+			Interp:    info.Interp,
 			Name:      info.Name,
 			Closed:    info.Closed,
 			Buffers:   info.Buffers,

@@ -58,7 +58,7 @@ func pybuf_core_registry_apply(regs *C.pybuf_registration, nregs C.int32_t, gone
 			}
 			batch = append(batch, registry.Registration{
 				ID: uint64(g.id), Name: goString(g.name), Nbytes: int64(g.nbytes),
-				Site: goString(g.site), Counts: c,
+				Site: goString(g.site), Counts: c, Interp: int64(g.interp),
 			})
 		}
 	}
@@ -94,13 +94,16 @@ func pybuf_core_untrace(token C.uint64_t) {
 }
 
 //export pybuf_core_live_json
-func pybuf_core_live_json() (out *C.char) {
+func pybuf_core_live_json(interp C.int64_t) (out *C.char) {
 	defer func() {
 		if recover() != nil {
 			out = C.CString("[]")
 		}
 	}()
-	return C.CString(string(liveJSON(registry.Live())))
+	if interp < 0 {
+		return C.CString(string(liveJSON(registry.Live())))
+	}
+	return C.CString(string(liveJSON(registry.LiveIn(int64(interp)))))
 }
 
 //export pybuf_core_holders

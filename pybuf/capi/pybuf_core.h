@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a struct or signature below changes. */
-#define PYBUF_CORE_ABI 1
+#define PYBUF_CORE_ABI 2
 
 /* Most dimensions a layout may have (NumPy's own limit is 64). */
 #define PYBUF_MAXDIM 64
@@ -116,13 +116,16 @@ int32_t pybuf_core_layout(pybuf_layout *layout, char *err);
 /* One owner announced to the registry, with an id the shim chose (non-zero,
  * below 2^63, never reused). `counts` must stay valid until the owner is
  * listed in `gone` of a later call. `nbytes` >= 0 is a fixed allocation
- * size, -1 means "sum over live buffers". `name` and `site` may be NULL. */
+ * size, -1 means "sum over live buffers". `name` and `site` may be NULL.
+ * `interp` is the id of the Python interpreter that created the owner
+ * (PyInterpreterState_GetID; 0 is the main one). */
 typedef struct {
     uint64_t id;
     const char *name;
     int64_t nbytes;
     const char *site;
     const pybuf_counts *counts;
+    int64_t interp;
 } pybuf_registration;
 
 /* Applies the registry changes the shim queued since its last call, in one
@@ -139,8 +142,9 @@ void pybuf_core_set_trace(int32_t on);
 uint64_t pybuf_core_trace(uint64_t owner, int32_t kind, const char *site);
 void pybuf_core_untrace(uint64_t token);
 
-/* JSON array describing every registered owner (malloc'd; pybuf_core_free). */
-char *pybuf_core_live_json(void);
+/* JSON array describing the registered owners of interpreter `interp`, or of
+ * every interpreter when `interp` < 0 (malloc'd; pybuf_core_free). */
+char *pybuf_core_live_json(int64_t interp);
 
 /* Human-readable list of what holds an owner's memory, for strict close
  * (malloc'd; pybuf_core_free). */

@@ -24,6 +24,9 @@ func Untrace(token uint64) { Default.Untrace(token) }
 // Live describes the owners of Default.
 func Live() []Info { return Default.Live() }
 
+// LiveIn describes the owners of Default that one interpreter created.
+func LiveIn(interp int64) []Info { return Default.LiveIn(interp) }
+
 // Holders is the strict-close message for an owner of Default.
 func Holders(id uint64) string { return Default.Holders(id) }
 

@@ -17,6 +17,7 @@ type Registry struct {
 
 type owner struct {
 	id     uint64
+	interp int64 // the Python interpreter that created it
 	name   string
 	nbytes int64 // -1: sum over live buffers, read from counts
 	site   string
@@ -64,6 +65,7 @@ type Registration struct {
 	Nbytes int64
 	Site   string
 	Counts Counts
+	Interp int64 // the Python interpreter that created the owner
 }
 
 // Apply registers regs and then forgets gone, under one lock: the changes
@@ -80,7 +82,8 @@ func (r *Registry) Apply(regs []Registration, gone []uint64) {
 		if nbytes < 0 {
 			nbytes = -1
 		}
-		r.owners[g.ID] = &owner{id: g.ID, name: g.Name, nbytes: nbytes, site: g.Site, counts: g.Counts}
+		r.owners[g.ID] = &owner{id: g.ID, interp: g.Interp, name: g.Name, nbytes: nbytes,
+			site: g.Site, counts: g.Counts}
 	}
 	for _, id := range gone {
 		r.unregisterLocked(id)
@@ -159,11 +162,22 @@ func (r *Registry) Untrace(token uint64) {
 
 // Live describes every owner whose release has not run, sorted by id.
 // Owners already released but not yet unregistered are left out.
-func (r *Registry) Live() []Info {
+func (r *Registry) Live() []Info { return r.live(func(*owner) bool { return true }) }
+
+// LiveIn is Live restricted to the owners one Python interpreter created:
+// each interpreter sees only its own.
+func (r *Registry) LiveIn(interp int64) []Info {
+	return r.live(func(o *owner) bool { return o.interp == interp })
+}
+
+func (r *Registry) live(keep func(*owner) bool) []Info {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	infos := make([]Info, 0, len(r.owners))
 	for _, o := range r.owners {
+		if !keep(o) {
+			continue
+		}
 		if info, ok := o.info(); ok {
 			infos = append(infos, info)
 		}
@@ -197,6 +211,7 @@ func (o *owner) info() (Info, bool) {
 	}
 	return Info{
 		ID:        o.id,
+		Interp:    o.interp,
 		Name:      o.name,
 		Closed:    state&StateClosed != 0,
 		Buffers:   buffers,

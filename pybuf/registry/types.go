@@ -42,7 +42,9 @@ type Holder struct {
 
 // Info describes one owner whose release has not run yet.
 type Info struct {
-	ID      uint64
+	ID uint64
+	// Interp is the Python interpreter that created the owner (0: the main one).
+	Interp  int64
 	Name    string
 	Closed  bool
 	Buffers int64

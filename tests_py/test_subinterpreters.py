@@ -1,0 +1,404 @@
+"""pybuf in subinterpreters: shared-GIL ones (3.12, 3.13) and own-GIL ones (3.13).
+
+Each interpreter has its own module, types, exceptions and hooks; one interpreter's use
+never affects another's; live() lists only the calling interpreter's owners; an
+interpreter's owners are released in it, at the latest when it is destroyed; own-GIL
+interpreters create, export and release in parallel with exact counts.
+
+Every test runs in a fresh process: once a process has created a subinterpreter, CPython
+turns PyGILState_Check() off for good (it cannot tell interpreters apart), which other tests
+of the suite rely on.
+
+PYBUF_INTERP_ITERS sets the iterations per interpreter of the parallel test (CI: 2000;
+`make stress`: more).
+"""
+import os
+import subprocess
+import textwrap
+
+import pytest
+
+import subinterp
+from fakehelp import describe
+
+pytestmark = pytest.mark.skipif(not subinterp.SUBINTERPRETERS,
+                                reason="CPython < 3.12 has no subinterpreters for extensions")
+own_gil = pytest.mark.skipif(not subinterp.OWN_GIL,
+                             reason="ctypes loads in own-GIL interpreters from CPython 3.13")
+
+INTERP_ITERS = int(os.environ.get("PYBUF_INTERP_ITERS", "2000"))
+KINDS = [pytest.param(False, id="shared-gil"), pytest.param(True, id="own-gil", marks=own_gil)]
+
+# Prepended to every snippet (after fakehelp's prelude, which loads `fake`).
+HEADER = """\
+import threading
+import pytest
+import subinterp
+
+def count_release():
+    \"\"\"(address of fake_count_arg, a fresh counter, its address): a C release whose
+    runs the test can count, from any interpreter.\"\"\"
+    counter = ctypes.c_long(0)
+    fn = ctypes.cast(fake.lib.fake_count_arg, ctypes.c_void_p).value
+    return fn, counter, ctypes.addressof(counter)
+"""
+
+
+def in_fresh_process(run_isolated, body, **subs):
+    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process."""
+    code = textwrap.dedent(body)
+    for name, value in subs.items():
+        code = code.replace("{" + name + "}", repr(value))
+    rc, out, err = run_isolated(HEADER + code + "\nprint('ok', flush=True)\n",
+                                import_pybuf=False, timeout=300)
+    assert rc == 0 and out.rstrip().endswith("ok"), describe(rc, out, err)
+    return out
+
+
+# What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
+# interpreter's wrap() of a ctypes array raised NameError from the dead interpreter's hooks.
+USE_PYBUF = textwrap.dedent("""
+    import ctypes, pybuf
+    a = (ctypes.c_ubyte * 16)(*range(16))
+    b = pybuf.wrap(a, 16)
+    assert bytes(memoryview(b)) == bytes(range(16)), bytes(memoryview(b))
+    assert pybuf.wrap(a, (4,), "i").shape == (4,)
+    del a, b
+""")
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_main_keeps_working_after_a_subinterpreter_used_pybuf(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        exec({use}, {})
+        for round_ in range(2):
+            interp = subinterp.create({own})
+            subinterp.run(interp, {use})
+            subinterp.destroy(interp)
+            exec({use}, {})
+        a = (ctypes.c_ubyte * 16)()
+        assert pybuf.wrap(a, 16).nbytes == 16
+        with pytest.raises(ValueError, match="address must be >= 0"):
+            pybuf.wrap(-1, 16)
+    """, use=USE_PYBUF, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_subinterpreter_first_then_main(own, run_isolated):
+    """The reverse order: the main interpreter imports pybuf last, then both use it."""
+    in_fresh_process(run_isolated, """
+        for round_ in range(2):
+            interp = subinterp.create({own})
+            subinterp.run(interp, {use})
+            subinterp.destroy(interp)
+        exec({use}, {})
+        interp = subinterp.create({own})
+        subinterp.run(interp, {use})
+        exec({use}, {})
+        subinterp.run(interp, {use})
+        subinterp.destroy(interp)
+        exec({use}, {})
+    """, use=USE_PYBUF, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_each_interpreter_has_its_own_module_and_types(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        from pybuf import _pybuf
+        mine = [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
+                id(pybuf.shm.SegmentNotFoundError)]
+        interp = subinterp.create({own})
+        theirs = subinterp.run_json(interp, \"\"\"
+            import pybuf
+            from pybuf import _pybuf
+            result = [id(_pybuf), id(pybuf.Owner), id(pybuf.Buffer), id(pybuf.ForkError),
+                      id(pybuf.shm.SegmentNotFoundError),
+                      pybuf.Owner.__module__, pybuf.Buffer.__qualname__,
+                      issubclass(pybuf.shm.SegmentNotFoundError, FileNotFoundError)]
+        \"\"\")
+        subinterp.destroy(interp)
+        assert set(theirs[:5]).isdisjoint(mine), (theirs, mine)
+        assert theirs[5:] == ["pybuf", "Buffer", True]
+    """, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_live_lists_only_the_calling_interpreters_owners(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        import pybuf
+        mine = pybuf.alloc(32, name="main-owner")
+        interp = subinterp.create({own})
+        seen = subinterp.run_json(interp, \"\"\"
+            import pybuf
+            kept = [pybuf.alloc(8, name="sub-owner-1"), pybuf.alloc(16, name="sub-owner-2")]
+            result = sorted((o.name, o.nbytes) for o in pybuf.live())
+        \"\"\")
+        assert seen == [["sub-owner-1", 8], ["sub-owner-2", 16]], seen
+        # the subinterpreter's owners are alive, and still not the main interpreter's
+        assert [(o.name, o.nbytes) for o in pybuf.live()] == [("main-owner", 32)]
+        seen = subinterp.run_json(interp, \"\"\"
+            del kept
+            result = [o.name for o in pybuf.live()]
+        \"\"\")
+        assert seen == [], seen
+        subinterp.destroy(interp)
+        assert [o.name for o in pybuf.live()] == ["main-owner"]
+        del mine
+        assert pybuf.live() == []
+    """, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_consumers_in_a_subinterpreter(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        interp = subinterp.create({own})
+        got = subinterp.run_json(interp, \"\"\"
+            import ctypes, struct, pybuf
+            data = (ctypes.c_int32 * 4)(1, 2, 3, 4)
+            released = []
+            owner = pybuf.Owner(release=lambda: released.append(1), name="consumed")
+            buf = owner.buffer(data, 4, "i")
+            m = memoryview(buf)
+            arr = (ctypes.c_int32 * 4).from_buffer(buf)
+            arr[0] = 10
+            values = list(struct.unpack_from("4i", buf))
+            exports = owner.exports
+            owner.close()
+            try:
+                memoryview(buf)
+                refused = None
+            except BufferError as e:
+                refused = type(e).__name__
+            early = list(released)
+            del m, arr, buf
+            result = [values, exports, refused, early, released, owner.released,
+                      owner.exports]
+        \"\"\")
+        subinterp.destroy(interp)
+        assert got == [[10, 2, 3, 4], 2, "BufferError", [], [1], True, 0], got
+    """, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_owners_are_released_when_their_interpreter_ends(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        fn, counter, counter_addr = count_release()
+        interp = subinterp.create({own})
+        subinterp.run(interp, f\"\"\"
+            import ctypes, pybuf
+            data = (ctypes.c_ubyte * 64)()
+            def wrap(n, name):
+                return pybuf.wrap(data, n, release={fn}, arg={counter_addr}, name=name)
+            held = wrap(64, "module-global")           # dropped with the module's globals
+            view = memoryview(wrap(8, "exported"))     # an export, dropped with them too
+            class Cycle:
+                pass
+            c = Cycle(); c.me = c; c.buf = wrap(16, "in-a-cycle"); c.view = memoryview(c.buf)
+            del c
+            leaked = wrap(32, "leaked")                # a reference nothing will drop
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(leaked.owner))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(leaked))
+            del leaked
+            closed = wrap(4, "closed, buffer leaked")
+            closed.owner.close()
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(closed))
+            del closed
+        \"\"\")
+        # a release for a creator thread that has ended before its interpreter
+        creator = threading.Thread(target=subinterp.run, args=(interp, f\"\"\"
+            creator = pybuf.Owner(release={fn}, arg={counter_addr}, name="creator thread",
+                                  release_thread="creator")
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(creator))
+            del creator
+        \"\"\"))
+        creator.start()
+        creator.join()
+        subinterp.run(interp, \"\"\"
+            names = sorted(o.name for o in pybuf.live())
+            assert names == ["closed, buffer leaked", "creator thread", "exported",
+                             "in-a-cycle", "leaked", "module-global"], names
+        \"\"\")
+        assert counter.value == 0
+        subinterp.destroy(interp)
+        assert counter.value == 6, counter.value
+    """, own=own)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_python_release_runs_in_its_interpreter_at_its_end(own, run_isolated):
+    in_fresh_process(run_isolated, """
+        r, w = os.pipe()
+        os.set_blocking(r, False)
+        interp = subinterp.create({own})
+        subinterp.run(interp, f\"\"\"
+            import ctypes, functools, os, pybuf
+            owner = pybuf.Owner(release=functools.partial(os.write, {w}, b"released"))
+            buf = owner.buffer(ctypes.addressof(ctypes.c_int(7)), 4)
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(owner))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(buf))
+            del owner, buf
+        \"\"\")
+        with pytest.raises(BlockingIOError):
+            os.read(r, 100)
+        subinterp.destroy(interp)
+        assert os.read(r, 100) == b"released"
+    """, own=own)
+
+
+def test_subinterpreter_destroyed_with_an_export_leaked(run_isolated):
+    """An export nobody releases: its owner stays closed and unreleased, in nobody's live()."""
+    in_fresh_process(run_isolated, """
+        import pybuf
+        fn, counter, counter_addr = count_release()
+        interp = subinterp.create(False)
+        subinterp.run(interp, f\"\"\"
+            import ctypes, pybuf
+            data = (ctypes.c_ubyte * 8)()
+            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr}))
+            ctypes.pythonapi.Py_IncRef(ctypes.py_object(view))
+        \"\"\")
+        subinterp.destroy(interp)
+        assert counter.value == 0
+        assert pybuf.live() == []
+    """)
+
+
+PARALLEL_WORKER = """
+import ctypes, struct, pybuf
+data = (ctypes.c_uint32 * 16)()
+fails = []
+me = "interp-{n}"
+for i in range({iters}):
+    kind = i % 4
+    if i % 101 == 0:  # the process-wide switch and registry, from every interpreter at once
+        pybuf.trace(i % 202 == 0)
+        keep = pybuf.Owner(name=me)
+        others = [o.name for o in pybuf.live() if o.name != me]
+        if others:
+            fails.append(("live", i, others))
+        del keep
+    if kind == 0:    # wrap, memoryview export, context-managed close
+        with pybuf.Owner(release={fn}, arg={counter}, name=me) as owner:
+            buf = owner.buffer(data, 16, "I")
+            m = memoryview(buf)
+            m[i % 16] = i
+            if struct.unpack_from("16I", buf)[i % 16] != i:
+                fails.append(("struct", i))
+            del m, buf
+    elif kind == 1:  # wrap with ctypes from_buffer and a region
+        buf = pybuf.wrap(data, 16, "I", release={fn}, arg={counter}, name=me)
+        arr = (ctypes.c_uint32 * 4).from_buffer(buf.region(16, 4, "I"))
+        arr[0] = i
+        if data[4] != i:
+            fails.append(("ctypes", i))
+        del arr, buf
+    elif kind == 2:  # strict close after the views are gone
+        owner = pybuf.Owner(release={fn}, arg={counter}, name=me)
+        m = memoryview(owner.buffer(data, 64)).cast("I")
+        if m[0] != data[0]:
+            fails.append(("cast", i))
+        del m
+        owner.close(strict=True)
+        if not owner.released:
+            fails.append(("strict", i))
+    else:            # pybuf's own memory, and an owner dropped at once
+        a = pybuf.alloc((8,), "d")
+        memoryview(a).cast("B")[0] = 1
+        del a
+        pybuf.wrap(data, 4, release={fn}, arg={counter}, name=me)
+pybuf.trace(False)
+live_left = [o.name for o in pybuf.live()]
+result = [fails, live_left]
+"""
+
+
+@own_gil
+def test_own_gil_interpreters_in_parallel(run_isolated):
+    """4 own-GIL interpreters, each on its own thread, create, export and release at once;
+    every release runs exactly once, in its interpreter, and nothing shows in the main
+    interpreter's live() meanwhile."""
+    out = in_fresh_process(run_isolated, """
+        import pybuf
+        fn = count_release()[0]
+        counters = (ctypes.c_long * 4)()
+        interps = [subinterp.create(True) for _ in range(4)]
+        results, errors = [None] * 4, []
+        start = threading.Barrier(5)
+
+        def work(n):
+            try:
+                subinterp.run(interps[n], "import pybuf, ctypes, struct")
+                start.wait()
+                code = {worker}.format(iters={iters}, fn=fn, n=n,
+                                       counter=ctypes.addressof(counters) + n * 8)
+                results[n] = subinterp.run_json(interps[n], code)
+            except BaseException as e:  # reported below, with the thread's number
+                errors.append((n, e))
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        start.wait()
+        seen_in_main = []
+        while any(t.is_alive() for t in threads):
+            seen_in_main += [o.name for o in pybuf.live()]
+            threads[0].join(0.01)
+        for t in threads:
+            t.join()
+        for interp in interps:
+            subinterp.destroy(interp)
+        assert errors == [], errors
+        assert results == [[[], []]] * 4, results
+        assert seen_in_main == [], seen_in_main
+        assert list(counters) == [{iters}] * 4, list(counters)  # one counted release each
+        print(f"interpreters: 4 own-GIL x {iters} iterations, {sum(counters)} releases, "
+              f"each exactly once")
+    """, worker=PARALLEL_WORKER, iters=INTERP_ITERS)
+    print("\n" + [line for line in out.splitlines() if line.startswith("interpreters:")][0])
+
+
+@pytest.fixture(scope="module")
+def consumer_lib(tmp_path_factory):
+    """tests_py/clib/dlpack_consumer.c: a C DLPack consumer that frees on a thread of its own."""
+    out = str(tmp_path_factory.mktemp("dlpack") / "libconsumer.so")
+    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clib", "dlpack_consumer.c")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, source,
+                    "-lpthread"], check=True, timeout=120)
+    return out
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_dlpack_tensor_freed_on_a_foreign_thread(own, run_isolated, consumer_lib):
+    """The deleter runs on a thread that never held a GIL: the export is given back in the
+    subinterpreter that made it, whose Python release then runs there."""
+    in_fresh_process(run_isolated, """
+        interp = subinterp.create({own})
+        got = subinterp.run_json(interp, f\"\"\"
+            import ctypes, pybuf, threading
+            lib = ctypes.CDLL({lib})
+            for f in (lib.consumer_sum_int32, lib.consumer_delete_on_thread):
+                f.argtypes = [ctypes.c_void_p]
+            lib.consumer_sum_int32.restype = ctypes.c_longlong
+            get = ctypes.pythonapi.PyCapsule_GetPointer
+            get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+            rename = ctypes.pythonapi.PyCapsule_SetName
+            rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
+            released = []
+            data = (ctypes.c_int32 * 4)(1, 2, 3, 4)
+            owner = pybuf.Owner(release=lambda: released.append(1))
+            buf = owner.buffer(data, 4, "i")
+            cap = buf.__dlpack__(max_version=(1, 0))
+            ptr = get(cap, b"dltensor_versioned")
+            rename(cap, b"used_dltensor_versioned")
+            owner.close()
+            del buf, cap
+            before = [owner.exports, released[:]]
+            total = lib.consumer_sum_int32(ptr)
+            rc = lib.consumer_delete_on_thread(ptr)
+            result = [before, total, rc, owner.exports, released, owner.released]
+        \"\"\")
+        subinterp.destroy(interp)
+        assert got == [[1, []], 10, 0, 0, [1], True], got
+    """, own=own, lib=consumer_lib)

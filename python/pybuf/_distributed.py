@@ -67,11 +67,20 @@ def _by_name(spec: tuple[Any, ...]) -> tuple[dict[str, Any], list[Any]]:
     return {"pybuf": "shm", "spec": list(spec), "host": _shm_host.host_token()}, []
 
 
-def _attach_by_name(header: dict[str, Any]) -> Buffer:
+def _attach_by_name(header: dict[str, Any], then: Any = None) -> Any:
+    """The Buffer (``then(buffer)``) a by-name header stands for.
+
+    A scheduler forwards what it receives without decoding it, so a by-name
+    header can reach a process with another /dev/shm; mapping then fails, and
+    the result is a node that raises the error when used (pybuf._dask_node).
+    """
+    from ._dask_node import map_or_failed_node
     from .shm import _map_buffer
 
     name, offset, shape, fmt, strides, readonly = header["spec"]
-    return _map_buffer(name, offset, tuple(shape), fmt, tuple(strides), readonly, header["host"])
+    args = (name, offset, tuple(shape), fmt, tuple(strides), readonly, header["host"])
+    value = map_or_failed_node(_map_buffer, args)
+    return then(value) if then is not None and isinstance(value, Buffer) else value
 
 
 def serialize_buffer(buf: Buffer, context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Any]]:
@@ -138,7 +147,7 @@ def _wrap_numpy(dask_serialize: Any, dask_deserialize: Any) -> None:
     def deserialize_ndarray(header: dict[str, Any], frames: list[Any]) -> Any:
         if header.get("pybuf") != "shm":
             return deserialize_array(header, frames)
-        return np.asarray(_attach_by_name(header))
+        return _attach_by_name(header, then=np.asarray)
 
     serialize_ndarray._pybuf_shm = True  # type: ignore[attr-defined]
     dask_serialize.register(np.ndarray)(serialize_ndarray)

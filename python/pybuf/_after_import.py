@@ -17,7 +17,6 @@ warning, never an error in distributed's import.
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 import threading
@@ -58,7 +57,8 @@ def _run(name: str) -> None:
         warnings.warn(f"pybuf: the Dask integration for {name} failed: {error!r}", RuntimeWarning, stacklevel=2)
 
 
-class _ThenRun(importlib.abc.Loader):
+# Plain classes, not importlib.abc's: importing that takes ~10 ms (importlib.resources).
+class _ThenRun:
     """The module's own loader, then the action."""
 
     def __init__(self, loader: Any, name: str) -> None:
@@ -77,7 +77,7 @@ class _ThenRun(importlib.abc.Loader):
         return getattr(self._loader, attr)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> importlib.machinery.ModuleSpec | None:
         if fullname not in _pending:
             return None

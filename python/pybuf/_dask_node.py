@@ -85,7 +85,11 @@ def map_or_failed_node(map_fn: Callable[..., Any], args: tuple[Any, ...]) -> Any
 def _pickled_form(map_fn: Callable[..., Any]) -> Callable[..., Any]:
     from . import shm
 
-    return {shm._map_buffer: shm._rebuild_buffer, shm._map_segment: shm._attach_pickled}[map_fn]
+    pickled: dict[Any, Callable[..., Any]] = {
+        shm._map_buffer: shm._rebuild_buffer,
+        shm._map_segment: shm._attach_pickled,
+    }
+    return pickled[map_fn]
 
 
 class SharedMemoryNode(GraphNode):

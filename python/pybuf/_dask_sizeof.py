@@ -28,7 +28,7 @@ def buffer_nbytes(buf: Buffer) -> int:
             count *= n
         elif n == 0:
             count = 0
-    return count * buf.itemsize
+    return count * int(buf.itemsize)
 
 
 def register(sizeof: Any) -> None:

@@ -37,9 +37,9 @@ def announce_shm_host() -> None:
         return
 
     def handshake_info(self: Any) -> dict[str, Any]:
-        info = original(self)
+        info: dict[str, Any] = original(self)
         info[HANDSHAKE_KEY] = _shm_host.host_token()
-        return info  # type: ignore[no-any-return]
+        return info
 
     handshake_info._pybuf_shm_host = True  # type: ignore[attr-defined]
     Comm.handshake_info = handshake_info  # type: ignore[method-assign]

@@ -1,37 +1,31 @@
-"""A by-name shared-memory object inside a Dask task: mapped when the task runs.
+"""A by-name shared-memory object while Dask's distributed decodes it: what
+the scheduler holds instead of a mapping, and what a worker gets when it
+cannot attach.
 
 Dask's distributed pickles ``submit`` arguments with plain pickle, and the
 scheduler unpickles whole task graphs only to pickle each task again for a
-worker. Were a ``pybuf.shm`` Buffer mapped at unpickling, the scheduler would
-hold every submitted segment for as long as it keeps the task or the message
-(its message logs keep the last ``distributed.admin.low-level-log-length``
-messages), long after the user closed and unlinked it; and a worker that cannot
-attach (another host, a name already unlinked) would fail while decoding the
-task, which shuts the worker down.
+worker. Were a ``pybuf.shm`` Buffer mapped there, the scheduler would hold
+every submitted segment for as long as it keeps the task or the message (its
+message logs keep the last ``distributed.admin.low-level-log-length``
+messages), long after the user closed and unlinked it. And a worker that
+cannot attach (another host, a name already unlinked) would raise while
+decoding the task: distributed closes the connection on that, and a worker
+that loses its scheduler shuts down.
 
-So while distributed decodes a message, unpickling gives a :class:`SharedMemoryNode`
-instead: a Dask graph node that Dask's ``Task`` evaluates when the task runs,
-in the worker, mapping the segment then (or raising there, as a task error).
-Re-pickled, it is the same by-name pickle again. Where it is unpickled tells
-what to do:
+So where unpickling happens decides what it gives:
 
-- in the scheduler (inside ``Scheduler.update_graph``): always a node, nothing mapped;
-- in any other message (a worker decoding a task, a client a result): mapped
-  at once, as outside Dask; if that fails (another host, a name already
-  unlinked), a node that raises the error when the task runs or the object is
-  used, never an exception while decoding (distributed closes the connection
-  on one, and a worker that loses its scheduler shuts down).
-- outside a message: mapped at once, errors raised.
+- in the scheduler (inside ``Scheduler.update_graph``): a :class:`SharedMemoryNode`,
+  nothing mapped; pickled again for the worker, it is the same by-name pickle;
+- in any other message (a worker decoding a task, a client a result): the
+  object, mapped at once as outside Dask; if that fails, a node holding the
+  error, which raises it when used: as a task's argument Dask's ``Task``
+  calls it, so the task fails with it; anywhere else, an attribute,
+  ``np.asarray`` or a call raises it;
+- outside a message: the object, mapped at once, errors raised.
 
 The place is read from the Python stack (the frames of distributed's own
 functions), so nothing of Dask is patched; should Dask rename them, unpickling
 simply maps at once, as it did before.
-
-Only arguments that Dask's ``Task`` evaluates become Buffers when the task runs:
-a top-level argument, or one inside a list, tuple, set or dict that
-``Client.submit`` parses. Nested deeper in another object, a worker gets the
-Buffer as usual (it was mapped while decoding) and a failing one stays a node,
-which raises its error on ``np.asarray`` or when called.
 """
 
 from __future__ import annotations

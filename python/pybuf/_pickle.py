@@ -33,7 +33,7 @@ def rebuild(data: Any, shape: tuple[int, ...], fmt: str, readonly: bool) -> Any:
             out = out.region(0, shape, readonly=True)
         return out
     # An out-of-band buffer may be read-only although the pickled Buffer was
-    # writable (Ray's object store, bytes handed to pickle.loads): the result
+    # writable (Ray's object store, a memoryview of bytes): the result
     # is then read-only, as NumPy does, instead of a failed unpickling.
     follow = True if readonly else None
     whole = _pybuf.from_buffer(data, readonly=follow)

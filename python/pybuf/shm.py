@@ -18,7 +18,8 @@ one as (name, offset, layout), and the receiver attaches. That is what lets a
 same memory without a copy. The pickle also carries a token of the sender's
 /dev/shm (pybuf._shm_host): unpickling it where /dev/shm is another one (another
 host or container) raises SegmentNotFoundError saying so. Inside Dask's
-distributed, unpickling maps nothing until a task runs (pybuf._dask_node).
+distributed the scheduler's unpickling maps nothing, and a worker that cannot
+attach fails the task, not itself (pybuf._dask_node).
 
 Importing this module loads no Go; mapping and unlinking do (the core maps,
 the C extension unmaps at release, so releases also run where Go cannot).

@@ -75,8 +75,8 @@ def measure_dask() -> None:
 
     payloads, seg = _payloads()
     report(wire={name: _dask_wire_bytes(x) for name, x in payloads.items()})
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                      worker_dashboard_address=None) as cluster, Client(cluster) as client:
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      worker_dashboard_address=":0") as cluster, Client(cluster) as client:
         g = {"client": client, "first": _first, **{f"x{i}": x for i, x in enumerate(payloads.values())}}
         submit = {name: (f"client.submit(first, x{i}, pure=False).result()", g)
                   for i, name in enumerate(payloads)}

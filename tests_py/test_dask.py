@@ -9,6 +9,7 @@ cannot attach reports it in the task and keeps running.
 import os
 import time
 
+import dask
 import numpy as np
 import pytest
 from distributed import Client, Event, LocalCluster
@@ -24,7 +25,7 @@ TIMEOUT = 30  # seconds: a hang fails the test instead of the suite
 @pytest.fixture(scope="module")
 def client():
     with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, worker_dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0", worker_dashboard_address=":0"
     ) as cluster, Client(cluster) as c:
         yield c
 
@@ -183,3 +184,22 @@ def test_serializer_sends_a_name_only_to_a_recipient_with_the_same_dev_shm(seg):
         header, frames = serialize(view, serializers=["dask"], context=other)
         assert header["sub-header"]["pybuf"] == "bytes"
         assert [memoryview(f).nbytes for f in frames] == [8000]
+
+
+def _first(buf):
+    return float(np.asarray(buf)[0])
+
+
+def test_without_the_message_log_a_submitted_buffer_is_not_kept():
+    # distributed keeps its last low-level-log-length messages, and a submitted
+    # Buffer's frames with them (docs/DISTRIBUTED.md); 0 keeps nothing.
+    with dask.config.set({"distributed.admin.low-level-log-length": 0}), LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", worker_dashboard_address=":0"
+    ) as cluster, Client(cluster) as c:
+        buf = pybuf.alloc(100, "<d")
+        np.asarray(buf)[:] = 6.0
+        assert c.submit(_first, buf).result(timeout=TIMEOUT) == 6.0
+        owner = buf.owner
+        del buf
+        owner.close(strict=True)
+        assert owner.released

@@ -24,7 +24,7 @@ TIMEOUT = 30
 @pytest.fixture(scope="module")
 def cluster():
     with LocalCluster(
-        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None, worker_dashboard_address=None
+        n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0", worker_dashboard_address=":0"
     ) as cluster, Client(cluster) as client:
         worker = (
             f"{sys.executable} -m distributed.cli.dask_worker {cluster.scheduler_address} "
@@ -117,3 +117,14 @@ def test_shm_buffer_result_from_it_arrives_as_bytes(cluster):
     out = client.submit(_shm_result, 10, workers=[elsewhere]).result(timeout=TIMEOUT)
     assert describe(out) == ("Buffer", "Owner", 50.0)
     assert isinstance(out, pybuf.Buffer) and out.readonly is False
+
+
+def test_shm_buffer_scattered_through_the_scheduler_fails_the_task_that_uses_it(cluster, seg):
+    # Without direct=True the scheduler, which shares the client's /dev/shm,
+    # receives the name and forwards it undecoded (docs/DISTRIBUTED.md).
+    client, elsewhere = cluster
+    pid = client.run(os.getpid, workers=[elsewhere])
+    fut = client.scatter(seg.buffer(0, 100, "<d"), workers=[elsewhere], hash=False)
+    with pytest.raises(shm.SegmentNotFoundError, match="another host or container"):
+        client.submit(describe, fut, workers=[elsewhere]).result(timeout=TIMEOUT)
+    assert client.run(os.getpid, workers=[elsewhere]) == pid

@@ -91,7 +91,8 @@ def serialize_buffer(buf: Buffer, context: dict[str, Any] | None = None) -> tupl
     return {"pybuf": "bytes", "shape": list(buf.shape), "format": buf.format, "readonly": buf.readonly}, [data]
 
 
-def deserialize_buffer(header: dict[str, Any], frames: list[Any]) -> Buffer:
+def deserialize_buffer(header: dict[str, Any], frames: list[Any]) -> Any:
+    """A Buffer (or, by name where mapping failed, a node that raises when used)."""
     if header["pybuf"] == "shm":
         return _attach_by_name(header)
     shape, fmt, readonly = tuple(header["shape"]), header["format"], header["readonly"]

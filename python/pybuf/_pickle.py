@@ -32,8 +32,12 @@ def rebuild(data: Any, shape: tuple[int, ...], fmt: str, readonly: bool) -> Any:
         if readonly:
             out = out.region(0, shape, readonly=True)
         return out
-    whole = _pybuf.from_buffer(data, readonly=readonly or None)
-    return whole.region(0, shape, fmt, readonly=readonly)
+    # An out-of-band buffer may be read-only although the pickled Buffer was
+    # writable (Ray's object store, a memoryview of bytes): the result
+    # is then read-only, as NumPy does, instead of a failed unpickling.
+    follow = True if readonly else None
+    whole = _pybuf.from_buffer(data, readonly=follow)
+    return whole.region(0, shape, fmt, readonly=follow)
 
 
 def reduce(args: tuple[Any, int]) -> tuple[Any, ...]:

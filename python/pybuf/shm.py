@@ -15,7 +15,11 @@ tracker is involved, so nothing is unlinked behind anybody's back.
 Pickling sends names, not bytes: a Segment travels as its name and a Buffer of
 one as (name, offset, layout), and the receiver attaches. That is what lets a
 ``multiprocessing`` worker started with ``spawn`` or ``forkserver`` work on the
-same memory without a copy.
+same memory without a copy. The pickle also carries a token of the sender's
+/dev/shm (pybuf._shm_host): unpickling it where /dev/shm is another one (another
+host or container) raises SegmentNotFoundError saying so. Inside Dask's
+distributed the scheduler's unpickling maps nothing, and a worker that cannot
+attach fails the task, not itself (pybuf._dask_node).
 
 Importing this module loads no Go; mapping and unlinking do (the core maps,
 the C extension unmaps at release, so releases also run where Go cannot).
@@ -24,9 +28,11 @@ the C extension unmaps at release, so releases also run where Go cannot).
 from __future__ import annotations
 
 import operator
+import sys
 from typing import Any
 
 from . import _pybuf
+from ._shm_host import check_same_host, host_token
 
 __all__ = ["Segment", "SegmentNotFoundError", "attach", "create", "unlink"]
 
@@ -102,7 +108,7 @@ class Segment(_pybuf.Owner):
 
     def __reduce__(self) -> tuple[Any, ...]:
         self._check_sendable()
-        return (_attach_pickled, (self._segname, self._readonly))
+        return (_attach_pickled, (self._segname, self._readonly, host_token()))
 
     def _reduce_buffer(self, buf: _pybuf.Buffer, protocol: int) -> tuple[Any, ...]:
         """Pickles a Buffer of this segment as (name, offset, layout); see pybuf._pickle."""
@@ -110,7 +116,7 @@ class Segment(_pybuf.Owner):
         offset = buf.address - self._address
         return (
             _rebuild_buffer,
-            (self._segname, offset, buf.shape, buf.format, buf.strides, buf.readonly),
+            (self._segname, offset, buf.shape, buf.format, buf.strides, buf.readonly, host_token()),
         )
 
     def __repr__(self) -> str:
@@ -184,13 +190,49 @@ def unlink(name: str) -> None:
     _pybuf._shm_unlink(name)
 
 
-def _attach_pickled(name: str, readonly: bool) -> Segment:
+def _attach_pickled(name: str, readonly: bool, host: str | None = None) -> Any:
+    """Unpickles a Segment (in a Dask task: see _unpickle)."""
+    return _unpickle(_map_segment, (name, readonly, host))
+
+
+def _map_segment(name: str, readonly: bool, host: str | None = None) -> Segment:
+    check_same_host(name, host)
     return attach(name, readonly=readonly)
 
 
 def _rebuild_buffer(
-    name: str, offset: int, shape: tuple[int, ...], fmt: str, strides: tuple[int, ...], readonly: bool
+    name: str,
+    offset: int,
+    shape: tuple[int, ...],
+    fmt: str,
+    strides: tuple[int, ...],
+    readonly: bool,
+    host: str | None = None,
+) -> Any:
+    """Unpickles a Buffer of a segment (in a Dask task: see _unpickle)."""
+    return _unpickle(_map_buffer, (name, offset, shape, fmt, strides, readonly, host))
+
+
+def _map_buffer(
+    name: str,
+    offset: int,
+    shape: tuple[int, ...],
+    fmt: str,
+    strides: tuple[int, ...],
+    readonly: bool,
+    host: str | None = None,
 ) -> _pybuf.Buffer:
+    check_same_host(name, host)
     # The Segment is not kept: the Buffer holds it, and the mapping goes away
     # with the last view, as for any owner that becomes garbage.
     return attach(name, readonly=readonly).buffer(offset, shape, fmt, strides=strides, readonly=readonly)
+
+
+def _unpickle(map_fn: Any, args: tuple[Any, ...]) -> Any:
+    """``map_fn(*args)``; while Dask's distributed decodes a message, maybe a
+    graph node that maps when the task runs (pybuf._dask_node says when)."""
+    if "distributed" not in sys.modules:
+        return map_fn(*args)
+    from . import _dask_node
+
+    return _dask_node.unpickle(map_fn, args)

@@ -3,8 +3,9 @@
  *
  * An Owner is referenced by each of its Buffers, and each export holds its
  * Buffer, so the Owner outlives every view. Its release runs exactly once
- * (release.c): when it is closed and its last Buffer dies, or when it is
- * garbage and its last export is gone.
+ * (release.c): when it is closed and its last Buffer dies, when its last
+ * reference goes, or, in a garbage cycle, once every finalizer of the cycle has
+ * run and nothing can reach it any more (collector.c).
  */
 #include "shim.h"
 

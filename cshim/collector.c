@@ -37,7 +37,8 @@
  * calling), so it carries the owner's address; the owner's memory is intact
  * until step 4 of that same collection, and the callback runs before.
  *
- * At interpreter exit the collector runs between steps that clear module
+ * At interpreter exit (the process's, or a subinterpreter's: from its atexit
+ * callbacks on) the collector runs between steps that clear module
  * dicts, so a release waiting for a later collection would find the modules
  * it uses emptied: there the owner's finalizer releases at once (step 2), the
  * cycle still intact. Another finalizer of the same cycle that runs after it

@@ -198,6 +198,16 @@ static PyObject *gc_callback(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* atexit: from here on the interpreter tears itself down (collector.c). */
+static PyObject *interpreter_ending(PyObject *m, PyObject *unused)
+{
+    (void)unused;
+    module_state *st = PyModule_GetState(m);
+    if (st != NULL)
+        st->ending = 1;
+    Py_RETURN_NONE;
+}
+
 static PyObject *run_pending(PyObject *m, PyObject *unused)
 {
     (void)m;
@@ -269,6 +279,7 @@ static PyMethodDef module_methods[] = {
     {"_core_info", core_info, METH_NOARGS, NULL},
     {"_set_hooks", set_hooks, METH_VARARGS, NULL},
     {"_gc_callback", gc_callback, METH_VARARGS, NULL},
+    {"_interpreter_ending", interpreter_ending, METH_NOARGS, NULL},
     {NULL}};
 
 static int module_traverse(PyObject *m, visitproc visit, void *arg)

@@ -103,6 +103,7 @@ typedef struct {
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
     PyObject *gc_tick;         /* weakref to a sentinel cycle, or NULL */
+    int ending;                /* its interpreter runs its exit (atexit has run) */
     int64_t interp;            /* PyInterpreterState_GetID of its interpreter */
 } module_state;
 

@@ -402,3 +402,73 @@ def test_dlpack_tensor_freed_on_a_foreign_thread(own, run_isolated, consumer_lib
         subinterp.destroy(interp)
         assert got == [[1, []], 10, 0, 0, [1], True], got
     """, own=own, lib=consumer_lib)
+
+
+@pytest.mark.parametrize("own", KINDS)
+def test_wrapper_cycles_alive_when_their_interpreter_ends(own, run_isolated):
+    """The state machine's wrapper cycles (releases over the wrapper, ctypes callbacks,
+    finalizers that resurrect or close), some garbage, some held by the interpreter's
+    globals, when it is destroyed: each release runs exactly once, none crashes."""
+    in_fresh_process(run_isolated, """
+        import itertools
+        combos = list(itertools.product(
+            ["method", "lambda", "partial", "cfunctype", "c"],
+            ["none", "buffer", "memoryview", "mv_slice", "ctypes", "picklebuffer"],
+            ["none", "resurrects", "closes"]))
+        counters = (ctypes.c_long * len(combos))()
+        base, size = ctypes.addressof(counters), ctypes.sizeof(ctypes.c_long)
+        fn = ctypes.cast(fake.lib.fake_count_arg, ctypes.c_void_p).value
+        interp = subinterp.create({own})
+        subinterp.run(interp, f\"\"\"
+            import ctypes, functools, pickle, pybuf
+            CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+            def bump(addr):
+                ctypes.c_long.from_address(addr).value += 1
+            KEPT = []
+            class W:
+                def release(self):
+                    assert self.mem is not None       # the wrapper is whole
+                    bump(self.counter)
+                def __del__(self):
+                    if self.fin == "resurrects" and not KEPT.count(self):
+                        KEPT.append(self)
+                    elif self.fin == "closes":
+                        self.owner.close()
+            held = []
+            for i, (rel, holds, fin) in enumerate({combos!r}):
+                w = W()
+                w.counter, w.fin, w.mem = {base} + i * {size}, fin, (ctypes.c_ubyte * 16)()
+                arg = None
+                if rel == "method":
+                    r = w.release
+                elif rel == "lambda":
+                    r = (lambda w: lambda: w.release())(w)
+                elif rel == "partial":
+                    r = functools.partial(bump, w.counter)
+                elif rel == "cfunctype":
+                    w.cb = CB((lambda w: lambda p: w.release())(w))
+                    r = w.cb
+                else:
+                    r, arg = {fn}, w.counter
+                w.owner = pybuf.Owner(release=r, arg=arg)
+                if holds != "none":
+                    w.buf = w.owner.buffer(w.mem, 16)
+                if holds == "memoryview":
+                    w.view = memoryview(w.buf)
+                elif holds == "mv_slice":
+                    w.view = memoryview(w.buf)[2:]
+                elif holds == "ctypes":
+                    w.view = (ctypes.c_ubyte * 16).from_buffer(w.buf)
+                elif holds == "picklebuffer":
+                    w.view = pickle.PickleBuffer(w.buf)
+                w.me = w
+                if i % 2:
+                    held.append(w)
+            del w
+            import gc
+            gc.collect()        # some armed, some resurrected, none released yet twice
+        \"\"\")
+        subinterp.destroy(interp)
+        assert list(counters) == [1] * len(combos), [
+            (c, n) for c, n in zip(combos, counters) if n != 1]
+    """, own=own)

@@ -44,15 +44,16 @@ def count_release():
 """
 
 
-def in_fresh_process(run_isolated, body, **subs):
-    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process."""
+def in_fresh_process(run_isolated, body, env=None, **subs):
+    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process;
+    returns its stdout and stderr."""
     code = textwrap.dedent(body)
     for name, value in subs.items():
         code = code.replace("{" + name + "}", repr(value))
     rc, out, err = run_isolated(HEADER + code + "\nprint('ok', flush=True)\n",
-                                import_pybuf=False, timeout=300)
+                                import_pybuf=False, timeout=300, env=env)
     assert rc == 0 and out.rstrip().endswith("ok"), describe(rc, out, err)
-    return out
+    return out, err
 
 
 # What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
@@ -248,21 +249,27 @@ def test_python_release_runs_in_its_interpreter_at_its_end(own, run_isolated):
 
 
 def test_subinterpreter_destroyed_with_an_export_leaked(run_isolated):
-    """An export nobody releases: its owner stays closed and unreleased, in nobody's live()."""
-    in_fresh_process(run_isolated, """
+    """An export nobody releases: its owner stays closed and unreleased, in nobody's live(),
+    and the leak report at exit names it with its interpreter."""
+    out, err = in_fresh_process(run_isolated, """
         import pybuf
         fn, counter, counter_addr = count_release()
         interp = subinterp.create(False)
         subinterp.run(interp, f\"\"\"
             import ctypes, pybuf
             data = (ctypes.c_ubyte * 8)()
-            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr}))
+            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr},
+                                         name="leaked-export"))
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(view))
         \"\"\")
         subinterp.destroy(interp)
         assert counter.value == 0
         assert pybuf.live() == []
-    """)
+        print("interp", interp)
+    """, env={"PYBUF_REPORT_LEAKS": "1"})
+    interp = out.split("interp ", 1)[1].split()[0]
+    assert (f"  leaked-export (closed, 1 buffer, 1 export, 8 bytes, in subinterpreter {interp})\n"
+            in err), err
 
 
 PARALLEL_WORKER = """
@@ -319,7 +326,7 @@ def test_own_gil_interpreters_in_parallel(run_isolated):
     """4 own-GIL interpreters, each on its own thread, create, export and release at once;
     every release runs exactly once, in its interpreter, and nothing shows in the main
     interpreter's live() meanwhile."""
-    out = in_fresh_process(run_isolated, """
+    out, _ = in_fresh_process(run_isolated, """
         import pybuf
         fn = count_release()[0]
         counters = (ctypes.c_long * 4)()

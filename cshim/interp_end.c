@@ -31,9 +31,8 @@ static void release_owners_of_ending_interp(void *data)
     int64_t interp = (int64_t)(intptr_t)data;
     assert(interp == current_interp());
     PyObject *exc = shim_err_take();
-    /* Garbage cycles go first, the ordinary way: their finalizers run with
-     * everything they reach intact. */
-    PyGC_Collect();
+    /* No collection here: garbage cycles are left to the interpreter's last
+     * one, which follows at once and releases them the ordinary way. */
     Py_ssize_t n;
     OwnerObject **owners = registry_owners_of(interp, &n);
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -42,8 +41,10 @@ static void release_owners_of_ending_interp(void *data)
          * creator thread runs here, or never. */
         o->rel.thread = 0;
         ATOMIC_OR(&o->counts.state, STATE_CLOSED);
-        /* Released now when no export is left, else when the last one goes. */
-        owner_finalize_release(o);
+        if (ATOMIC_LOAD(&o->counts.exports) == 0)
+            owner_finalize_release(o); /* as garbage without exports: released now */
+        else
+            ATOMIC_OR(&o->counts.state, STATE_DOOMED); /* when the last export goes */
         Py_DECREF(o);
     }
     PyMem_RawFree(owners);

@@ -409,3 +409,35 @@ def test_dlpack_tensor_freed_on_a_foreign_thread(own, run_isolated, consumer_lib
         subinterp.destroy(interp)
         assert got == [[1, []], 10, 0, 0, [1], True], got
     """, own=own, lib=consumer_lib)
+
+
+@own_gil
+def test_memoryview_sent_to_another_interpreter_releases_in_its_own(run_isolated):
+    """A memoryview of a subinterpreter's buffer, sent through a channel (CPython 3.13 shares
+    the export): the main interpreter reads it, drops it, and the owner's Python release runs
+    in the subinterpreter that made it."""
+    in_fresh_process(run_isolated, """
+        import _interpchannels
+        channel = _interpchannels.create(2)
+        interp = subinterp.create(True)
+        subinterp.run(interp, f\"\"\"
+            import _interpchannels, _interpreters, pybuf
+            ran_in = []
+            owner = pybuf.Owner(release=lambda: ran_in.append(_interpreters.get_current()[0]))
+            data = pybuf.alloc(8, name="data")
+            memoryview(data)[0] = 42
+            buf = owner.buffer(data.address, 8)
+            _interpchannels.send({channel}, memoryview(buf), blocking=False)
+            owner.close()
+            del buf
+            assert ran_in == [] and owner.exports == 1
+        \"\"\")
+        view, _ = _interpchannels.recv(channel)
+        assert bytes(view) == b"*" + bytes(7)
+        del view
+        got = subinterp.run_json(interp, \"\"\"
+            result = [ran_in, owner.exports, owner.released, [o.name for o in pybuf.live()]]
+        \"\"\")
+        assert got == [[interp], 0, True, ["data"]], (got, interp)
+        subinterp.destroy(interp)
+    """)

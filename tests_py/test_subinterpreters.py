@@ -56,7 +56,7 @@ def in_fresh_process(run_isolated, body, env=None, **subs):
     return out, err
 
 
-# What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
+# The failure this guards against: after a subinterpreter used pybuf and was destroyed, the main
 # interpreter's wrap() of a ctypes array raised NameError from the dead interpreter's hooks.
 USE_PYBUF = textwrap.dedent("""
     import ctypes, pybuf

@@ -121,7 +121,7 @@ int layout_finish(module_state *st, pybuf_layout *l)
     const core_api *core = core_require(st);
     if (core == NULL)
         return -1;
-    if (layout_cache_lookup(l))
+    if (st->layouts != NULL && layout_cache_lookup(st->layouts, l))
         return 0;
     int64_t strides_in[PYBUF_MAXDIM];
     memcpy(strides_in, l->strides, sizeof strides_in); /* the core overwrites them */
@@ -129,7 +129,8 @@ int layout_finish(module_state *st, pybuf_layout *l)
     err[0] = '\0';
     int32_t status = core->layout(l, err);
     if (status == PYBUF_OK) {
-        layout_cache_store(l, strides_in);
+        if (st->layouts != NULL)
+            layout_cache_store(st->layouts, l, strides_in);
         return 0;
     }
     raise_for_status(st, status, err);

@@ -315,6 +315,17 @@ for i in range({iters}):
         memoryview(a).cast("B")[0] = 1
         del a
         pybuf.wrap(data, 4, release={fn}, arg={counter}, name=me)
+        if i % 64 == 3:  # shared memory: the Go core maps, the shim unmaps
+            seg = pybuf.shm.create(64)
+            try:
+                memoryview(seg.buffer(0, 64))[0] = 7
+                other = pybuf.shm.attach(seg.name)
+                if memoryview(other.buffer(0, 1))[0] != 7:
+                    fails.append(("shm", i))
+                other.close()
+            finally:
+                seg.close()
+                seg.unlink()
 pybuf.trace(False)
 live_left = [o.name for o in pybuf.live()]
 result = [fails, live_left]

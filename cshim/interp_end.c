@@ -31,9 +31,8 @@ static void release_owners_of_ending_interp(void *data)
     int64_t interp = (int64_t)(intptr_t)data;
     assert(interp == current_interp());
     PyObject *exc = shim_err_take();
-    /* Garbage cycles go first, the ordinary way: their finalizers run with
-     * everything they reach intact. */
-    PyGC_Collect();
+    /* No collection here: garbage cycles are left to the interpreter's last
+     * one, which follows at once and releases them the ordinary way. */
     Py_ssize_t n;
     OwnerObject **owners = registry_owners_of(interp, &n);
     for (Py_ssize_t i = 0; i < n; i++) {

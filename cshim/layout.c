@@ -16,7 +16,9 @@ PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
     case PYBUF_ERR_OVERFLOW: type = PyExc_OverflowError; break;
     case PYBUF_ERR_TYPE: type = PyExc_TypeError; break;
     case PYBUF_ERR_BUFFER: type = PyExc_BufferError; break;
-    case PYBUF_ERR_NOT_FOUND: type = st->not_found_error; break;
+    case PYBUF_ERR_NOT_FOUND: /* NULL only while the module is torn down */
+        type = st->not_found_error ? st->not_found_error : PyExc_ValueError;
+        break;
     default: type = PyExc_ValueError; break;
     }
     PyErr_SetString(type, msg);
@@ -126,7 +128,7 @@ int layout_finish(module_state *st, pybuf_layout *l)
     const core_api *core = core_require(st);
     if (core == NULL)
         return -1;
-    if (layout_cache_lookup(l))
+    if (st->layouts != NULL && layout_cache_lookup(st->layouts, l))
         return 0;
     int64_t strides_in[PYBUF_MAXDIM];
     memcpy(strides_in, l->strides, sizeof strides_in); /* the core overwrites them */
@@ -134,7 +136,8 @@ int layout_finish(module_state *st, pybuf_layout *l)
     err[0] = '\0';
     int32_t status = core->layout(l, err);
     if (status == PYBUF_OK) {
-        layout_cache_store(l, strides_in);
+        if (st->layouts != NULL)
+            layout_cache_store(st->layouts, l, strides_in);
         return 0;
     }
     raise_for_status(st, status, err);

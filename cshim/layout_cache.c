@@ -8,13 +8,12 @@
  * a miss, or an address out of range, goes to the core, which also words any
  * error.
  *
- * The cache is per process and own-GIL interpreters use it in parallel: every
- * entry is read and written under `cache_lock` (a lookup copies the entry
- * out while holding it), and the hit counter is atomic.
+ * Each interpreter has its own cache (in its module state), touched only
+ * with that interpreter's GIL held: own-GIL interpreters running in parallel
+ * share nothing here but the hit counter, which is atomic.
  */
 #include "shim.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #define SLOTS 64
@@ -34,16 +33,23 @@ typedef struct {
     uint64_t addr_min, addr_max;
 } entry;
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static entry cache[SLOTS];  /* under cache_lock */
-static uint64_t hits;       /* atomic; for tests: proof that a hit skips the core */
+struct layout_cache {
+    entry slots[SLOTS];
+};
 
-/* A forked child has one thread: whoever held the lock in the parent is gone. */
-static void reset_lock_in_child(void) { pthread_mutex_init(&cache_lock, NULL); }
-static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
+static uint64_t hits; /* atomic, over all interpreters; for tests: proof that a hit skips the core */
 
 uint64_t layout_cache_hits(void) { return ATOMIC_LOAD(&hits); }
+
+layout_cache *layout_cache_new(void)
+{
+    layout_cache *c = PyMem_RawCalloc(1, sizeof *c);
+    if (c == NULL)
+        PyErr_NoMemory();
+    return c;
+}
+
+void layout_cache_free(layout_cache *c) { PyMem_RawFree(c); }
 
 static int cacheable(const pybuf_layout *l)
 {
@@ -52,7 +58,7 @@ static int cacheable(const pybuf_layout *l)
            strlen(l->format) < CACHED_FORMATLEN;
 }
 
-static entry *slot_for(const pybuf_layout *l)
+static entry *slot_for(layout_cache *c, const pybuf_layout *l)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (const char *p = l->format; *p; p++)
@@ -62,7 +68,7 @@ static entry *slot_for(const pybuf_layout *l)
         if (l->has_strides)
             h = (h ^ (uint64_t)l->strides[i]) * 1099511628211ULL;
     }
-    return &cache[(h ^ (uint64_t)l->ndim) % SLOTS];
+    return &c->slots[(h ^ (uint64_t)l->ndim) % SLOTS];
 }
 
 static int same_key(const entry *e, const pybuf_layout *l)
@@ -73,16 +79,13 @@ static int same_key(const entry *e, const pybuf_layout *l)
            (!l->has_strides || memcmp(e->strides_in, l->strides, dims) == 0);
 }
 
-int layout_cache_lookup(pybuf_layout *l)
+int layout_cache_lookup(layout_cache *c, pybuf_layout *l)
 {
     if (!cacheable(l))
         return 0;
-    const entry *e = slot_for(l);
-    pthread_mutex_lock(&cache_lock);
-    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max) {
-        pthread_mutex_unlock(&cache_lock);
+    const entry *e = slot_for(c, l);
+    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max)
         return 0;
-    }
     memcpy(l->strides, e->strides, sizeof(int64_t) * (size_t)l->ndim);
     l->itemsize = e->itemsize;
     l->nbytes = e->nbytes;
@@ -94,19 +97,16 @@ int layout_cache_lookup(pybuf_layout *l)
     l->f_contiguous = e->f_contiguous;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
-    pthread_mutex_unlock(&cache_lock);
     ATOMIC_ADD(&hits, 1);
     return 1;
 }
 
-void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
+void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *strides_in)
 {
     if (!cacheable(l))
         return;
-    pthread_once(&atfork_once, install_atfork);
-    entry *e = slot_for(l);
+    entry *e = slot_for(c, l);
     size_t dims = sizeof(int64_t) * (size_t)l->ndim;
-    pthread_mutex_lock(&cache_lock);
     e->used = 1;
     strcpy(e->format, l->format);
     e->ndim = l->ndim;
@@ -124,5 +124,4 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
     e->f_contiguous = l->f_contiguous;
     e->addr_min = l->addr_min;
     e->addr_max = l->addr_max;
-    pthread_mutex_unlock(&cache_lock);
 }

@@ -4,7 +4,7 @@
  * Importing it loads no Go and starts no thread (core_loader.c loads the Go
  * core at first need). Multi-phase init (PEP 489): every interpreter that
  * imports it gets its own module, types, exceptions and hooks (module_state);
- * what is per process (the Go core, the registry, the layout cache, fork
+ * what is per process (the Go core, the registry and its queue, fork
  * state) lives in the other files, behind locks or atomics, because own-GIL
  * interpreters run in parallel (docs/INTERPRETERS.md).
  */
@@ -324,7 +324,16 @@ static int module_clear(PyObject *m)
     return 0;
 }
 
-static void module_free(void *m) { module_clear((PyObject *)m); }
+/* Once the module is deallocated: no owner of it is left to use the cache. */
+static void module_free(void *m)
+{
+    module_clear((PyObject *)m);
+    module_state *st = state_of((PyObject *)m);
+    if (st != NULL) {
+        layout_cache_free(st->layouts);
+        st->layouts = NULL;
+    }
+}
 
 static int add_exceptions(PyObject *m, module_state *st)
 {
@@ -369,6 +378,8 @@ static int module_exec(PyObject *m)
 {
     module_state *st = state_of(m);
     st->interp = current_interp();
+    if ((st->layouts = layout_cache_new()) == NULL)
+        return -1;
     if (add_exceptions(m, st) < 0 || intern_constants(st) < 0)
         return -1;
     st->owner_type = owner_type_init(m);

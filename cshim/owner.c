@@ -467,7 +467,7 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
     pending_run_mine(0);
     if (strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED)) {
         if (owner_is_foreign(self)) {
-            PyErr_SetString(self->st->fork_error,
+            PyErr_SetString(self->st->fork_error ? self->st->fork_error : PyExc_RuntimeError,
                             "close(strict=True) cannot release an owner created before "
                             "this process was forked: the parent process releases it. "
                             "Use the 'spawn' or 'forkserver' start method to own "

@@ -90,6 +90,8 @@ typedef struct release_job {
  * every owner and buffer made from it, even in a garbage cycle where the
  * collector clears the types' references to the module first.
  */
+typedef struct layout_cache layout_cache;
+
 typedef struct {
     PyTypeObject *owner_type;
     PyTypeObject *buffer_type;
@@ -105,6 +107,7 @@ typedef struct {
     PyObject *gc_tick;         /* weakref to a sentinel cycle, or NULL */
     int ending;                /* its interpreter runs its exit (atexit has run) */
     int64_t interp;            /* PyInterpreterState_GetID of its interpreter */
+    layout_cache *layouts;     /* owned; freed with the module (m_free) */
 } module_state;
 
 typedef struct OwnerObject {
@@ -190,9 +193,12 @@ uint64_t core_use_count(void);
 int core_forked_after_load(void);
 const char *core_version(void); /* "" when not usable; not counted */
 
-/* layout_cache.c: layouts the core validated, reused at addresses it allows. */
-int layout_cache_lookup(pybuf_layout *l);
-void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in);
+/* layout_cache.c: layouts the core validated, reused at addresses it allows;
+ * one cache per interpreter (module_state.layouts), used under its GIL. */
+layout_cache *layout_cache_new(void); /* NULL with MemoryError */
+void layout_cache_free(layout_cache *c);
+int layout_cache_lookup(layout_cache *c, pybuf_layout *l);
+void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *strides_in);
 uint64_t layout_cache_hits(void);
 
 /* registry_queue.c: batched registration with the Go registry. */

@@ -44,18 +44,19 @@ def count_release():
 """
 
 
-def in_fresh_process(run_isolated, body, **subs):
-    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process."""
+def in_fresh_process(run_isolated, body, env=None, **subs):
+    """Runs HEADER + `body` (with {name} replaced by repr(subs[name])) in a new process;
+    returns its stdout and stderr."""
     code = textwrap.dedent(body)
     for name, value in subs.items():
         code = code.replace("{" + name + "}", repr(value))
     rc, out, err = run_isolated(HEADER + code + "\nprint('ok', flush=True)\n",
-                                import_pybuf=False, timeout=300)
+                                import_pybuf=False, timeout=300, env=env)
     assert rc == 0 and out.rstrip().endswith("ok"), describe(rc, out, err)
-    return out
+    return out, err
 
 
-# What the issue saw: after a subinterpreter used pybuf and was destroyed, the main
+# The failure this guards against: after a subinterpreter used pybuf and was destroyed, the main
 # interpreter's wrap() of a ctypes array raised NameError from the dead interpreter's hooks.
 USE_PYBUF = textwrap.dedent("""
     import ctypes, pybuf
@@ -248,21 +249,27 @@ def test_python_release_runs_in_its_interpreter_at_its_end(own, run_isolated):
 
 
 def test_subinterpreter_destroyed_with_an_export_leaked(run_isolated):
-    """An export nobody releases: its owner stays closed and unreleased, in nobody's live()."""
-    in_fresh_process(run_isolated, """
+    """An export nobody releases: its owner stays closed and unreleased, in nobody's live(),
+    and the leak report at exit names it with its interpreter."""
+    out, err = in_fresh_process(run_isolated, """
         import pybuf
         fn, counter, counter_addr = count_release()
         interp = subinterp.create(False)
         subinterp.run(interp, f\"\"\"
             import ctypes, pybuf
             data = (ctypes.c_ubyte * 8)()
-            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr}))
+            view = memoryview(pybuf.wrap(data, 8, release={fn}, arg={counter_addr},
+                                         name="leaked-export"))
             ctypes.pythonapi.Py_IncRef(ctypes.py_object(view))
         \"\"\")
         subinterp.destroy(interp)
         assert counter.value == 0
         assert pybuf.live() == []
-    """)
+        print("interp", interp)
+    """, env={"PYBUF_REPORT_LEAKS": "1"})
+    interp = out.split("interp ", 1)[1].split()[0]
+    assert (f"  leaked-export (closed, 1 buffer, 1 export, 8 bytes, in subinterpreter {interp})\n"
+            in err), err
 
 
 PARALLEL_WORKER = """
@@ -308,6 +315,17 @@ for i in range({iters}):
         memoryview(a).cast("B")[0] = 1
         del a
         pybuf.wrap(data, 4, release={fn}, arg={counter}, name=me)
+        if i % 64 == 3:  # shared memory: the Go core maps, the shim unmaps
+            seg = pybuf.shm.create(64)
+            try:
+                memoryview(seg.buffer(0, 64))[0] = 7
+                other = pybuf.shm.attach(seg.name)
+                if memoryview(other.buffer(0, 1))[0] != 7:
+                    fails.append(("shm", i))
+                other.close()
+            finally:
+                seg.close()
+                seg.unlink()
 pybuf.trace(False)
 live_left = [o.name for o in pybuf.live()]
 result = [fails, live_left]
@@ -319,7 +337,7 @@ def test_own_gil_interpreters_in_parallel(run_isolated):
     """4 own-GIL interpreters, each on its own thread, create, export and release at once;
     every release runs exactly once, in its interpreter, and nothing shows in the main
     interpreter's live() meanwhile."""
-    out = in_fresh_process(run_isolated, """
+    out, _ = in_fresh_process(run_isolated, """
         import pybuf
         fn = count_release()[0]
         counters = (ctypes.c_long * 4)()
@@ -472,3 +490,35 @@ def test_wrapper_cycles_alive_when_their_interpreter_ends(own, run_isolated):
         assert list(counters) == [1] * len(combos), [
             (c, n) for c, n in zip(combos, counters) if n != 1]
     """, own=own)
+
+
+@own_gil
+def test_memoryview_sent_to_another_interpreter_releases_in_its_own(run_isolated):
+    """A memoryview of a subinterpreter's buffer, sent through a channel (CPython 3.13 shares
+    the export): the main interpreter reads it, drops it, and the owner's Python release runs
+    in the subinterpreter that made it."""
+    in_fresh_process(run_isolated, """
+        import _interpchannels
+        channel = _interpchannels.create(2)
+        interp = subinterp.create(True)
+        subinterp.run(interp, f\"\"\"
+            import _interpchannels, _interpreters, pybuf
+            ran_in = []
+            owner = pybuf.Owner(release=lambda: ran_in.append(_interpreters.get_current()[0]))
+            data = pybuf.alloc(8, name="data")
+            memoryview(data)[0] = 42
+            buf = owner.buffer(data.address, 8)
+            _interpchannels.send({channel}, memoryview(buf), blocking=False)
+            owner.close()
+            del buf
+            assert ran_in == [] and owner.exports == 1
+        \"\"\")
+        view, _ = _interpchannels.recv(channel)
+        assert bytes(view) == b"*" + bytes(7)
+        del view
+        got = subinterp.run_json(interp, \"\"\"
+            result = [ran_in, owner.exports, owner.released, [o.name for o in pybuf.live()]]
+        \"\"\")
+        assert got == [[interp], 0, True, ["data"]], (got, interp)
+        subinterp.destroy(interp)
+    """)

@@ -88,6 +88,9 @@ func describeOwner(info Info) string {
 	if info.CreatedAt != "" {
 		parts = append(parts, "created at "+info.CreatedAt)
 	}
+	if info.Interp != 0 { // the main interpreter's owners are the usual case
+		parts = append(parts, fmt.Sprintf("in subinterpreter %d", info.Interp))
+	}
 	s := strings.Join(parts, ", ")
 	if held := describeHolders(info.Holders); held != "" {
 		s += "; held by " + held

@@ -153,9 +153,12 @@ func TestReportLeaks(t *testing.T) {
 	r.Trace(a, KindExport, "a.py:5 in MainThread")
 	r.Register("", -1, "", counts(1, 0, 1, 0))
 	r.Register("done", -1, "", counts(0, 0, 0, StateReleased))
+	r.Apply([]Registration{{ID: 9, Name: "sub", Nbytes: 8, Counts: counts(0, 1, 0, StateClosed),
+		Interp: 3}}, nil)
 
-	assert.Equal(t, 2, r.ReportLeaks(&out))
-	assert.Equal(t, "pybuf: 2 owner(s) never released:\n"+
+	assert.Equal(t, 3, r.ReportLeaks(&out))
+	assert.Equal(t, "pybuf: 3 owner(s) never released:\n"+
+		"  sub (closed, 0 buffers, 1 export, 8 bytes, in subinterpreter 3)\n"+
 		"  cache (closed, 1 buffer, 2 exports, 4096 bytes, created at a.py:1 in MainThread;"+
 		" held by 1 export created at a.py:5 in MainThread)\n"+
 		"  <unnamed> (open, 1 buffer, 0 exports, 1 byte)\n",

@@ -76,9 +76,11 @@ class OwnerInfo:
 
 
 def live() -> list[OwnerInfo]:
-    """Every owner not yet released (closed ones included), oldest first.
+    """Every owner of the calling interpreter not yet released (closed ones
+    included), oldest first.
 
-    ``created_at`` and ``holders`` are filled while :func:`trace` is on.
+    ``created_at`` and ``holders`` are filled while :func:`trace` is on (a
+    switch of the whole process).
     """
     return [
         OwnerInfo(

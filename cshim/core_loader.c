@@ -15,6 +15,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A symbol every Go shared library defines, whoever built it. */
 #define GO_RUNTIME_MARKER "_cgo_wait_runtime_init_done"
@@ -55,6 +56,8 @@ int core_forked_after_load(void) { return forked_after_load; }
 
 uint64_t core_use_count(void) { return ATOMIC_LOAD(&core_uses); }
 
+PyObject *core_loaded_path(void) { return loaded ? loaded_path : NULL; }
+
 const char *core_version(void)
 {
     return (loaded && !forked_after_load) ? api.version() : "";
@@ -68,9 +71,12 @@ const core_api *core_if_usable(void)
     return &api;
 }
 
-/* Finds a Go runtime already in the process, other than `ours`. */
+/* Finds a Go runtime already in the process, other than the file `ours`
+ * (compared as a file: the same library may be loaded under another name). */
 struct go_search {
-    void *ours;
+    int have_ours;
+    dev_t dev;
+    ino_t ino;
     char found[1024];
 };
 
@@ -84,8 +90,10 @@ static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
     if (h == NULL)
         return 0;
     int is_go = dlsym(h, GO_RUNTIME_MARKER) != NULL;
-    int is_ours = (h == s->ours);
     dlclose(h);
+    struct stat st;
+    int is_ours = s->have_ours && stat(info->dlpi_name, &st) == 0 && st.st_dev == s->dev &&
+                  st.st_ino == s->ino;
     if (is_go && !is_ours) {
         snprintf(s->found, sizeof s->found, "%s", info->dlpi_name);
         return 1;
@@ -118,6 +126,12 @@ static PyObject *chosen_path(void)
     const char *env = getenv("PYBUF_CORE");
     if (env != NULL && env[0] != '\0')
         return PyUnicode_DecodeFSDefault(env);
+    /* An installed Go module's library holds pybuf's core too, and must be
+     * the process's one Go runtime whenever the module is imported. */
+    PyObject *announced = go_library_announced();
+    if (announced == NULL || announced != Py_None)
+        return announced;
+    Py_DECREF(announced);
     return default_path();
 }
 
@@ -148,12 +162,18 @@ static int bind_all(void *h, PyObject *path)
     BIND(shm_create, "pybuf_core_shm_create");
     BIND(shm_attach, "pybuf_core_shm_attach");
     BIND(shm_unlink, "pybuf_core_shm_unlink");
+    BIND(go_module, "pybuf_core_go_module");
+    BIND(go_call, "pybuf_core_go_call");
     return 0;
 }
 
 static int load(void)
 {
-    PyObject *path = chosen_path();
+    PyObject *chosen = chosen_path();
+    if (chosen == NULL)
+        return -1;
+    PyObject *path = absolute_if_exists(chosen);
+    Py_DECREF(chosen);
     if (path == NULL)
         return -1;
     PyObject *encoded = PyUnicode_EncodeFSDefault(path);
@@ -165,10 +185,9 @@ static int load(void)
 
     /* The library we are about to load may already be in the process (a Go
      * extension loaded through ctypes): that runtime is the one to share. */
-    struct go_search search = {.ours = dlopen(cpath, RTLD_LAZY | RTLD_NOLOAD)};
+    struct go_search search = {0};
+    search.have_ours = stat_path(path, &search.dev, &search.ino) == 0;
     dl_iterate_phdr(find_go_runtime, &search);
-    if (search.ours != NULL)
-        dlclose(search.ours);
     if (search.found[0] != '\0') {
         PyErr_Format(PyExc_ImportError,
                      "pybuf: a Go runtime is already running in this process "
@@ -237,17 +256,15 @@ PyObject *core_set_path(PyObject *path)
     }
     Py_DECREF(fspath);
     if (loaded) {
-        int same = PyObject_RichCompareBool(str, loaded_path, Py_EQ);
-        if (same == 1) {
+        if (same_file(str, loaded_path)) {
             Py_DECREF(str);
             Py_RETURN_NONE;
         }
-        if (same == 0)
-            PyErr_Format(PyExc_ImportError,
-                         "pybuf: load_core(%R) comes too late: the Go core is "
-                         "already loaded from %R, and a Go library cannot be "
-                         "unloaded. Call load_core() before any other use",
-                         str, loaded_path);
+        PyErr_Format(PyExc_ImportError,
+                     "pybuf: load_core(%R) comes too late: the Go core is "
+                     "already loaded from %R, and a Go library cannot be "
+                     "unloaded. Call load_core() before any other use",
+                     str, loaded_path);
         Py_DECREF(str);
         return NULL;
     }

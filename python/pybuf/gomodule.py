@@ -1,0 +1,72 @@
+"""Go modules at run time: Python modules whose functions are Go functions.
+
+A Go package registers its functions with pybuf/pymod; ``pybuf.gobuild``
+builds it, with pybuf's Go core, into one c-shared library inside a Python
+package, whose generated ``__init__.py`` calls :func:`load`. The library is
+the process's one Go runtime and pybuf's core, so pybuf must load it rather
+than its own core, whichever is imported first: an installed Go module
+announces its library in the entry point group ``pybuf.go_library``
+(``name = package:library_file``), which pybuf reads at its first use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from . import _pybuf
+
+ENTRY_POINT_GROUP = "pybuf.go_library"
+
+
+def announced_library() -> str | None:
+    """The Go library an installed Go module announces, or None.
+
+    Called by the core loader at pybuf's first use, unless ``load_core`` or
+    ``PYBUF_CORE`` chose a library. With several announced libraries the
+    first by entry-point name wins; importing a module of another one then
+    raises ImportError saying how to build them into one.
+    """
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
+        path = library_path(ep.value, ep.dist.locate_file("") if ep.dist is not None else None)
+        if path is not None and os.path.isfile(path):
+            return path
+    return None
+
+
+def library_path(value: str, root: Any) -> str | None:
+    """The file an entry point value ``package.sub:file`` names under ``root``."""
+    package, sep, filename = value.partition(":")
+    if not sep or not package or not filename or root is None:
+        return None
+    return os.path.join(str(root), *package.split("."), filename)
+
+
+def load(name: str, namespace: dict[str, Any], library: str) -> None:
+    """Fills a module's namespace with the Go functions registered as ``name``.
+
+    ``library`` is the c-shared library's file name, next to the module's
+    ``__init__.py``. Raises ImportError when that library cannot be this
+    process's Go runtime, or does not hold the module.
+    """
+    path = os.path.join(os.path.dirname(os.path.abspath(namespace["__file__"])), library)
+    doc, funcs = _pybuf._go_module(name, path)
+    namespace.update(funcs)
+    namespace["__all__"] = sorted(funcs)
+    if doc and not namespace.get("__doc__"):
+        namespace["__doc__"] = doc
+
+
+try:
+    import numpy as _np
+
+    def _as_array(buffer: Any) -> Any:
+        """How an exported Go slice reaches Python: a NumPy array over it."""
+        return _np.asarray(buffer)
+
+except ImportError:  # without NumPy, the pybuf.Buffer itself
+
+    def _as_array(buffer: Any) -> Any:
+        return buffer

@@ -41,7 +41,7 @@ func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 }
 
 func TestAbiAndVersion(t *testing.T) {
-	assert.EqualValues(t, 1, callAbi())
+	assert.EqualValues(t, 2, callAbi())
 	assert.Equal(t, version.Version, callVersion())
 	assert.Equal(t, "0.1.0", callVersion())
 }

@@ -20,6 +20,7 @@ import "unsafe"
 type adopted struct {
 	Address      uint64
 	Shape        []int64
+	Strides      []int64 // nil unless the descriptor has strides
 	Format, Name string
 	Readonly     bool
 	HasRelease   bool
@@ -47,6 +48,9 @@ func adoptForTest(p unsafe.Pointer) adopted {
 	}
 	for i := range int(d.ndim) {
 		a.Shape = append(a.Shape, int64(d.shape[i]))
+		if d.has_strides != 0 {
+			a.Strides = append(a.Strides, int64(d.strides[i]))
+		}
 	}
 	C.free(p)
 	return a

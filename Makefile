@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist stress memcheck
+.PHONY: dev install test go-test py-test typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,15 +22,22 @@ install: $(VENV)/.deps
 
 dev: install
 
+# The Go module example: pip builds examples/gostats (its own Go module) into the
+# Python module gostats with pybuf.gobuild, against the pybuf just installed.
+gostats: install
+	$(PIP) install --no-build-isolation --no-deps --force-reinstall ./examples/gostats
+
 go-test:
 	$(GO) vet ./...
 	$(GO) test ./...
+	cd examples/gostats && $(GO) vet . && $(GO) test .
 
-py-test: install
+py-test: install gostats
 	$(PY) -m pytest -q tests_py
 
-# The examples are what users copy: they must pass mypy --strict.
-typecheck: install
+# The examples are what users copy: they must pass mypy --strict (gostats through
+# the stubs its build generated).
+typecheck: install gostats
 	$(PY) -m mypy --strict examples/
 
 # Release artifacts in dist/ (docs/PACKAGING.md); PYTHON picks the CPython.
@@ -59,9 +66,10 @@ shm-demo: install
 goext:
 	$(GO) build -buildmode=c-shared -o build/goext/libgoext.so ./examples/goext
 
-bench: install goext
+bench: install goext gostats
 	$(PY) bench/run.py
 	$(PY) bench/goslice.py --lib build/goext/libgoext.so
+	$(PY) bench/gomodule.py
 
 # A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
 FUZZTIME ?= 30s

@@ -107,6 +107,13 @@ def main() -> None:
     mem_rows, errors = memory.memory_rows()
     print(f"[memory: {time.perf_counter() - t:.0f} s]", flush=True)
     rows = rows[:-1] + mem_rows + rows[-1:]   # group order: memory (4) before DLPack (5)
+    t = time.perf_counter()
+    try:
+        import gomodule
+        rows += gomodule.gomodule_rows()  # needs examples/gostats installed (make gostats)
+    except ImportError as e:
+        errors.append(f"Go module rows: {e}")
+    print(f"[gomodule: {time.perf_counter() - t:.0f} s]", flush=True)
 
     elapsed = time.perf_counter() - t0
     print()

@@ -416,3 +416,12 @@ def test_a_module_the_library_lacks_is_an_import_error():
         pybuf._pybuf._go_module("nosuch", GOSTATS_LIB)
     assert str(e.value) == (f"cannot import nosuch from the Go library {GOSTATS_LIB}: this Go library "
                             "has no module \"nosuch\" (it has: gostats)")
+
+
+def test_installed_module_self_checks():
+    p = subprocess.run([sys.executable, "-m", "pybuf.gomodule", "gostats"], capture_output=True, text=True,
+                       timeout=120, env={k: v for k, v in os.environ.items() if k != "PYBUF_CORE"})
+    assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
+    assert f"announced library: {GOSTATS_LIB}" in p.stdout
+    assert "[ok] gostats: 11 Go functions (add, crash, fail, grid, histogram, live_pins, mean, particles, " \
+           "scale, sleep_ms, submatrix)" in p.stdout

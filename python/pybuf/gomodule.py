@@ -70,3 +70,42 @@ except ImportError:  # without NumPy, the pybuf.Buffer itself
 
     def _as_array(buffer: Any) -> Any:
         return buffer
+
+
+def selfcheck(names: list[str]) -> list[str]:
+    """Imports each Go module and checks it runs as this process's pybuf core."""
+    import importlib
+
+    failures: list[str] = []
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as e:
+            failures.append(f"import {name}: {e}")
+            print(f"  [FAIL] import {name}: {e}")
+            continue
+        funcs = list(getattr(module, "__all__", []))
+        ok = bool(funcs) and all(callable(getattr(module, f, None)) for f in funcs)
+        print(f"  [{'ok' if ok else 'FAIL'}] {name}: {len(funcs)} Go functions ({', '.join(funcs)})")
+        if not ok:
+            failures.append(f"{name}: no Go functions")
+    info = _pybuf._core_info()
+    print(f"  pybuf core {info['version']}, loaded: {info['loaded']}")
+    return failures
+
+
+def _main(argv: list[str]) -> int:
+    from importlib.metadata import entry_points
+
+    names = argv or sorted({ep.value.partition(":")[0] for ep in entry_points(group=ENTRY_POINT_GROUP)})
+    if not names:
+        print("no Go module is installed (entry point group pybuf.go_library)")
+        return 1
+    print(f"Go modules: {', '.join(names)}; announced library: {announced_library()}")
+    return 1 if selfcheck(names) else 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(_main(sys.argv[1:]))

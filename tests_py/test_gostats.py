@@ -425,3 +425,30 @@ def test_installed_module_self_checks():
     assert f"announced library: {GOSTATS_LIB}" in p.stdout
     assert "[ok] gostats: 11 Go functions (add, crash, fail, grid, histogram, live_pins, mean, particles, " \
            "scale, sleep_ms, submatrix)" in p.stdout
+
+
+def test_forked_child_gets_fork_error_not_a_hang():
+    r = run_python("""
+        import select, signal
+        import gostats, pybuf
+        a = gostats.grid(2, 2)
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            signal.alarm(10)                    # a hang must not outlive the test
+            res = {"view": a.tolist()}
+            try:
+                gostats.add(1, 2)
+                res["add"] = "no error"
+            except pybuf.ForkError as e:
+                res["add"] = ["ForkError", isinstance(e, RuntimeError)]
+            os.write(wfd, json.dumps(res).encode())
+            os._exit(0)
+        os.close(wfd)
+        ready, _, _ = select.select([rfd], [], [], 10.0)
+        child = json.loads(os.read(rfd, 65536)) if ready else None
+        os.waitpid(pid, 0)
+        done(child=child, parent=gostats.add(2, 2))
+    """)
+    assert r["child"] == {"view": [[0.0, 1.0], [2.0, 3.0]], "add": ["ForkError", True]}
+    assert r["parent"] == 4

@@ -29,8 +29,16 @@ def announced_library() -> str | None:
     """
     from importlib.metadata import entry_points
 
-    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value)):
-        path = library_path(ep.value, ep.dist.locate_file("") if ep.dist is not None else None)
+    try:
+        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+    except Exception:  # broken metadata of some distribution must not stop pybuf
+        return None
+    for ep in eps:
+        try:
+            root = ep.dist.locate_file("") if ep.dist is not None else None
+        except Exception:
+            continue
+        path = library_path(ep.value, root)
         if path is not None and os.path.isfile(path):
             return path
     return None
@@ -62,9 +70,9 @@ def load(name: str, namespace: dict[str, Any], library: str) -> None:
 try:
     import numpy as _np
 
-    def _as_array(buffer: Any) -> Any:
-        """How an exported Go slice reaches Python: a NumPy array over it."""
-        return _np.asarray(buffer)
+    # How an exported Go slice reaches Python: a NumPy array over it (the
+    # shim calls this once per array result; no Python frame in between).
+    _as_array = _np.asarray
 
 except ImportError:  # without NumPy, the pybuf.Buffer itself
 

@@ -217,6 +217,7 @@ def test_signatures_and_docs():
     assert str(inspect.signature(gostats.histogram)) == "(x, bins, lo, hi)"
     assert gostats.add.__doc__ == "a + b"
     assert gostats.add.__module__ == "gostats"
+    assert gostats.__doc__ == "Small statistics in Go, called from Python without copies."
     assert sorted(gostats.__all__) == sorted(["add", "mean", "histogram", "grid", "submatrix", "scale",
                                               "particles", "fail", "crash", "sleep_ms", "live_pins"])
 
@@ -376,20 +377,46 @@ def test_pybuf_core_chosen_first_refuses_gostats():
     assert "one library" in r["error"]
 
 
-@pytest.fixture(scope="session")
-def gotwo(tmp_path_factory):
-    """tests_py/gotwo built on its own, as the package gotwo; the directory holding it."""
+def build_go_library(tmp_path_factory, main, modules):
+    """tests_py/gomods/<main> built with -buildmode=c-shared into the first of
+    `modules`, with a generated __init__.py for each; the directory holding them."""
     go = shutil.which("go")
-    assert go is not None, "building tests_py/gotwo needs the Go toolchain on PATH"
-    top = tmp_path_factory.mktemp("gotwo")
-    pkg = top / "gotwo"
-    pkg.mkdir()
-    p = subprocess.run([go, "build", "-buildmode=c-shared", "-o", str(pkg / LIBRARY_FILE), "./tests_py/gotwo"],
+    assert go is not None, "building tests_py/gomods needs the Go toolchain on PATH"
+    top = tmp_path_factory.mktemp(main)
+    library = top / modules[0] / LIBRARY_FILE
+    for name in modules:
+        (top / name).mkdir()
+        rel = os.path.relpath(library, top / name)
+        (top / name / "__init__.py").write_text(INIT_TEMPLATE.format(name=name, library=rel))
+    p = subprocess.run([go, "build", "-buildmode=c-shared", "-o", str(library), f"./tests_py/gomods/{main}"],
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CGO_ENABLED": "1"},
                        timeout=600)
     assert p.returncode == 0, p.stderr
-    (pkg / "__init__.py").write_text(INIT_TEMPLATE.format(name="gotwo", library=LIBRARY_FILE))
     return str(top)
+
+
+@pytest.fixture(scope="session")
+def gotwo(tmp_path_factory):
+    """gotwo built on its own: a second Go library next to gostats."""
+    return build_go_library(tmp_path_factory, "libtwo", ["gotwo"])
+
+
+@pytest.fixture(scope="session")
+def goboth(tmp_path_factory):
+    """gotwo and gothree built into one library."""
+    return build_go_library(tmp_path_factory, "libboth", ["gotwo", "gothree"])
+
+
+def test_several_go_packages_in_one_library_are_several_modules(goboth):
+    r = run_python("""
+        import gotwo, gothree, pybuf
+        ones = gothree.ones(3)
+        done(two=gotwo.twice(21), three=gothree.thrice(1.5), ones=ones.tolist(),
+             runtimes=go_runtimes(), docs=[gotwo.__doc__, gothree.__doc__])
+    """, path=[goboth])
+    assert r["two"] == 42 and r["three"] == 4.5 and r["ones"] == [1.0, 1.0, 1.0]
+    assert r["runtimes"] == [os.path.realpath(os.path.join(goboth, "gotwo", LIBRARY_FILE))]
+    assert r["docs"] == ["A Go module for the tests.", "Another Go module for the tests."]
 
 
 @pytest.mark.parametrize("first", ["gostats", "gotwo"])

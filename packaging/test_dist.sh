@@ -5,6 +5,7 @@
 #   wheel-numpy126  no Go on PATH, NumPy 1.26.4 (the last 1.x): the same
 #   wheel-nonumpy   no Go on PATH, no NumPy: self-check, memoryview/ctypes tests
 #   sdist           Go present, no network for Go: builds, then self-check
+#   gomodule        examples/gostats: wheel built against dist/'s wheel, run without Go
 # pip's cache is shared, so after the first run nothing is downloaded again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,6 +19,7 @@ declare -A cases=(
     [wheel-numpy126]="$HERE/check_wheel.sh $WORK/wheel-numpy126 numpy==1.26.4"
     [wheel-nonumpy]="$HERE/check_wheel.sh $WORK/wheel-nonumpy none"
     [sdist]="$HERE/check_sdist.sh $WORK/sdist"
+    [gomodule]="$HERE/check_gomodule.sh $WORK/gomodule"
 )
 declare -A pids
 start=$SECONDS
@@ -32,7 +34,7 @@ for name in "${!cases[@]}"; do
     pids[$name]=$!
 done
 failed=0
-for name in wheel-numpy2 wheel-numpy126 wheel-nonumpy sdist; do
+for name in wheel-numpy2 wheel-numpy126 wheel-nonumpy sdist gomodule; do
     wait "${pids[$name]}" || true
     read -r rc took <"$WORK/$name.rc"
     if [[ $rc == 0 ]]; then

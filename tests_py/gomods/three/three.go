@@ -14,3 +14,9 @@ func init() {
 			return s
 		}, "n"))
 }
+
+// gobad is a registration mistake: importing it must raise ImportError, and
+// nothing else in the library may suffer.
+func init() {
+	pymod.Module("gobad", "", pymod.Func("count", func(m map[string]int) int { return len(m) }, "m"))
+}

@@ -59,7 +59,7 @@ def go_modules(modules: dict[str, str]) -> dict[str, Any]:
             raise ValueError(f"go_modules: {name!r} is not a top-level Python module name")
     first = next(iter(modules))
     ext = Extension(f"{first}.{LIBRARY_FILE[:-3]}", sources=[])
-    ext.go_modules = dict(modules)  # type: ignore[attr-defined]
+    setattr(ext, "go_modules", dict(modules))  # read back by BuildGoModules
     return {
         "ext_modules": [ext],
         "cmdclass": {"build_ext": BuildGoModules},
@@ -107,7 +107,7 @@ class BuildGoModules(build_ext):
         return os.path.join(*fullname.split(".")[:-1], LIBRARY_FILE)
 
     def build_extension(self, ext: Extension) -> None:
-        modules: dict[str, str] = ext.go_modules  # type: ignore[attr-defined]
+        modules: dict[str, str] = getattr(ext, "go_modules")
         go = find_go()
         root = os.path.abspath(_run([go, "env", "GOMOD"], os.getcwd()).strip() or ".")
         root = os.path.dirname(root) if root.endswith("go.mod") else os.getcwd()

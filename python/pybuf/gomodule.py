@@ -12,7 +12,7 @@ announces its library in the entry point group ``pybuf.go_library``
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from . import _pybuf
 
@@ -67,18 +67,20 @@ def load(name: str, namespace: dict[str, Any], library: str) -> None:
         namespace["__doc__"] = doc
 
 
+def _buffer_itself(buffer: Any) -> Any:
+    return buffer
+
+
+# How an exported Go slice reaches Python: a NumPy array over it (the shim
+# calls this once per array result, with no Python frame in between), or the
+# pybuf.Buffer itself where NumPy is not installed.
+_as_array: Callable[[Any], Any] = _buffer_itself
 try:
     import numpy as _np
 
-    # How an exported Go slice reaches Python: a NumPy array over it (the
-    # shim calls this once per array result; no Python frame in between).
     _as_array = _np.asarray
-
-except ImportError:  # without NumPy, the pybuf.Buffer itself
-
-    def _as_array(buffer: Any) -> Any:
-        return buffer
-
+except ImportError:
+    pass
 
 def selfcheck(names: list[str]) -> list[str]:
     """Imports each Go module and checks it runs as this process's pybuf core."""

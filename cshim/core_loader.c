@@ -74,6 +74,8 @@ const core_api *core_if_usable(void)
 /* Finds a Go runtime already in the process, other than the file `ours`
  * (compared as a file: the same library may be loaded under another name). */
 struct go_search {
+    void *ours;        /* the library by the loader's own lookup (a bare name
+                          is searched on the library path), or NULL */
     int have_ours;
     dev_t dev;
     ino_t ino;
@@ -90,10 +92,11 @@ static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
     if (h == NULL)
         return 0;
     int is_go = dlsym(h, GO_RUNTIME_MARKER) != NULL;
-    dlclose(h);
     struct stat st;
-    int is_ours = s->have_ours && stat(info->dlpi_name, &st) == 0 && st.st_dev == s->dev &&
-                  st.st_ino == s->ino;
+    int is_ours = (s->ours != NULL && h == s->ours) ||
+                  (s->have_ours && stat(info->dlpi_name, &st) == 0 && st.st_dev == s->dev &&
+                   st.st_ino == s->ino);
+    dlclose(h);
     if (is_go && !is_ours) {
         snprintf(s->found, sizeof s->found, "%s", info->dlpi_name);
         return 1;
@@ -185,9 +188,11 @@ static int load(void)
 
     /* The library we are about to load may already be in the process (a Go
      * extension loaded through ctypes): that runtime is the one to share. */
-    struct go_search search = {0};
+    struct go_search search = {.ours = dlopen(cpath, RTLD_LAZY | RTLD_NOLOAD)};
     search.have_ours = stat_path(path, &search.dev, &search.ino) == 0;
     dl_iterate_phdr(find_go_runtime, &search);
+    if (search.ours != NULL)
+        dlclose(search.ours);
     if (search.found[0] != '\0') {
         PyErr_Format(PyExc_ImportError,
                      "pybuf: a Go runtime is already running in this process "

@@ -227,12 +227,12 @@ static PyObject *as_array(PyObject *buffer)
     static PyObject *convert; /* GIL: set once */
     if (convert == NULL) {
         PyObject *mod = PyImport_ImportModule("pybuf.gomodule");
-        if (mod == NULL)
+        convert = mod ? PyObject_GetAttrString(mod, "_as_array") : NULL;
+        Py_XDECREF(mod);
+        if (convert == NULL) {
+            PyErr_Clear(); /* pybuf._pybuf without its package: the Buffer will do */
             return buffer;
-        convert = PyObject_GetAttrString(mod, "_as_array");
-        Py_DECREF(mod);
-        if (convert == NULL)
-            return buffer;
+        }
     }
     PyObject *a = PyObject_CallOneArg(convert, buffer);
     Py_DECREF(buffer);

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/gomem"
@@ -55,8 +56,20 @@ func (s *slot) read(a *C.pybuf_go_arg, qual string) (reflect.Value, *status.Erro
 	return v, nil
 }
 
-// formats caches parsed view formats: NumPy gives a handful, over and over.
-var formats sync.Map // string -> layout.Format or error
+// formats caches parsed view formats: NumPy gives a handful, over and
+// over. Callers choose the strings, so the cache stops growing at
+// maxFormats; later formats are parsed each time.
+var (
+	formats    sync.Map // string -> layout.Format or error
+	nformats   atomic.Int64
+	maxFormats = int64(256)
+)
+
+func cacheFormat(key string, v any) {
+	if nformats.Add(1) <= maxFormats {
+		formats.Store(key, v)
+	}
+}
 
 func parseViewFormat(p *C.char) (layout.Format, string, error) {
 	if p == nil {
@@ -72,16 +85,17 @@ func parseViewFormat(p *C.char) (layout.Format, string, error) {
 	key = strings.Clone(key)
 	f, err := layout.ParseFormat(key)
 	if err != nil {
-		formats.Store(key, err)
+		cacheFormat(key, err)
 		return f, key, err
 	}
-	formats.Store(key, f)
+	cacheFormat(key, f)
 	return f, key, nil
 }
 
 // checkView is the layout rule for a borrowed slice: a 1-D, C-contiguous
-// view of exactly the parameter's element type, writable if the function
-// writes it. It returns the number of elements.
+// view of exactly the parameter's element type. It returns the number of
+// elements. (Writability is the buffer protocol's: the shim asks the
+// exporter for a writable view when the function writes the parameter.)
 func (s *slot) checkView(a *C.pybuf_go_arg, qual string) (int, *status.Error) {
 	arg := fmt.Sprintf("%s() argument '%s'", qual, s.name)
 	f, text, err := parseViewFormat(a.format)
@@ -104,9 +118,6 @@ func (s *slot) checkView(a *C.pybuf_go_arg, qual string) (int, *status.Error) {
 	}
 	if n < 0 || n*f.Itemsize != int64(a.len) {
 		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's shape does not match its length", arg)
-	}
-	if s.writable && a.readonly != 0 {
-		return 0, status.Errorf(status.KindBuffer, s.name, "%s is read-only, and %s writes into it", arg, qual)
 	}
 	if n > 0 && a.data == nil {
 		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's buffer is NULL", arg)

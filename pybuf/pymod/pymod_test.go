@@ -208,13 +208,22 @@ func TestBorrowedSlices(t *testing.T) {
 	}
 }
 
-func TestWritableSlices(t *testing.T) {
+func TestWritableSlicesAreWrittenInPlace(t *testing.T) {
 	double := idOf(t, "pymodtest", "double")
-	_, st, msg := callForTest(double, []testArg{{Ints: []int64{1, 2}, Format: strp("q"), Ndim: 1, Readonly: true}}, nil)
-	assert.EqualValues(t, status.KindBuffer, st)
-	assert.Equal(t, "pymodtest.double() argument 'x' is read-only, and pymodtest.double writes into it", msg)
-	_, st, msg = callForTest(double, []testArg{{Ints: []int64{1, 2}, Format: strp("q"), Ndim: 1}}, nil)
+	_, st, msg := callForTest(double, []testArg{{Ints: []int64{1, 2}, Format: strp("q"), Ndim: 1}}, nil)
 	assert.Zero(t, st, msg)
+}
+
+func TestFormatCacheStopsGrowing(t *testing.T) {
+	sum := idOf(t, "pymodtest", "sum")
+	for i := range 2 * maxFormats {
+		f := fmt.Sprintf("T{d:f%d:}", i) // a record of one float64: refused, but parsed
+		_, st, _ := callForTest(sum, []testArg{{Floats: []float64{1}, Format: &f, Ndim: 1}}, []bool{false})
+		assert.EqualValues(t, status.KindType, st)
+	}
+	n := 0
+	formats.Range(func(any, any) bool { n++; return true })
+	assert.LessOrEqual(t, n, int(maxFormats))
 }
 
 func TestSliceResultsAreExportedAndPinned(t *testing.T) {

@@ -68,6 +68,14 @@ PyObject *go_module_functions(PyObject *module, PyObject *args)
     return Py_BuildValue("(sN)", m->doc, funcs);
 }
 
+/* _core_abi() -> PYBUF_CORE_ABI: what a Go module's library must embed. */
+PyObject *go_core_abi(PyObject *module, PyObject *unused)
+{
+    (void)module;
+    (void)unused;
+    return PyLong_FromLong(PYBUF_CORE_ABI);
+}
+
 PyObject *go_library_announced(void)
 {
     PyObject *mod = PyImport_ImportModule("pybuf.gomodule");

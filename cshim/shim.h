@@ -160,6 +160,7 @@ PyObject *absolute_if_exists(PyObject *path);
  * pybuf.go_library), or None; NULL with an exception. */
 PyObject *go_library_announced(void);
 PyObject *go_module_functions(PyObject *module, PyObject *args);
+PyObject *go_core_abi(PyObject *module, PyObject *unused);
 PyObject *gofunc_new(const pybuf_go_func *f, PyObject *module_name);
 
 /* layout_cache.c: layouts the core validated, reused at addresses it allows. */

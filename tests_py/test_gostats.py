@@ -512,3 +512,38 @@ def test_forked_child_gets_fork_error_not_a_hang():
     """)
     assert r["child"] == {"view": [[0.0, 1.0], [2.0, 3.0]], "add": ["ForkError", True]}
     assert r["parent"] == 4
+
+
+def test_a_library_built_for_another_core_abi_is_refused_before_loading(tmp_path):
+    pkg = tmp_path / "gostats"
+    shutil.copytree(os.path.dirname(GOSTATS_LIB), pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    manifest = json.loads((pkg / "_pybuf_go.json").read_text())
+    assert manifest == {"abi": pybuf._pybuf._core_abi(), "core_version": pybuf.__version__, "modules": ["gostats"]}
+    manifest["abi"] = 1
+    (pkg / "_pybuf_go.json").write_text(json.dumps(manifest))
+    r = run_python("""
+        try:
+            import gostats
+            error = None
+        except ImportError as e:
+            error = str(e)
+        done(error=error, runtimes=go_runtimes())
+    """, path=[str(tmp_path)])
+    lib = str(pkg / LIBRARY_FILE)
+    assert r["error"] == (f"cannot import gostats: its Go library {lib} embeds pybuf's Go core ABI 1, and the "
+                          f"installed pybuf needs ABI {pybuf._pybuf._core_abi()}: rebuild gostats against this "
+                          "pybuf (pip install --force-reinstall --no-binary :all: of its project, or pip install . "
+                          "in it)")
+    assert r["runtimes"] == [], "nothing Go was loaded"
+
+
+def test_pybuf_skips_an_announced_library_of_another_abi():
+    own_core = os.path.join(os.path.dirname(os.path.abspath(pybuf.__file__)), "_pybuf_core.so")
+    r = run_python("""
+        import pybuf, pybuf.gomodule
+        assert pybuf.gomodule.announced_library() is not None
+        pybuf.gomodule.built_abi = lambda path: 1      # as if gostats had been built for ABI 1
+        pybuf.alloc(1)
+        done(runtimes=go_runtimes())
+    """)
+    assert r["runtimes"] == [os.path.realpath(own_core)]

@@ -317,3 +317,12 @@ func TestStubIsTyped(t *testing.T) {
 		assert.Contains(t, stub, want)
 	}
 }
+
+func TestManifestNamesTheCoreABI(t *testing.T) {
+	m, err := Manifest("pymodtest")
+	require.NoError(t, err)
+	assert.JSONEq(t, fmt.Sprintf(`{"abi": %d, "core_version": "0.1.0", "modules": ["pymodtest"]}`, CoreABI), string(m))
+	assert.Equal(t, 2, CoreABI)
+	_, err = Manifest("pymodbad")
+	assert.Error(t, err)
+}

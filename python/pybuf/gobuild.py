@@ -36,6 +36,7 @@ from setuptools import Extension
 from setuptools.command.build_ext import build_ext
 
 LIBRARY_FILE = "_pybuf_go.so"
+MANIFEST_FILE = "_pybuf_go.json"  # {"abi": ..., "core_version": ..., "modules": [...]}
 CORE_IMPORT = "github.com/pybuf-go/pybuf/pybuf/capi"
 PYMOD_IMPORT = "github.com/pybuf-go/pybuf/pybuf/pymod"
 GENERATED_DIR = os.path.join("build", "pybuf-go")
@@ -131,10 +132,16 @@ class BuildGoModules(build_ext):
         # a registration mistake fails the build here rather than the import.
         stubs = os.path.join(gen, "stubs")
         write_main(stubs, ["fmt", "os", PYMOD_IMPORT], pkgs,
-                   "func main() {\n\tif err := pymod.WriteStubs(os.Args[1], os.Args[2:]...); err != nil {\n"
-                   "\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}\n}")
+                   "func main() {\n\terr := pymod.WriteStubs(os.Args[1], os.Args[2:]...)\n"
+                   "\tmanifest, merr := pymod.Manifest(os.Args[2:]...)\n"
+                   "\tif err == nil {\n\t\terr = merr\n\t}\n"
+                   "\tif err != nil {\n\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}\n"
+                   "\tfmt.Println(string(manifest))\n}")
         out_root = os.path.abspath(self.build_lib)
-        _run([go, "run", "-trimpath", "./" + os.path.relpath(stubs, root), out_root, *modules], root)
+        manifest = _run([go, "run", "-trimpath", "./" + os.path.relpath(stubs, root), out_root, *modules], root)
+        # Read by pybuf.gomodule without loading the library: the core ABI it embeds.
+        with open(os.path.join(os.path.dirname(library), MANIFEST_FILE), "w") as f:
+            f.write(manifest.strip() + "\n")
 
         for name in modules:
             pkg = os.path.join(out_root, name)

@@ -39,9 +39,25 @@ def announced_library() -> str | None:
         except Exception:
             continue
         path = library_path(ep.value, root)
-        if path is not None and os.path.isfile(path):
+        if path is not None and os.path.isfile(path) and built_abi(path) in (None, _pybuf._core_abi()):
             return path
     return None
+
+
+MANIFEST_FILE = "_pybuf_go.json"
+
+
+def built_abi(library: str) -> int | None:
+    """The core ABI a Go module's library embeds, from the manifest pybuf.gobuild
+    writes next to it (None when there is none): read without loading it."""
+    import json
+
+    try:
+        with open(os.path.join(os.path.dirname(library), MANIFEST_FILE)) as f:
+            abi = json.load(f).get("abi")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return abi if isinstance(abi, int) else None
 
 
 def library_path(value: str, root: Any) -> str | None:
@@ -56,10 +72,17 @@ def load(name: str, namespace: dict[str, Any], library: str) -> None:
     """Fills a module's namespace with the Go functions registered as ``name``.
 
     ``library`` is the c-shared library's file name, next to the module's
-    ``__init__.py``. Raises ImportError when that library cannot be this
-    process's Go runtime, or does not hold the module.
+    ``__init__.py``. Raises ImportError when that library was built for
+    another core ABI, cannot be this process's Go runtime, or does not hold
+    the module.
     """
     path = os.path.join(os.path.dirname(os.path.abspath(namespace["__file__"])), library)
+    abi = built_abi(path)
+    if abi is not None and abi != _pybuf._core_abi():
+        raise ImportError(
+            f"cannot import {name}: its Go library {path} embeds pybuf's Go core ABI {abi}, and the "
+            f"installed pybuf needs ABI {_pybuf._core_abi()}: rebuild {name} against this pybuf "
+            f"(pip install --force-reinstall --no-binary :all: of its project, or pip install . in it)")
     doc, funcs = _pybuf._go_module(name, path)
     namespace.update(funcs)
     namespace["__all__"] = sorted(funcs)

@@ -20,8 +20,9 @@ import (
 const maxArgs = C.PYBUF_GO_MAXARGS
 
 // invoker calls a function of a known Go type without reflection, reading
-// its arguments from and writing its results to the shim's slots.
-type invoker func(args *C.pybuf_go_arg, results *C.pybuf_go_result)
+// its arguments from and writing its results to the shim's slots; an
+// argument it refuses is the error.
+type invoker func(f *function, args *C.pybuf_go_arg, results *C.pybuf_go_result) *status.Error
 
 // Call runs registered function id for the shim (pybuf_core_go_call): args
 // and results point at pybuf_go_arg and pybuf_go_result arrays, msg at a
@@ -39,7 +40,9 @@ func Call(id uint64, args, results, msg unsafe.Pointer) (st int32) {
 	a := (*C.pybuf_go_arg)(args)
 	r := (*C.pybuf_go_result)(results)
 	if f.invoke != nil {
-		f.invoke(a, r)
+		if err := f.invoke(f, a, r); err != nil {
+			return fail(msg, err.Kind, err.Msg)
+		}
 		return C.PYBUF_OK
 	}
 	return f.call(a, r, msg)

@@ -97,15 +97,16 @@ func parseViewFormat(p *C.char) (layout.Format, string, error) {
 // elements. (Writability is the buffer protocol's: the shim asks the
 // exporter for a writable view when the function writes the parameter.)
 func (s *slot) checkView(a *C.pybuf_go_arg, qual string) (int, *status.Error) {
-	arg := fmt.Sprintf("%s() argument '%s'", qual, s.name)
+	// Only a refusal spells the argument out: the accepted path allocates nothing.
+	arg := func() string { return fmt.Sprintf("%s() argument '%s'", qual, s.name) }
 	f, text, err := parseViewFormat(a.format)
 	if err != nil || f.DLCode != s.parsed.DLCode || f.DLBits != s.parsed.DLBits || f.Itemsize != s.parsed.Itemsize ||
 		f.DLCode < 0 {
 		return 0, status.Errorf(status.KindType, s.name, "%s must hold %s elements (format %q), not format %q",
-			arg, s.elemName, s.format, text)
+			arg(), s.elemName, s.format, text)
 	}
 	if a.ndim != 1 {
-		return 0, status.Errorf(status.KindValue, s.name, "%s must be 1-dimensional, not %d-dimensional", arg, int(a.ndim))
+		return 0, status.Errorf(status.KindValue, s.name, "%s must be 1-dimensional, not %d-dimensional", arg(), int(a.ndim))
 	}
 	n := int64(0)
 	if a.shape != nil {
@@ -114,13 +115,13 @@ func (s *slot) checkView(a *C.pybuf_go_arg, qual string) (int, *status.Error) {
 	if a.strides != nil && n > 1 && *(*int64)(unsafe.Pointer(a.strides)) != f.Itemsize {
 		return 0, status.Errorf(status.KindValue, s.name,
 			"%s must be contiguous (its stride is %d bytes, its elements %d bytes): pass a copy, e.g. numpy.ascontiguousarray",
-			arg, *(*int64)(unsafe.Pointer(a.strides)), f.Itemsize)
+			arg(), *(*int64)(unsafe.Pointer(a.strides)), f.Itemsize)
 	}
 	if n < 0 || n*f.Itemsize != int64(a.len) {
-		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's shape does not match its length", arg)
+		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's shape does not match its length", arg())
 	}
 	if n > 0 && a.data == nil {
-		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's buffer is NULL", arg)
+		return 0, status.Errorf(status.KindValue, s.name, "%s: the view's buffer is NULL", arg())
 	}
 	return int(n), nil
 }

@@ -547,3 +547,24 @@ def test_pybuf_skips_an_announced_library_of_another_abi():
         done(runtimes=go_runtimes())
     """)
     assert r["runtimes"] == [os.path.realpath(own_core)]
+
+
+def test_without_numpy_results_are_buffers():
+    r = run_python("""
+        sys.modules["numpy"] = None                    # as if NumPy were not installed
+        import gostats, pybuf
+        g = gostats.grid(2, 3)
+        total = gostats.mean(memoryview(bytearray(16)).cast("d"))
+        done(type=type(g).__name__, shape=list(g.shape), values=memoryview(g).tolist(), total=total,
+             pins=gostats.live_pins())
+    """)
+    assert r == {"type": "Buffer", "shape": [2, 3], "values": [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]],
+                 "total": 0.0, "pins": 1}
+
+
+def test_import_loads_no_numpy():
+    r = run_python("""
+        import gostats
+        done(numpy="numpy" in sys.modules, add=gostats.add(1, 1))
+    """)
+    assert r == {"numpy": False, "add": 2}

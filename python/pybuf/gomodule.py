@@ -12,7 +12,7 @@ announces its library in the entry point group ``pybuf.go_library``
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 from . import _pybuf
 
@@ -90,34 +90,37 @@ def load(name: str, namespace: dict[str, Any], library: str) -> None:
         namespace["__doc__"] = doc
 
 
-def _buffer_itself(buffer: Any) -> Any:
-    return buffer
+_numpy: Any = None  # numpy, imported at the first array result; False: not installed
+
+# NumPy reads a record format ("T{=i:id:4xd:x:}") in Python, ~20 us each
+# time: the dtype of each record format is kept (a bounded number).
+_record_dtypes: dict[str, Any] = {}
 
 
-# How an exported Go slice reaches Python: a NumPy array over it (the shim
-# calls this once per array result, with no Python frame in between), or the
-# pybuf.Buffer itself where NumPy is not installed.
-_as_array: Callable[[Any], Any] = _buffer_itself
-try:
-    import numpy as _np
+def _as_array(buffer: Any) -> Any:
+    """How an exported Go slice reaches Python (the shim calls this once per
+    array result): a NumPy array over it, or the pybuf.Buffer itself where
+    NumPy is not installed. NumPy is imported here, not at `import mymod`."""
+    global _numpy
+    if _numpy is None:
+        try:
+            import numpy
 
-    # NumPy reads a record format ("T{=i:id:4xd:x:}") in Python, ~20 us each
-    # time: the dtype of each record format is kept (a bounded number).
-    _record_dtypes: dict[str, Any] = {}
-
-    def _as_array(buffer: Any) -> Any:
-        fmt = buffer.format
-        if not fmt.startswith("T{") or not buffer.c_contiguous:
-            return _np.asarray(buffer)
-        dtype = _record_dtypes.get(fmt)
-        if dtype is None:
-            dtype = _np.asarray(buffer).dtype
-            if len(_record_dtypes) < 256:
-                _record_dtypes[fmt] = dtype
-        return _np.frombuffer(buffer, dtype).reshape(buffer.shape)
-
-except ImportError:
-    pass
+            _numpy = numpy
+        except ImportError:
+            _numpy = False
+    np = _numpy
+    if np is False:
+        return buffer
+    fmt = buffer.format
+    if not fmt.startswith("T{") or not buffer.c_contiguous:
+        return np.asarray(buffer)
+    dtype = _record_dtypes.get(fmt)
+    if dtype is None:
+        dtype = np.asarray(buffer).dtype
+        if len(_record_dtypes) < 256:
+            _record_dtypes[fmt] = dtype
+    return np.frombuffer(buffer, dtype).reshape(buffer.shape)
 
 def selfcheck(names: list[str]) -> list[str]:
     """Imports each Go module and checks it runs as this process's pybuf core."""

@@ -179,6 +179,13 @@ static int load(void)
     Py_DECREF(chosen);
     if (path == NULL)
         return -1;
+    if (loaded) {
+        /* Reading the announced libraries may release the GIL, and another
+         * thread's first use may have loaded the core meanwhile. From here
+         * on nothing releases the GIL until the load is complete. */
+        Py_DECREF(path);
+        return 0;
+    }
     PyObject *encoded = PyUnicode_EncodeFSDefault(path);
     if (encoded == NULL) {
         Py_DECREF(path);

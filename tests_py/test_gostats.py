@@ -568,3 +568,28 @@ def test_import_loads_no_numpy():
         done(numpy="numpy" in sys.modules, add=gostats.add(1, 1))
     """)
     assert r == {"numpy": False, "add": 2}
+
+
+def test_threads_racing_to_first_use_load_one_core():
+    r = run_python("""
+        import threading
+        import pybuf
+        errors, barrier = [], threading.Barrier(8)
+        def first_use(i):
+            barrier.wait()
+            try:
+                if i % 2:
+                    pybuf.alloc(8)
+                else:
+                    import gostats
+                    gostats.add(i, i)
+            except Exception as e:
+                errors.append(repr(e))
+        threads = [threading.Thread(target=first_use, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        done(errors=errors, runtimes=go_runtimes())
+    """)
+    assert r == {"errors": [], "runtimes": [os.path.realpath(GOSTATS_LIB)]}

@@ -420,7 +420,7 @@ def test_a_wrong_registration_is_an_import_error_not_a_crash(goboth):
     lib = os.path.join(goboth, "gotwo", LIBRARY_FILE)
     assert r["error"] == (f"cannot import gobad from the Go library {lib}: pymod: module gobad: gobad.count: "
                           "parameter m: type map[string]int cannot be a parameter (bool, integers, floats, "
-                          "complex, string, and slices of those numbers can)")
+                          "complex, string, and slices or pymod.Array of those numbers can)")
     assert r["two"] == 4
 
 
@@ -438,6 +438,39 @@ def test_gobuild_generates_a_main_per_library_and_an_entry_point(tmp_path):
         "func main() {}\n")
     with pytest.raises(ValueError):
         gobuild.go_modules({"not-a-name": "."})
+
+
+def test_array_parameters_borrow_strided_views(goboth):
+    r = run_python("""
+        import numpy as np
+        import gothree
+        m = np.arange(16.0).reshape(4, 4)
+        views = {"c": m, "transposed": m.T, "flipped": m[::-1], "every_other": m[::2, ::2],
+                 "fortran": np.asfortranarray(m)}
+        traces = {k: gothree.trace(v) for k, v in views.items()}
+        expect = {k: float(np.trace(v)) for k, v in views.items()}
+        w = m[::-1, 1:3]
+        gothree.negate(w)                      # Go writes through the strided view
+        ro = np.arange(4.0).reshape(2, 2)
+        ro.setflags(write=False)
+        try:
+            gothree.negate(ro)
+            refused = None
+        except BufferError as e:
+            refused = str(e)
+        try:
+            gothree.trace(np.zeros((2, 2), dtype=np.float32))
+            wrong = None
+        except TypeError as e:
+            wrong = str(e)
+        done(traces=traces, expect=expect, m=m.tolist(), refused=refused, wrong=wrong)
+    """, path=[goboth])
+    assert r["traces"] == r["expect"]
+    assert r["m"] == [[float(-v) if j in (1, 2) else float(v) for j, v in enumerate(range(4 * i, 4 * i + 4))]
+                      for i in range(4)]
+    assert r["refused"] == "gothree.negate() argument 'm' is read-only, and gothree.negate writes into it"
+    assert r["wrong"] == ("gothree.trace() argument 'm' must hold float64 elements (format \"d\"), "
+                          "not format \"f\"")
 
 
 def test_several_go_packages_in_one_library_are_several_modules(goboth):

@@ -31,6 +31,7 @@ type testArg struct {
 	Strides  []int64
 	Ndim     int32
 	Readonly bool
+	Offset   int64 // bytes from the copied elements to the view's data pointer
 }
 
 type testArray struct {
@@ -111,7 +112,7 @@ func callForTest(id uint64, args []testArg, arrays []bool) ([]testResult, int32,
 			p := alloc(8 * n)
 			copy(unsafe.Slice((*float64)(p), len(a.Floats)), a.Floats)
 			copy(unsafe.Slice((*int64)(p), len(a.Ints)), a.Ints)
-			c.data, c.len, c.itemsize = p, C.int64_t(8*n), 8
+			c.data, c.len, c.itemsize = unsafe.Add(p, a.Offset), C.int64_t(8*n), 8
 			c.ndim = C.int32_t(a.Ndim)
 			shape := a.Shape
 			if shape == nil {

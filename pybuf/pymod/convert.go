@@ -47,12 +47,73 @@ func (s *slot) read(a *C.pybuf_go_arg, qual string) (reflect.Value, *status.Erro
 	case kindString:
 		v.SetString(strings.Clone(unsafe.String((*byte)(a.data), int(a.len))))
 	case kindArray:
+		if s.nd {
+			return s.readArray(a, qual)
+		}
 		n, err := s.checkView(a, qual)
 		if err != nil {
 			return v, err
 		}
 		v = reflect.SliceAt(s.elem, unsafe.Pointer(a.data), n).Convert(s.t)
 	}
+	return v, nil
+}
+
+// checkFormat is the element-type rule shared by slices and Arrays.
+func (s *slot) checkFormat(a *C.pybuf_go_arg, arg func() string) (layout.Format, *status.Error) {
+	f, text, err := parseViewFormat(a.format)
+	if err != nil || f.DLCode != s.parsed.DLCode || f.DLBits != s.parsed.DLBits || f.Itemsize != s.parsed.Itemsize ||
+		f.DLCode < 0 {
+		return f, status.Errorf(status.KindType, s.name, "%s must hold %s elements (format %q), not format %q",
+			arg(), s.elemName, s.format, text)
+	}
+	return f, nil
+}
+
+// readArray borrows any view (N-D, strided, negative strides) as an
+// Array[T]: Data spans exactly the elements the view reaches and Offset is
+// element (0, ..., 0). Byte strides must be whole elements.
+func (s *slot) readArray(a *C.pybuf_go_arg, qual string) (reflect.Value, *status.Error) {
+	arg := func() string { return fmt.Sprintf("%s() argument '%s'", qual, s.name) }
+	f, err := s.checkFormat(a, arg)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	ndim := int(a.ndim)
+	if ndim < 0 || ndim > layout.MaxDim || ndim > 0 && a.shape == nil {
+		return reflect.Value{}, status.Errorf(status.KindValue, s.name, "%s has %d dimensions", arg(), ndim)
+	}
+	spec := layout.Spec{Itemsize: f.Itemsize, Shape: make([]int64, ndim)}
+	copy(spec.Shape, unsafe.Slice((*int64)(unsafe.Pointer(a.shape)), ndim))
+	if a.strides != nil {
+		spec.Strides = make([]int64, ndim)
+		copy(spec.Strides, unsafe.Slice((*int64)(unsafe.Pointer(a.strides)), ndim))
+		for _, st := range spec.Strides {
+			if st%f.Itemsize != 0 {
+				return reflect.Value{}, status.Errorf(status.KindValue, s.name,
+					"%s has strides %v, not whole %d-byte elements", arg(), spec.Strides, f.Itemsize)
+			}
+		}
+	}
+	res, cerr := layout.Check(uint64(uintptr(a.data)), spec)
+	if cerr != nil {
+		return reflect.Value{}, status.Errorf(status.KindValue, s.name, "%s: %v", arg(), cerr)
+	}
+	v := reflect.New(s.t).Elem()
+	shape := make([]int, ndim)
+	strides := make([]int, ndim)
+	for i := range ndim {
+		shape[i] = int(spec.Shape[i])
+		strides[i] = int(res.Strides[i] / f.Itemsize)
+	}
+	if res.Nbytes > 0 {
+		first := unsafe.Add(unsafe.Pointer(a.data), res.Lo)
+		v.FieldByName("Data").Set(reflect.SliceAt(s.elem, first, int((res.Hi-res.Lo)/f.Itemsize)))
+		v.FieldByName("Offset").SetInt(-res.Lo / f.Itemsize)
+	}
+	v.FieldByName("Shape").Set(reflect.ValueOf(shape))
+	v.FieldByName("Strides").Set(reflect.ValueOf(strides))
+	v.FieldByName("Readonly").SetBool(a.readonly != 0)
 	return v, nil
 }
 
@@ -99,11 +160,9 @@ func parseViewFormat(p *C.char) (layout.Format, string, error) {
 func (s *slot) checkView(a *C.pybuf_go_arg, qual string) (int, *status.Error) {
 	// Only a refusal spells the argument out: the accepted path allocates nothing.
 	arg := func() string { return fmt.Sprintf("%s() argument '%s'", qual, s.name) }
-	f, text, err := parseViewFormat(a.format)
-	if err != nil || f.DLCode != s.parsed.DLCode || f.DLBits != s.parsed.DLBits || f.Itemsize != s.parsed.Itemsize ||
-		f.DLCode < 0 {
-		return 0, status.Errorf(status.KindType, s.name, "%s must hold %s elements (format %q), not format %q",
-			arg(), s.elemName, s.format, text)
+	f, err := s.checkFormat(a, arg)
+	if err != nil {
+		return 0, err
 	}
 	if a.ndim != 1 {
 		return 0, status.Errorf(status.KindValue, s.name, "%s must be 1-dimensional, not %d-dimensional", arg(), int(a.ndim))

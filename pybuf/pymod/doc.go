@@ -23,7 +23,8 @@
 // bytearray, memoryview) for the duration of the call: no copy, the element
 // type and contiguity checked, and the argument refused unless writable when
 // the function declares that it writes it (Writes). A borrowed slice is valid
-// only until the function returns; copy what must outlive the call.
+// only until the function returns; copy what must outlive the call. An
+// Array[T] parameter borrows any N-D, strided view the same way.
 //
 // Results: the same scalars and string; []byte as bytes (a copy); other
 // slices ([]T of NumPy scalars or of structs, exported as NumPy records) and

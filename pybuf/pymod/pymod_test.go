@@ -72,6 +72,16 @@ func init() {
 			return 1, nil
 		}, "which"),
 		Func("boom", func() { panic("kaboom") }),
+		Func("trace", func(m Array[float64]) float64 {
+			t := 0.0
+			for i := 0; i < m.Shape[0] && i < m.Shape[1]; i++ {
+				t += m.Data[m.Offset+i*m.Strides[0]+i*m.Strides[1]]
+			}
+			return t
+		}, "m"),
+		Func("describe", func(m Array[int64]) (int, int, int, bool) {
+			return len(m.Data), m.Offset, len(m.Shape), m.Readonly
+		}, "m"),
 	)
 	Module("pymodbad", "",
 		Func("ok", func() {}),
@@ -313,6 +323,7 @@ func TestStubIsTyped(t *testing.T) {
 		"def records(n: int) -> npt.NDArray[np.void]:",
 		"def matrix(rows: int, cols: int) -> npt.NDArray[np.float64]:",
 		"def fails(which: str) -> int:",
+		"def trace(m: npt.NDArray[np.float64]) -> float:",
 	} {
 		assert.Contains(t, stub, want)
 	}
@@ -325,4 +336,43 @@ func TestManifestNamesTheCoreABI(t *testing.T) {
 	assert.Equal(t, 2, CoreABI)
 	_, err = Manifest("pymodbad")
 	assert.Error(t, err)
+}
+
+func TestArrayParametersBorrowAnyLayout(t *testing.T) {
+	tr := idOf(t, "pymodtest", "trace")
+	nine := []float64{0, 1, 2, 3, 4, 5, 6, 7, 8}
+	r, st, msg := callForTest(tr, []testArg{{Floats: nine, Format: strp("d"), Ndim: 2, Shape: []int64{3, 3}}}, []bool{false})
+	require.Zero(t, st, msg)
+	assert.Equal(t, 12.0, r[0].F)
+	// Rows upside down: element (0, 0) is the last row's first element.
+	r, st, msg = callForTest(tr, []testArg{{Floats: nine, Format: strp("d"), Ndim: 2, Shape: []int64{3, 3},
+		Strides: []int64{-24, 8}, Offset: 48}}, []bool{false})
+	require.Zero(t, st, msg)
+	assert.Equal(t, 6.0+4+2, r[0].F)
+	// Every other column of a 3 x 3: a 3 x 2 view.
+	r, st, msg = callForTest(tr, []testArg{{Floats: nine, Format: strp("d"), Ndim: 2, Shape: []int64{3, 2},
+		Strides: []int64{24, 16}}}, []bool{false})
+	require.Zero(t, st, msg)
+	assert.Equal(t, 0.0+5, r[0].F)
+
+	_, st, msg = callForTest(tr, []testArg{{Floats: nine, Format: strp("d"), Ndim: 1, Shape: []int64{4},
+		Strides: []int64{12}}}, []bool{false})
+	assert.EqualValues(t, status.KindValue, st)
+	assert.Equal(t, "pymodtest.trace() argument 'm' has strides [12], not whole 8-byte elements", msg)
+	_, st, msg = callForTest(tr, []testArg{{Ints: []int64{1}, Format: strp("q"), Ndim: 1}}, []bool{false})
+	assert.EqualValues(t, status.KindType, st)
+	assert.Contains(t, msg, "argument 'm' must hold float64 elements")
+}
+
+func TestArrayParameterDataSpansTheView(t *testing.T) {
+	desc := idOf(t, "pymodtest", "describe")
+	r, st, msg := callForTest(desc, []testArg{{Ints: make([]int64, 10), Format: strp("q"), Ndim: 1,
+		Shape: []int64{3}, Strides: []int64{-16}, Offset: 64, Readonly: true}}, []bool{false, false, false, false})
+	require.Zero(t, st, msg)
+	assert.Equal(t, []int64{5, 4, 1, 1}, []int64{r[0].I, r[1].I, r[2].I, r[3].I},
+		"elements 8, 6, 4: Data holds 4..8, element (0) is Data[4]")
+	r, st, msg = callForTest(desc, []testArg{{Ints: make([]int64, 1), Format: strp("q"), Ndim: 2,
+		Shape: []int64{0, 3}}}, []bool{false, false, false, false})
+	require.Zero(t, st, msg)
+	assert.Equal(t, []int64{0, 0, 2, 0}, []int64{r[0].I, r[1].I, r[2].I, r[3].I})
 }

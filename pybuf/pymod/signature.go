@@ -82,6 +82,13 @@ func paramSlot(t reflect.Type) (slot, error) {
 	if s, ok := scalarSlot(t); ok {
 		return s, nil
 	}
+	if t.Implements(arrayValueType) {
+		elem := reflect.Zero(t).Interface().(arrayValue).pymodElem()
+		if _, ok := scalarSlot(elem); !ok || elem.Kind() == reflect.String {
+			return slot{}, fmt.Errorf("type %v: an Array parameter must hold a NumPy scalar type (bool, ints, floats, complex)", t)
+		}
+		return arraySlot(t, elem, true)
+	}
 	if t.Kind() == reflect.Slice {
 		elem := t.Elem()
 		if _, ok := scalarSlot(elem); !ok || elem.Kind() == reflect.String {
@@ -90,7 +97,7 @@ func paramSlot(t reflect.Type) (slot, error) {
 		return arraySlot(t, elem, false)
 	}
 	return slot{}, fmt.Errorf("type %v cannot be a parameter (bool, integers, floats, complex, string, "+
-		"and slices of those numbers can)", t)
+		"and slices or pymod.Array of those numbers can)", t)
 }
 
 func resultSlot(t reflect.Type) (slot, error) {

@@ -12,7 +12,22 @@ func init() {
 				s[i] = 1
 			}
 			return s
-		}, "n"))
+		}, "n"),
+		pymod.Func("trace", func(m pymod.Array[float64]) float64 {
+			t := 0.0
+			for i := 0; i < m.Shape[0] && i < m.Shape[1]; i++ {
+				t += m.Data[m.Offset+i*m.Strides[0]+i*m.Strides[1]]
+			}
+			return t
+		}, "m"),
+		pymod.Func("negate", func(m pymod.Array[float64]) {
+			for i := 0; i < m.Shape[0]; i++ {
+				for j := 0; j < m.Shape[1]; j++ {
+					k := m.Offset + i*m.Strides[0] + j*m.Strides[1]
+					m.Data[k] = -m.Data[k]
+				}
+			}
+		}, "m").Writes("m"))
 }
 
 // gobad is a registration mistake: importing it must raise ImportError, and

@@ -91,4 +91,5 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py
+	rm -rf $(VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
+		examples/gostats/build examples/gostats/*.egg-info

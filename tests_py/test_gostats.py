@@ -350,12 +350,15 @@ def test_either_import_order_shares_one_go_runtime(order):
     assert "gostats.grid" in r["owners"]
 
 
-def test_load_core_compares_files_not_names():
+def test_load_core_compares_files_not_names(tmp_path):
+    link = tmp_path / "libalias.so"
+    link.symlink_to(GOSTATS_LIB)
     r = run_python(f"""
         lib = ctypes.CDLL("./{LIBRARY_FILE}")          # the same file, under another name
         import pybuf
         pybuf.load_core("{LIBRARY_FILE}")
         pybuf.load_core(os.path.abspath("{LIBRARY_FILE}"))
+        pybuf.load_core({str(link)!r})                  # a symlink to it
         import gostats
         done(add=gostats.add(1, 2), runtimes=len(go_runtimes()))
     """, cwd=os.path.dirname(GOSTATS_LIB))

@@ -407,7 +407,7 @@ def gotwo(tmp_path_factory):
 @pytest.fixture(scope="session")
 def goboth(tmp_path_factory):
     """gotwo and gothree built into one library."""
-    return build_go_library(tmp_path_factory, "libboth", ["gotwo", "gothree", "gobad"])
+    return build_go_library(tmp_path_factory, "libboth", ["gotwo", "gothree", "gobad", "goresults"])
 
 
 def test_a_wrong_registration_is_an_import_error_not_a_crash(goboth):
@@ -474,6 +474,48 @@ def test_array_parameters_borrow_strided_views(goboth):
     assert r["refused"] == "gothree.negate() argument 'm' is read-only, and gothree.negate writes into it"
     assert r["wrong"] == ("gothree.trace() argument 'm' must hold float64 elements (format \"d\"), "
                           "not format \"f\"")
+
+
+def test_several_results_are_a_tuple_of_every_kind(goboth):
+    r = run_python("""
+        import gc
+        import numpy as np
+        import goresults as g
+        kinds = g.kinds(1 + 2j, False, 255 - 1, -128 + 1, "héllo")
+        a, b, s, c, d = g.arrays(4)
+        arrays = [x.tolist() for x in (a, b, c)] + [str(x.dtype) for x in (a, b, c)]
+        pins = g.pins()
+        del a, b, c
+        gc.collect()
+        errors = []
+        for call in (lambda: g.kinds(0j, True, 256, 0, ""), lambda: g.kinds(0j, True, -1, 0, ""),
+                     lambda: g.kinds(0j, True, 0, 128, ""), lambda: g.kinds(0j, 1, 0, 0, "")):
+            try:
+                call()
+            except (OverflowError, TypeError) as e:
+                errors.append([type(e).__name__, str(e)])
+        try:
+            g.second_fails()
+        except ValueError as e:
+            errors.append(["ValueError", str(e)])
+        done(kinds=[[kinds[0].real, kinds[0].imag]] + list(kinds[1:5]) + [kinds[5].decode()],
+             types=[type(k).__name__ for k in kinds], arrays=arrays, s=s, d=[type(d).__name__, list(d)],
+             pins=pins, after=g.pins(), errors=errors)
+    """, path=[goboth])
+    assert r["kinds"] == [[-2.0, 1.0], True, 255, 127, "HÉLLO", "héllo"]
+    assert r["types"] == ["complex", "bool", "int", "int", "str", "bytes"]
+    assert r["arrays"] == [[0.0, 1.0, 2.0, 3.0], [0, -1, -2, -3], [0.0, 2.0, 4.0, 6.0], "float64", "int32", "float64"]
+    assert r["s"] == "three arrays, then bytes"
+    assert r["d"] == ["bytes", [0, 1, 2, 3]]
+    assert (r["pins"], r["after"]) == (3, 0)
+    assert r["errors"] == [
+        ["OverflowError", "goresults.kinds() argument 'u' is out of range for a Go uint8"],
+        ["OverflowError", "goresults.kinds() argument 'u' is out of range for a Go uint8"],
+        ["OverflowError", "goresults.kinds() argument 'i' is out of range for a Go int8"],
+        ["TypeError", "goresults.kinds() argument 'b' must be a bool, not int"],
+        ["ValueError", "goresults.second_fails: result 2: gomem: shape [3] with strides [1] from offset 0 "
+                       "reaches outside the slice of 2 elements"],
+    ]
 
 
 def test_several_go_packages_in_one_library_are_several_modules(goboth):

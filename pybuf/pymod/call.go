@@ -72,6 +72,11 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 			return fail(msg, statusOf(err), err.Error())
 		}
 	}
+	if f.sig.borrows {
+		if err := f.checkNotBorrowed(in[:len(f.sig.params)], out); err != nil {
+			return fail(msg, err.Kind, err.Msg)
+		}
+	}
 	results := unsafe.Slice(r, len(f.sig.results))
 	var exported []*gomem.Descriptor
 	for i := range f.sig.results {

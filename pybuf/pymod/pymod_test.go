@@ -79,6 +79,9 @@ func init() {
 			}
 			return t
 		}, "m"),
+		Func("same", func(x []float64) []float64 { return x[1:] }, "x"),
+		Func("sameND", func(m Array[float64]) Array[float64] { return m }, "m"),
+		Func("fresh", func(x []float64) []float64 { return append([]float64(nil), x...) }, "x"),
 		Func("describe", func(m Array[int64]) (int, int, int, bool) {
 			return len(m.Data), m.Offset, len(m.Shape), m.Readonly
 		}, "m"),
@@ -375,4 +378,23 @@ func TestArrayParameterDataSpansTheView(t *testing.T) {
 		Shape: []int64{0, 3}}}, []bool{false, false, false, false})
 	require.Zero(t, st, msg)
 	assert.Equal(t, []int64{0, 0, 2, 0}, []int64{r[0].I, r[1].I, r[2].I, r[3].I})
+}
+
+func TestResultsBorrowedFromArgumentsAreRefused(t *testing.T) {
+	before := gomem.ReadStats()
+	_, st, msg := callForTest(idOf(t, "pymodtest", "same"), []testArg{{Floats: []float64{1, 2, 3}, Format: strp("d"), Ndim: 1}},
+		[]bool{true})
+	assert.EqualValues(t, status.KindValue, st)
+	assert.Equal(t, "pymodtest.same: result 1 is memory borrowed from argument 'x', which is Python's and only lent "+
+		"for the call: return a copy (slices.Clone)", msg)
+	_, st, msg = callForTest(idOf(t, "pymodtest", "sameND"), []testArg{{Floats: []float64{1, 2, 3, 4}, Format: strp("d"),
+		Ndim: 2, Shape: []int64{2, 2}}}, []bool{true})
+	assert.EqualValues(t, status.KindValue, st, msg)
+	assert.Equal(t, before, gomem.ReadStats(), "nothing was exported")
+
+	r, st, msg := callForTest(idOf(t, "pymodtest", "fresh"), []testArg{{Floats: []float64{1, 2}, Format: strp("d"), Ndim: 1}},
+		[]bool{true})
+	require.Zero(t, st, msg)
+	assert.Equal(t, []float64{1, 2}, r[0].Array.Floats(2))
+	r[0].Array.Release()
 }

@@ -126,6 +126,7 @@ type signature struct {
 	params  []slot
 	results []slot
 	hasErr  bool // the last Go result is an error
+	borrows bool // array parameters and array results: results are checked against arguments
 }
 
 func signatureOf(fn reflect.Value, names []string) (signature, error) {
@@ -165,6 +166,7 @@ func signatureOf(fn reflect.Value, names []string) (signature, error) {
 		}
 		sig.results = append(sig.results, s)
 	}
+	sig.borrows = hasKind(sig.params, kindArray) && hasKind(sig.results, kindArray)
 	if len(sig.params) > maxArgs || len(sig.results) > maxArgs {
 		return sig, fmt.Errorf("at most %d parameters and %d results", maxArgs, maxArgs)
 	}
@@ -190,4 +192,13 @@ var pythonKeywords = map[string]bool{
 	"else": true, "except": true, "finally": true, "for": true, "from": true, "global": true, "if": true,
 	"import": true, "in": true, "is": true, "lambda": true, "nonlocal": true, "not": true, "or": true,
 	"pass": true, "raise": true, "return": true, "try": true, "while": true, "with": true, "yield": true,
+}
+
+func hasKind(slots []slot, kind int32) bool {
+	for i := range slots {
+		if slots[i].kind == kind {
+			return true
+		}
+	}
+	return false
 }

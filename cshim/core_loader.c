@@ -167,6 +167,7 @@ static int bind_all(void *h, PyObject *path)
     BIND(shm_unlink, "pybuf_core_shm_unlink");
     BIND(go_module, "pybuf_core_go_module");
     BIND(go_call, "pybuf_core_go_call");
+    BIND(take_export, "pybuf_core_take_export");
     return 0;
 }
 

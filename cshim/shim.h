@@ -132,6 +132,7 @@ typedef struct {
     int32_t (*shm_unlink)(const char *, char *);
     int32_t (*go_module)(const char *, const pybuf_go_module **, char *);
     int32_t (*go_call)(uint64_t, const pybuf_go_arg *, pybuf_go_result *, char **);
+    int32_t (*take_export)(uint64_t, pybuf_export *, char *);
 } core_api;
 
 /* Returns the Go core, loading it if needed; NULL with ForkError or

@@ -20,6 +20,7 @@ import "C"
 import (
 	"unsafe"
 
+	"github.com/pybuf-go/pybuf/pybuf/gomem"
 	"github.com/pybuf-go/pybuf/pybuf/pymod"
 	"github.com/pybuf-go/pybuf/pybuf/status"
 )
@@ -46,4 +47,18 @@ func pybuf_core_go_module(name *C.char, out **C.pybuf_go_module, errBuf *C.char)
 //export pybuf_core_go_call
 func pybuf_core_go_call(id C.uint64_t, args *C.pybuf_go_arg, results *C.pybuf_go_result, msg **C.char) C.int32_t {
 	return C.int32_t(pymod.Call(uint64(id), unsafe.Pointer(args), unsafe.Pointer(results), unsafe.Pointer(msg)))
+}
+
+//export pybuf_core_take_export
+func pybuf_core_take_export(address C.uint64_t, out *C.pybuf_export, errBuf *C.char) (st C.int32_t) {
+	defer func() {
+		if p := recover(); p != nil {
+			st = C.PYBUF_ERR_VALUE
+			writeErr(errBuf, internalError(p))
+		}
+	}()
+	if err := gomem.Take(uint64(address), unsafe.Pointer(out)); err != nil {
+		return fail(errBuf, err)
+	}
+	return C.PYBUF_OK
 }

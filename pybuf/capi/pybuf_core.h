@@ -155,10 +155,10 @@ int64_t pybuf_core_report_leaks(int32_t fd);
 void pybuf_core_free(void *p);
 
 /*
- * Memory described by Go code (or any C code) for pybuf to adopt: the
+ * Memory described by Go code (package gomem) for pybuf to adopt: the
  * descriptor a Go extension hands to Python, which pybuf.adopt() turns into an
- * Owner with one Buffer. The shim copies it, validates the layout with
- * pybuf_core_layout, and frees the descriptor with pybuf_core_free.
+ * Owner with one Buffer. The shim takes it with pybuf_core_take_export (which
+ * copies and frees it) and validates the layout with pybuf_core_layout.
  * `release(release_arg)` runs exactly once, from C, without the GIL, after
  * the last view is gone; it never runs in a forked child.
  */
@@ -177,6 +177,12 @@ typedef struct {
     void (*release)(void *);           /* may be NULL: borrowed memory */
     void *release_arg;
 } pybuf_export;
+
+/* Moves the descriptor at `address` into `out` and frees it, if it is a
+ * descriptor gomem handed over and nobody took yet; otherwise (taken
+ * already, a truncated or made-up address) returns PYBUF_ERR_VALUE without
+ * reading that address, and `err` says why. */
+int32_t pybuf_core_take_export(uint64_t address, pybuf_export *out, char *err);
 
 /*
  * Shared memory (pybuf.shm). Mapping and unlinking run in Go; unmapping is

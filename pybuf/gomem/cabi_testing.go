@@ -36,7 +36,10 @@ func (a adopted) Release() {
 }
 
 func adoptForTest(p unsafe.Pointer) adopted {
-	d := (*C.pybuf_export)(p)
+	d := (*C.pybuf_export)(C.calloc(1, C.sizeof_pybuf_export))
+	if err := Take(uint64(uintptr(p)), unsafe.Pointer(d)); err != nil {
+		panic(err)
+	}
 	a := adopted{
 		Address:    uint64(d.address),
 		Format:     C.GoString(&d.format[0]),
@@ -52,6 +55,13 @@ func adoptForTest(p unsafe.Pointer) adopted {
 			a.Strides = append(a.Strides, int64(d.strides[i]))
 		}
 	}
-	C.free(p)
+	C.free(unsafe.Pointer(d))
 	return a
+}
+
+// takeForTest is Take into a scratch pybuf_export.
+func takeForTest(address uint64) error {
+	d := C.calloc(1, C.sizeof_pybuf_export)
+	defer C.free(d)
+	return Take(address, d)
 }

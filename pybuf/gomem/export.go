@@ -42,11 +42,14 @@ type Descriptor struct {
 func (d *Descriptor) Pointer() unsafe.Pointer {
 	p := unsafe.Pointer(d.p)
 	d.p = nil
+	if p != nil {
+		markHanded(p)
+	}
 	return p
 }
 
 // Peek is the descriptor without handing it over (nil once handed over):
-// pybuf/pymod reads it to fill the shim's result slot, then hands it over.
+// pybuf/pymod reads it to fill the shim's result slot, then calls Moved.
 func (d *Descriptor) Peek() unsafe.Pointer { return unsafe.Pointer(d.p) }
 
 // Address is Pointer as an integer, for functions returning uintptr_t.

@@ -93,8 +93,7 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 		}
 	}
 	for _, d := range exported {
-		// The shim holds a copy and owns the release from now on.
-		C.free(d.Pointer())
+		d.Moved() // the shim holds a copy and owns the release from now on
 	}
 	return C.PYBUF_OK
 }

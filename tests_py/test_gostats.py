@@ -259,6 +259,35 @@ def test_many_calls_leave_nothing_behind():
     assert pybuf.live() == []
 
 
+def test_threads_calling_go_at_once_leave_nothing_behind():
+    errors = []
+
+    def worker(seed):
+        x = np.full(1000, float(seed))
+        try:
+            for i in range(300):
+                g = gostats.grid(4, 5)
+                counts = gostats.histogram(x, 2, 0.0, 16.0)
+                gostats.scale(x, 1.0)
+                assert gostats.mean(x) == float(seed)
+                assert counts.tolist() == ([1000, 0] if seed < 8 else [0, 1000])
+                assert g[3, 4] == 19.0 and gostats.add(seed, i) == seed + i
+                if i % 50 == 0:
+                    with pytest.raises(RuntimeError):
+                        gostats.crash()
+        except Exception as e:  # reported below: an assert in a thread does not fail the test
+            errors.append(repr(e))
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in range(1, 15, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    gc.collect()
+    assert gostats.live_pins() == 0 and pybuf.live() == []
+
+
 # --- the GIL -----------------------------------------------------------------------
 
 def test_sleep_ms_releases_the_gil():

@@ -221,20 +221,25 @@ static PyObject *raise_go_status(int32_t st, char *msg)
     return NULL;
 }
 
-/* numpy.asarray, or the Buffer itself where NumPy is not installed. */
+/* numpy.asarray, or the Buffer itself where NumPy is not installed
+ * (pybuf.gomodule._as_array). Looked up per call rather than kept in a C
+ * static: a Python object must not leak from one (sub)interpreter into
+ * another, and a dict lookup is small next to an array result. */
 static PyObject *as_array(PyObject *buffer)
 {
-    static PyObject *convert; /* GIL: set once */
+    PyObject *name = PyUnicode_FromString("pybuf.gomodule");
+    PyObject *mod = name ? PyImport_GetModule(name) : NULL;
+    if (mod == NULL && name != NULL && !PyErr_Occurred())
+        mod = PyImport_Import(name);
+    Py_XDECREF(name);
+    PyObject *convert = mod ? PyObject_GetAttrString(mod, "_as_array") : NULL;
+    Py_XDECREF(mod);
     if (convert == NULL) {
-        PyObject *mod = PyImport_ImportModule("pybuf.gomodule");
-        convert = mod ? PyObject_GetAttrString(mod, "_as_array") : NULL;
-        Py_XDECREF(mod);
-        if (convert == NULL) {
-            PyErr_Clear(); /* pybuf._pybuf without its package: the Buffer will do */
-            return buffer;
-        }
+        PyErr_Clear(); /* pybuf._pybuf without its package: the Buffer will do */
+        return buffer;
     }
     PyObject *a = PyObject_CallOneArg(convert, buffer);
+    Py_DECREF(convert);
     Py_DECREF(buffer);
     return a;
 }

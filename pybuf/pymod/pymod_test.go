@@ -95,6 +95,7 @@ func init() {
 		Func("variadic", func(a ...int) {}, "a"),
 		Func("ok", func() {}),
 		Func("ptrs", func() []*int { return nil }),
+		Func("__all__", func() {}),
 	)
 }
 
@@ -147,6 +148,7 @@ func TestRegistrationMistakesAreImportErrors(t *testing.T) {
 		"pymodbad.variadic: variadic functions cannot be registered",
 		"pymodbad.ok: the name is registered twice",
 		"pymodbad.ptrs: result 1: type []*int cannot be a result",
+		"pymodbad.__all__: names starting with __ belong to Python",
 	} {
 		assert.Contains(t, msg, want)
 	}

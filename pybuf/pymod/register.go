@@ -123,6 +123,9 @@ func compile(mod string, f *Function, id uint64) (*function, error) {
 	if !isIdentifier(f.name) {
 		return nil, fmt.Errorf("%q is not a Python identifier", f.name)
 	}
+	if strings.HasPrefix(f.name, "__") {
+		return nil, fmt.Errorf("names starting with __ belong to Python (__doc__, __all__, ...)")
+	}
 	v := reflect.ValueOf(f.fn)
 	if v.Kind() != reflect.Func || v.IsNil() {
 		return nil, fmt.Errorf("%T is not a function", f.fn)

@@ -527,10 +527,17 @@ def test_several_results_are_a_tuple_of_every_kind(goboth):
             g.second_fails()
         except ValueError as e:
             errors.append(["ValueError", str(e)])
+        counts = [g.count(b"banana", ord("a")), g.count(bytearray(b"aa"), 97), g.count(memoryview(b"xax"), 97),
+                  g.count(np.frombuffer(b"aaa", dtype=np.uint8), 97), g.count(b"", 97)]
+        try:
+            g.count("banana", 97)
+        except TypeError as e:
+            errors.append(["TypeError", str(e)])
         done(kinds=[[kinds[0].real, kinds[0].imag]] + list(kinds[1:5]) + [kinds[5].decode()],
              types=[type(k).__name__ for k in kinds], arrays=arrays, s=s, d=[type(d).__name__, list(d)],
-             pins=pins, after=g.pins(), errors=errors)
+             pins=pins, after=g.pins(), errors=errors, counts=counts)
     """, path=[goboth])
+    assert r["counts"] == [3, 2, 1, 3, 0]
     assert r["kinds"] == [[-2.0, 1.0], True, 255, 127, "HÉLLO", "héllo"]
     assert r["types"] == ["complex", "bool", "int", "int", "str", "bytes"]
     assert r["arrays"] == [[0.0, 1.0, 2.0, 3.0], [0, -1, -2, -3], [0.0, 2.0, 4.0, 6.0], "float64", "int32", "float64"]
@@ -544,6 +551,8 @@ def test_several_results_are_a_tuple_of_every_kind(goboth):
         ["TypeError", "goresults.kinds() argument 'b' must be a bool, not int"],
         ["ValueError", "goresults.second_fails: result 2: gomem: shape [3] with strides [1] from offset 0 "
                        "reaches outside the slice of 2 elements"],
+        ["TypeError", "goresults.count() argument 'b' must be an array (any buffer-protocol object: a NumPy "
+                      "array, bytes, bytearray, memoryview), not str"],
     ]
 
 

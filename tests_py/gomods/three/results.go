@@ -24,5 +24,14 @@ func init() {
 			return make([]float64, 3), pymod.Strided(make([]float64, 2), 0, []int{3}, []int{1})
 		}),
 		pymod.Func("pins", gomem.LivePins),
+		pymod.Func("count", func(b []byte, c byte) int {
+			n := 0
+			for _, v := range b {
+				if v == c {
+					n++
+				}
+			}
+			return n
+		}, "b", "c"),
 	)
 }

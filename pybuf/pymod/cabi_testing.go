@@ -86,9 +86,33 @@ func callForTest(id uint64, args []testArg, arrays []bool) ([]testResult, int32,
 			C.free(p)
 		}
 	}()
+	ca, cr := buildCall(args, arrays, &frees)
+	return runCall(id, ca, cr, arrays)
+}
+
+// benchCall builds the C arguments once and returns a call of Call alone
+// (scalar results only), and what frees them.
+func benchCall(id uint64, args []testArg, nresults int) (call func() int32, free func()) {
+	var frees []unsafe.Pointer
+	ca, cr := buildCall(args, make([]bool, nresults), &frees)
+	var msg *C.char
+	call = func() int32 {
+		st := Call(id, unsafe.Pointer(&ca[0]), unsafe.Pointer(&cr[0]), unsafe.Pointer(&msg))
+		freeStrings(cr) // as the shim does once it has made Python objects of them
+		return st
+	}
+	free = func() {
+		for _, p := range frees {
+			C.free(p)
+		}
+	}
+	return call, free
+}
+
+func buildCall(args []testArg, arrays []bool, frees *[]unsafe.Pointer) ([]C.pybuf_go_arg, []C.pybuf_go_result) {
 	alloc := func(n int) unsafe.Pointer {
 		p := C.calloc(C.size_t(max(n, 1)), 1)
-		frees = append(frees, p)
+		*frees = append(*frees, p)
 		return p
 	}
 	ca := unsafe.Slice((*C.pybuf_go_arg)(alloc(len(args)*C.sizeof_pybuf_go_arg)), max(len(args), 1))
@@ -129,7 +153,7 @@ func callForTest(id uint64, args []testArg, arrays []bool) ([]testResult, int32,
 		}
 		if a.Format != nil {
 			f := C.CString(*a.Format)
-			frees = append(frees, unsafe.Pointer(f))
+			*frees = append(*frees, unsafe.Pointer(f))
 			c.format = f
 		}
 		c.readonly = C.int32_t(btoi(a.Readonly))
@@ -140,6 +164,10 @@ func callForTest(id uint64, args []testArg, arrays []bool) ([]testResult, int32,
 			cr[j].array = (*C.pybuf_go_array)(alloc(C.sizeof_pybuf_go_array))
 		}
 	}
+	return ca, cr
+}
+
+func runCall(id uint64, ca []C.pybuf_go_arg, cr []C.pybuf_go_result, arrays []bool) ([]testResult, int32, string) {
 	var msg *C.char
 	st := Call(id, unsafe.Pointer(&ca[0]), unsafe.Pointer(&cr[0]), unsafe.Pointer(&msg))
 	text := ""

@@ -2,6 +2,9 @@
 // with pybuf's core, into the Python module gostats (see README.md).
 package gostats
 
+// Typed invokers (pymod_invokers.go), so that calls skip reflection:
+//go:generate go run github.com/pybuf-go/pybuf/pybuf/cmd/pymodgen
+
 import (
 	"fmt"
 	"math"

@@ -1,11 +1,24 @@
 package gostats
 
 import (
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/pybuf-go/pybuf/pybuf/pymod/gen"
 )
+
+// pymod_invokers.go is what go generate writes today: regenerate after
+// changing a registered function's signature.
+func TestInvokersAreCurrent(t *testing.T) {
+	want, err := gen.Generate(".")
+	require.NoError(t, err)
+	got, err := os.ReadFile(gen.OutputFile)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "run go generate")
+}
 
 func TestHistogramCountsLikeNumPy(t *testing.T) {
 	counts, err := Histogram([]float64{0, 0.5, 1, 2.5, 3, 4, -1, 5}, 4, 0, 4)

@@ -31,3 +31,15 @@ func BenchmarkCallTypedSlice(b *testing.B) {
 func BenchmarkCallReflectString(b *testing.B) {
 	benchmarkCall(b, "upper", []testArg{{Str: strp("go")}}, 3)
 }
+
+// func(int8, float32) float64 through a pymodgen-style Frame invoker: what
+// reflection's BenchmarkCallReflectScalar pays for the same kind of function.
+func BenchmarkCallFrameScalar(b *testing.B) {
+	call, free := benchCall(idOf(&testing.T{}, "pymodframe", "scale"), []testArg{{I: 2}, {F: 1.5}}, 1)
+	defer free()
+	for b.Loop() {
+		if st := call(); st != 0 {
+			b.Fatalf("status %d", st)
+		}
+	}
+}

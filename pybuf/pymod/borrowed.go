@@ -1,8 +1,13 @@
 package pymod
 
+// #include "pybuf_core.h"
+import "C"
+
 import (
 	"reflect"
+	"unsafe"
 
+	"github.com/pybuf-go/pybuf/pybuf/layout"
 	"github.com/pybuf-go/pybuf/pybuf/status"
 )
 
@@ -20,36 +25,46 @@ func sliceBytes(v reflect.Value) (lo, hi uintptr) {
 	return lo, lo + uintptr(v.Len())*v.Type().Elem().Size()
 }
 
-// arraySlice is the slice under a parameter or result of kindArray.
-func arraySlice(s *slot, v reflect.Value) reflect.Value {
-	if s.nd {
-		return v.Interface().(arrayValue).pymodArray().data
+// viewBytes is the range of bytes an argument's view reaches (0, 0 when it
+// reaches none, or is not an array).
+func viewBytes(p *slot, a *C.pybuf_go_arg) (lo, hi uintptr) {
+	if p.kind != kindArray || a.data == nil {
+		return 0, 0
 	}
-	return v
+	base := uintptr(a.data)
+	if a.strides == nil {
+		return base, base + uintptr(a.len)
+	}
+	ndim := int(a.ndim)
+	spec := layout.Spec{Itemsize: int64(a.itemsize), Shape: make([]int64, ndim), Strides: make([]int64, ndim)}
+	copy(spec.Shape, unsafe.Slice((*int64)(unsafe.Pointer(a.shape)), ndim))
+	copy(spec.Strides, unsafe.Slice((*int64)(unsafe.Pointer(a.strides)), ndim))
+	res, err := layout.Check(uint64(base), spec)
+	if err != nil || res.Nbytes == 0 {
+		return 0, 0
+	}
+	return uintptr(int64(base) + res.Lo), uintptr(int64(base) + res.Hi)
 }
 
-// checkNotBorrowed refuses array results that share bytes with an argument.
-func (f *function) checkNotBorrowed(in, out []reflect.Value) *status.Error {
-	for j := range f.sig.results {
-		r := &f.sig.results[j]
-		if r.kind != kindArray {
-			continue
-		}
-		rlo, rhi := sliceBytes(arraySlice(r, out[j]))
-		if rlo == rhi {
-			continue
-		}
-		for i := range f.sig.params {
-			p := &f.sig.params[i]
-			if p.kind != kindArray {
-				continue
-			}
-			plo, phi := sliceBytes(arraySlice(p, in[i]))
-			if plo < rhi && rlo < phi {
-				return status.Errorf(status.KindValue, p.name,
-					"%s: result %d is memory borrowed from argument '%s', which is Python's and only lent for "+
-						"the call: return a copy (slices.Clone)", f.qual, j+1, p.name)
-			}
+// checkBorrowedResult refuses array result j (v, a slice or an Array) when
+// it shares bytes with an argument's view.
+func (f *function) checkBorrowedResult(j int, v reflect.Value, args []C.pybuf_go_arg) *status.Error {
+	r := &f.sig.results[j]
+	data := v
+	if r.nd {
+		data = v.Interface().(arrayValue).pymodArray().data
+	}
+	rlo, rhi := sliceBytes(data)
+	if rlo == rhi {
+		return nil
+	}
+	for i := range f.sig.params {
+		p := &f.sig.params[i]
+		plo, phi := viewBytes(p, &args[i])
+		if plo < rhi && rlo < phi {
+			return status.Errorf(status.KindValue, p.name,
+				"%s: result %d is memory borrowed from argument '%s', which is Python's and only lent for "+
+					"the call: return a copy (slices.Clone)", f.qual, j+1, p.name)
 		}
 	}
 	return nil

@@ -73,8 +73,13 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 		}
 	}
 	if f.sig.borrows {
-		if err := f.checkNotBorrowed(in[:len(f.sig.params)], out); err != nil {
-			return fail(msg, err.Kind, err.Msg)
+		for j := range f.sig.results {
+			if f.sig.results[j].kind != kindArray {
+				continue
+			}
+			if err := f.checkBorrowedResult(j, out[j], args); err != nil {
+				return fail(msg, err.Kind, err.Msg)
+			}
 		}
 	}
 	results := unsafe.Slice(r, len(f.sig.results))

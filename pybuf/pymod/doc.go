@@ -34,6 +34,10 @@
 // message: RuntimeError, or the class chosen with ValueError.New and its
 // siblings. A panic is recovered and raised as RuntimeError.
 //
+// Calls go through reflection, or through typed invokers: built in for the
+// common scalar signatures, and written for every registered function by
+// the pymodgen command (go generate; see Frame and Typed).
+//
 // Mistakes in a registration (an unsupported type, a wrong number of names)
 // never crash the process: importing the module raises ImportError saying
 // what is wrong.

@@ -151,6 +151,9 @@ func compile(mod string, f *Function, id uint64) (*function, error) {
 	}
 	fn := &function{id: id, qual: mod + "." + f.name, name: f.name, doc: f.doc, fn: v, sig: sig}
 	fn.invoke = fastInvoker(f.fn)
+	if inv := typedInvoker(v); inv != nil { // written by pymodgen: preferred
+		fn.invoke = inv
+	}
 	return fn, nil
 }
 

@@ -147,7 +147,7 @@ func Typed(fn any, invoke func(*Frame)) {
 	typed[v.Pointer()] = invoke
 	if p := byID.Load(); p != nil {
 		for _, f := range *p {
-			if f.fn.Pointer() == v.Pointer() {
+			if f.fn.Pointer() == v.Pointer() && !f.builtin {
 				f.invoke = frameInvoker(invoke)
 			}
 		}

@@ -42,13 +42,14 @@ func (f *Function) Writes(params ...string) *Function {
 
 // function is a registered function, ready to be called.
 type function struct {
-	id     uint64
-	qual   string // "module.name", for messages
-	name   string
-	doc    string
-	fn     reflect.Value
-	sig    signature
-	invoke invoker // a typed call without reflection, or nil
+	id      uint64
+	qual    string // "module.name", for messages
+	name    string
+	doc     string
+	fn      reflect.Value
+	sig     signature
+	invoke  invoker // a typed call without reflection, or nil
+	builtin bool    // invoke is one of fast.go's, kept over pymodgen's
 }
 
 // module is a registered module. err, when set, is what importing it raises.
@@ -150,9 +151,12 @@ func compile(mod string, f *Function, id uint64) (*function, error) {
 		}
 	}
 	fn := &function{id: id, qual: mod + "." + f.name, name: f.name, doc: f.doc, fn: v, sig: sig}
-	fn.invoke = fastInvoker(f.fn)
-	if inv := typedInvoker(v); inv != nil { // written by pymodgen: preferred
-		fn.invoke = inv
+	// A built-in typed path allocates nothing; pymodgen's (a Frame per call)
+	// serves every other signature it can spell; reflection the rest.
+	if fn.invoke = fastInvoker(f.fn); fn.invoke != nil {
+		fn.builtin = true
+	} else {
+		fn.invoke = typedInvoker(v)
 	}
 	return fn, nil
 }

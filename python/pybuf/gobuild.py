@@ -35,8 +35,9 @@ from typing import Any
 from setuptools import Extension
 from setuptools.command.build_ext import build_ext
 
+from .gomodule import ENTRY_POINT_GROUP, MANIFEST_FILE  # what the run time reads
+
 LIBRARY_FILE = "_pybuf_go.so"
-MANIFEST_FILE = "_pybuf_go.json"  # {"abi": ..., "core_version": ..., "modules": [...]}
 CORE_IMPORT = "github.com/pybuf-go/pybuf/pybuf/capi"
 PYMOD_IMPORT = "github.com/pybuf-go/pybuf/pybuf/pymod"
 GENERATED_DIR = os.path.join("build", "pybuf-go")
@@ -66,7 +67,7 @@ def go_modules(modules: dict[str, str]) -> dict[str, Any]:
         "cmdclass": {"build_ext": BuildGoModules},
         "packages": [],
         "py_modules": [],
-        "entry_points": {"pybuf.go_library": [f"{first} = {first}:{LIBRARY_FILE}"]},
+        "entry_points": {ENTRY_POINT_GROUP: [f"{first} = {first}:{LIBRARY_FILE}"]},
         "zip_safe": False,
     }
 

@@ -44,6 +44,7 @@ def announced_library() -> str | None:
     return None
 
 
+# Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...]}.
 MANIFEST_FILE = "_pybuf_go.json"
 
 

@@ -113,6 +113,12 @@ def test_histogram_matches_numpy():
     assert counts.dtype == np.int64
     assert counts.tolist() == np.histogram(x, 17, range=(-2.0, 2.0))[0].tolist()
     assert gostats.histogram(x, bins=1, lo=-100.0, hi=100.0).tolist() == [10_000]
+    # Every edge and its neighbours: bin for bin as NumPy, where rounding decides.
+    for bins, lo, hi in ((7, -1.0, 2.2), (10, 0.1, 0.7), (3, 1e-3, 1e-3 + 3e-9)):
+        edges = np.linspace(lo, hi, bins + 1)
+        near = np.concatenate([edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+                               np.linspace(lo, hi, 1001), [np.nan, np.inf, -np.inf]])
+        assert gostats.histogram(near, bins, lo, hi).tolist() == np.histogram(near, bins, range=(lo, hi))[0].tolist()
 
 
 def test_histogram_errors():

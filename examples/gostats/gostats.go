@@ -44,8 +44,11 @@ func Mean(x []float64) float64 {
 	return sum / float64(len(x))
 }
 
-// Histogram counts the values of x in bins equal-width bins over [lo, hi].
-// As NumPy's, the last bin includes hi, and values outside are not counted.
+// Histogram counts the values of x in bins equal-width bins over [lo, hi],
+// bin for bin as numpy.histogram(x, bins, range=(lo, hi)) does: the same
+// index arithmetic and the same edge corrections, so values on or next to an
+// edge land in the same bin. The last bin includes hi; values outside (and
+// NaN) are not counted.
 func Histogram(x []float64, bins int, lo, hi float64) ([]int64, error) {
 	if bins <= 0 {
 		return nil, pymod.ValueError.Errorf("bins must be positive, not %d", bins)
@@ -54,14 +57,25 @@ func Histogram(x []float64, bins int, lo, hi float64) ([]int64, error) {
 		return nil, pymod.ValueError.Errorf("the range [%g, %g] is empty or not finite", lo, hi)
 	}
 	counts := make([]int64, bins)
-	width := (hi - lo) / float64(bins)
+	edges := make([]float64, bins+1) // as numpy.linspace(lo, hi, bins+1)
+	step := (hi - lo) / float64(bins)
+	for i := range edges {
+		edges[i] = lo + float64(i)*step
+	}
+	edges[bins] = hi
+	norm := float64(bins) / (hi - lo)
 	for _, v := range x {
 		if !(v >= lo && v <= hi) {
 			continue
 		}
-		i := int((v - lo) / width)
-		if i >= bins {
-			i = bins - 1
+		i := int((v - lo) * norm)
+		if i == bins {
+			i--
+		}
+		if v < edges[i] {
+			i--
+		} else if i != bins-1 && v >= edges[i+1] {
+			i++
 		}
 		counts[i]++
 	}

@@ -144,6 +144,12 @@ def test_grid_is_go_memory():
     del g
     assert gostats.live_pins() == 0
     assert gostats.grid(0, 5).shape == (0, 5)
+    with pytest.raises(ValueError) as e:
+        gostats.grid(-1, 5)
+    assert str(e.value) == "rows and cols must not be negative, not (-1, 5)"
+    with pytest.raises(ValueError) as e:
+        gostats.particles(-2)
+    assert str(e.value) == "n must not be negative, not -2"
 
 
 def test_submatrix_is_a_strided_view_of_one_grid():

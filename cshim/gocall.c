@@ -9,8 +9,6 @@
  */
 #include "gocall.h"
 
-#include <string.h>
-
 static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargsf,
                              PyObject *kwnames)
 {
@@ -25,10 +23,11 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t n
     if (core == NULL)
         return NULL;
 
+    /* Not zeroed: Go reads only the fields of each parameter's kind, which
+     * the conversion sets. */
     pybuf_go_arg in[PYBUF_GO_MAXARGS];
     Py_buffer views[PYBUF_GO_MAXARGS];
     int nin = 0, ok = 1;
-    memset(in, 0, sizeof in[0] * (size_t)f->nparams);
     for (; nin < f->nparams; nin++) {
         views[nin].obj = NULL;
         if (gocall_convert_arg(g, nin, bound[nin], &in[nin], &views[nin]) < 0) {
@@ -46,10 +45,12 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t n
     int32_t st = PYBUF_OK;
     char *msg = NULL;
     if (ok) {
-        memset(out, 0, sizeof out[0] * (size_t)f->nresults);
-        for (int j = 0, k = 0; j < f->nresults; j++)
-            if (f->results[j].kind == PYBUF_GO_ARRAY)
-                out[j].array = &arrays[k++];
+        /* data is freed whatever the kind, and an array result needs its slot. */
+        for (int j = 0, k = 0; j < f->nresults; j++) {
+            out[j].data = NULL;
+            out[j].len = 0;
+            out[j].array = f->results[j].kind == PYBUF_GO_ARRAY ? &arrays[k++] : NULL;
+        }
         Py_BEGIN_ALLOW_THREADS
         st = core->go_call(f->id, in, out, &msg);
         Py_END_ALLOW_THREADS

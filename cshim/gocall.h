@@ -11,6 +11,10 @@
 
 #include "shim.h"
 
+/* Called on every Go call: bound directly, not through the PLT (these are
+ * nobody else's symbols). */
+#define GOCALL_HIDDEN __attribute__((visibility("hidden")))
+
 /* One Go function as Python sees it: the self of its builtin function. */
 typedef struct {
     const pybuf_go_func *f;   /* static in the core */
@@ -21,19 +25,20 @@ typedef struct {
 
 /* goargs.c */
 /* Positional arguments, then keywords by name, into bound[]; -1 with TypeError. */
-int gocall_bind_args(const gofunc *g, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                     PyObject **bound);
+GOCALL_HIDDEN int gocall_bind_args(const gofunc *g, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames, PyObject **bound);
 /* Argument i into a; an array argument's view goes into *view (release it
  * after the call). -1 with an exception that names the parameter. */
-int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a, Py_buffer *view);
+GOCALL_HIDDEN int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a,
+                                     Py_buffer *view);
 
 /* goresults.c */
 /* Raises what a failed pybuf_core_go_call stands for, frees msg; NULL. */
-PyObject *gocall_raise_status(int32_t st, char *msg);
+GOCALL_HIDDEN PyObject *gocall_raise_status(int32_t st, char *msg);
 /* Result j as a Python object; consumes what it holds (string memory, an
  * export: its release runs if the object cannot be made). */
-PyObject *gocall_result(const gofunc *g, int j, pybuf_go_result *r);
+GOCALL_HIDDEN PyObject *gocall_result(const gofunc *g, int j, pybuf_go_result *r);
 /* Gives back what results from..nresults-1 hold. */
-void gocall_discard_results(const gofunc *g, int from, pybuf_go_result *out);
+GOCALL_HIDDEN void gocall_discard_results(const gofunc *g, int from, pybuf_go_result *out);
 
 #endif /* PYBUF_GOCALL_H */

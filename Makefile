@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext sdist wheel test-dist stress memcheck
+.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,11 +22,17 @@ install: $(VENV)/.deps
 
 dev: install
 
+# The Go module example: pip builds examples/gostats (its own Go module) into the
+# Python module gostats with pybuf.gobuild, against the pybuf just installed.
+gostats: install
+	$(PIP) install --no-build-isolation --no-deps --force-reinstall ./examples/gostats
+
 go-test:
 	$(GO) vet ./...
 	$(GO) test ./...
+	cd examples/gostats && $(GO) vet . && $(GO) test .
 
-py-test: install
+py-test: install gostats
 	$(PY) -m pytest -q tests_py
 
 # The pytest suite again on pyenv's CPython 3.12 and 3.13, each in its own
@@ -40,8 +46,9 @@ test-pythons:
 			VENV=.venv-$${v%.*} || exit 1; \
 	done
 
-# The examples are what users copy: they must pass mypy --strict.
-typecheck: install
+# The examples are what users copy: they must pass mypy --strict (gostats through
+# the stubs its build generated).
+typecheck: install gostats
 	$(PY) -m mypy --strict examples/
 
 # Release artifacts in dist/ (docs/PACKAGING.md); PYTHON picks the CPython.
@@ -70,9 +77,10 @@ shm-demo: install
 goext:
 	$(GO) build -buildmode=c-shared -o build/goext/libgoext.so ./examples/goext
 
-bench: install goext
+bench: install goext gostats
 	$(PY) bench/run.py
 	$(PY) bench/goslice.py --lib build/goext/libgoext.so
+	$(PY) bench/gomodule.py
 
 # A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
 FUZZTIME ?= 30s
@@ -98,4 +106,5 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
+		examples/gostats/build examples/gostats/*.egg-info

@@ -114,6 +114,13 @@ def main() -> None:
     rows += engine_rows
     errors += engine_errors
     print(f"[distributed: {time.perf_counter() - t:.0f} s]", flush=True)
+    t = time.perf_counter()
+    try:
+        import gomodule
+        rows += gomodule.gomodule_rows()  # needs examples/gostats installed (make gostats)
+    except ImportError as e:
+        errors.append(f"Go module rows: {e}")
+    print(f"[gomodule: {time.perf_counter() - t:.0f} s]", flush=True)
 
     elapsed = time.perf_counter() - t0
     print()

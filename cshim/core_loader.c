@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* A symbol every Go shared library defines, whoever built it. */
 #define GO_RUNTIME_MARKER "_cgo_wait_runtime_init_done"
@@ -104,6 +105,14 @@ int core_forked_after_load(void) { return ATOMIC_LOAD(&forked_after_load); }
 
 uint64_t core_use_count(void) { return ATOMIC_LOAD(&core_uses); }
 
+/* The file the core came from (new reference), or NULL when not loaded. */
+PyObject *core_loaded_path(void)
+{
+    if (!ATOMIC_LOAD(&loaded))
+        return NULL;
+    return PyUnicode_DecodeFSDefault(loaded_path); /* set before `loaded`, never changed */
+}
+
 const char *core_version(void)
 {
     return (ATOMIC_LOAD(&loaded) && !ATOMIC_LOAD(&forked_after_load)) ? api.version() : "";
@@ -117,9 +126,14 @@ const core_api *core_if_usable(void)
     return &api;
 }
 
-/* Finds a Go runtime already in the process, other than `ours`. */
+/* Finds a Go runtime already in the process, other than the file `ours`
+ * (compared as a file: the same library may be loaded under another name). */
 struct go_search {
-    void *ours;
+    void *ours;        /* the library by the loader's own lookup (a bare name
+                          is searched on the library path), or NULL */
+    int have_ours;
+    dev_t dev;
+    ino_t ino;
     char found[1024];
 };
 
@@ -133,7 +147,10 @@ static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
     if (h == NULL)
         return 0;
     int is_go = dlsym(h, GO_RUNTIME_MARKER) != NULL;
-    int is_ours = (h == s->ours);
+    struct stat st;
+    int is_ours = (s->ours != NULL && h == s->ours) ||
+                  (s->have_ours && stat(info->dlpi_name, &st) == 0 && st.st_dev == s->dev &&
+                   st.st_ino == s->ino);
     dlclose(h);
     if (is_go && !is_ours) {
         snprintf(s->found, sizeof s->found, "%s", info->dlpi_name);
@@ -142,15 +159,43 @@ static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
-/* Under loader_lock: load_core()'s path, else PYBUF_CORE, else the default. */
-static const char *chosen_path(void)
+/* Under loader_lock: load_core()'s path, else PYBUF_CORE, else the library
+ * an installed Go module announced (it holds pybuf's core too, and must be
+ * the process's one Go runtime whenever that module is imported), else the
+ * default. */
+static const char *chosen_path(const char *announced)
 {
     if (explicit_path != NULL)
         return explicit_path;
     const char *env = getenv("PYBUF_CORE");
     if (env != NULL && env[0] != '\0')
         return env;
+    if (announced != NULL)
+        return announced;
     return default_path;
+}
+
+/* The announced Go module library as an absolute file-system path
+ * (malloc'd), NULL with no error when there is none. Runs Python code (entry
+ * points): called before loader_lock is taken. */
+static char *announced_library(int *error)
+{
+    *error = 0;
+    PyObject *announced = go_library_announced();
+    if (announced == NULL || announced == Py_None) {
+        *error = announced == NULL;
+        Py_XDECREF(announced);
+        return NULL;
+    }
+    PyObject *path = absolute_if_exists(announced);
+    Py_DECREF(announced);
+    PyObject *encoded = path ? PyUnicode_EncodeFSDefault(path) : NULL;
+    Py_XDECREF(path);
+    char *c = encoded ? strdup(PyBytes_AS_STRING(encoded)) : NULL;
+    Py_XDECREF(encoded);
+    if (c == NULL)
+        *error = 1;
+    return c;
 }
 
 #define BIND(field, symbol)                                                    \
@@ -180,15 +225,18 @@ static int bind_all(void *h, const char *path)
     BIND(shm_create, "pybuf_core_shm_create");
     BIND(shm_attach, "pybuf_core_shm_attach");
     BIND(shm_unlink, "pybuf_core_shm_unlink");
+    BIND(go_module, "pybuf_core_go_module");
+    BIND(go_call, "pybuf_core_go_call");
+    BIND(take_export, "pybuf_core_take_export");
     return 0;
 }
 
 /* Under loader_lock, with the calling interpreter's GIL: nothing here
  * waits for another GIL or runs Python code (dlopen runs only the Go
  * runtime's initialisation). */
-static int load(void)
+static int load(const char *announced)
 {
-    const char *cpath = chosen_path();
+    const char *cpath = chosen_path(announced);
     if (cpath == NULL) {
         PyErr_SetString(PyExc_ImportError, "pybuf: no path to the Go core");
         return -1;
@@ -197,6 +245,12 @@ static int load(void)
     /* The library we are about to load may already be in the process (a Go
      * extension loaded through ctypes): that runtime is the one to share. */
     struct go_search search = {.ours = dlopen(cpath, RTLD_LAZY | RTLD_NOLOAD)};
+    struct stat st;
+    if (stat(cpath, &st) == 0) {
+        search.have_ours = 1;
+        search.dev = st.st_dev;
+        search.ino = st.st_ino;
+    }
     dl_iterate_phdr(find_go_runtime, &search);
     if (search.ours != NULL)
         dlclose(search.ours);
@@ -238,9 +292,14 @@ static int load(void)
 
 static int load_once(void)
 {
+    int error;
+    char *announced = announced_library(&error);
+    if (error)
+        return -1;
     pthread_mutex_lock(&loader_lock);
-    int r = ATOMIC_LOAD(&loaded) ? 0 : load();
+    int r = ATOMIC_LOAD(&loaded) ? 0 : load(announced);
     pthread_mutex_unlock(&loader_lock);
+    free(announced);
     return r;
 }
 
@@ -264,8 +323,27 @@ const core_api *core_require(module_state *st)
 
 PyObject *core_set_path(module_state *st, PyObject *path)
 {
-    PyObject *encoded = NULL;
-    if (!PyUnicode_FSConverter(path, &encoded))
+    PyObject *str = NULL;
+    if (!PyUnicode_FSDecoder(path, &str))
+        return NULL;
+    /* dlopen() searches the library path for a name without a slash, where
+     * a user means the file of that name here */
+    PyObject *abs = absolute_if_exists(str);
+    Py_DECREF(str);
+    if (abs == NULL)
+        return NULL;
+    PyObject *loaded_now = core_loaded_path();
+    if (loaded_now != NULL) {
+        int same = same_file(abs, loaded_now); /* as files, not as strings */
+        Py_DECREF(loaded_now);
+        if (same) {
+            Py_DECREF(abs);
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *encoded = PyUnicode_EncodeFSDefault(abs);
+    Py_DECREF(abs);
+    if (encoded == NULL)
         return NULL;
     char *cpath = strdup(PyBytes_AS_STRING(encoded));
     Py_DECREF(encoded);
@@ -273,20 +351,18 @@ PyObject *core_set_path(module_state *st, PyObject *path)
         return PyErr_NoMemory();
     pthread_mutex_lock(&loader_lock);
     int r = 0;
-    if (ATOMIC_LOAD(&loaded)) {
-        if (strcmp(cpath, loaded_path) != 0) {
-            PyErr_Format(PyExc_ImportError,
-                         "pybuf: load_core('%s') comes too late: the Go core is "
-                         "already loaded from '%s', and a Go library cannot be "
-                         "unloaded. Call load_core() before any other use",
-                         cpath, loaded_path);
-            r = -1;
-        }
+    if (ATOMIC_LOAD(&loaded)) { /* another file (compared above) */
+        PyErr_Format(PyExc_ImportError,
+                     "pybuf: load_core('%s') comes too late: the Go core is "
+                     "already loaded from '%s', and a Go library cannot be "
+                     "unloaded. Call load_core() before any other use",
+                     cpath, loaded_path);
+        r = -1;
         free(cpath);
     } else if (!ATOMIC_LOAD(&forked_after_load)) {
         free(explicit_path);
         explicit_path = cpath;
-        if ((r = load()) < 0) {
+        if ((r = load(NULL)) < 0) {
             free(explicit_path);
             explicit_path = NULL;
         }

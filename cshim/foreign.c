@@ -17,7 +17,8 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
         return NULL;
     uint64_t addr;
     if (ptr == Py_None) { /* what ctypes makes of a NULL pointer result */
-        PyErr_SetString(PyExc_ValueError, "descriptor is NULL");
+        PyErr_SetString(PyExc_TypeError, "descriptor is None: the Go function returned NULL "
+                        "(its error return), so there is nothing to adopt");
         return NULL;
     }
     if (address_from_object(st, ptr, "descriptor", &addr) < 0)
@@ -29,10 +30,14 @@ PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds)
     const core_api *core = core_require(st);
     if (core == NULL)
         return NULL;
-    /* The descriptor is consumed whatever happens: copy it, free it. */
+    /* The descriptor is consumed whatever happens: the core copies and
+     * frees it, but only if gomem handed it over and nobody took it yet, so
+     * adopting twice or a wrong address reads nothing. */
     pybuf_export d;
-    memcpy(&d, (void *)(uintptr_t)addr, sizeof d);
-    core->free((void *)(uintptr_t)addr);
+    char err[PYBUF_ERRLEN] = "";
+    int32_t status = core->take_export(addr, &d, err);
+    if (status != PYBUF_OK)
+        return raise_for_status(st, status, err);
     d.format[PYBUF_FORMATLEN - 1] = '\0';
     d.name[PYBUF_NAMELEN - 1] = '\0';
 

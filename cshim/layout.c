@@ -16,6 +16,9 @@ PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
     case PYBUF_ERR_OVERFLOW: type = PyExc_OverflowError; break;
     case PYBUF_ERR_TYPE: type = PyExc_TypeError; break;
     case PYBUF_ERR_BUFFER: type = PyExc_BufferError; break;
+    case PYBUF_ERR_KEY: type = PyExc_KeyError; break;       /* Go module errors */
+    case PYBUF_ERR_INDEX: type = PyExc_IndexError; break;
+    case PYBUF_ERR_RUNTIME: type = PyExc_RuntimeError; break;
     case PYBUF_ERR_NOT_FOUND: /* NULL only while the module is torn down */
         type = st->not_found_error ? st->not_found_error : PyExc_ValueError;
         break;

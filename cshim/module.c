@@ -277,6 +277,8 @@ static PyMethodDef module_methods[] = {
     {"load_core", load_core, METH_O,
      "load_core(path)\n--\n\nUse the Go library at `path` as pybuf's core (before first use)."},
     {"_core_info", core_info, METH_NOARGS, NULL},
+    {"_go_module", go_module_functions, METH_VARARGS, NULL},
+    {"_core_abi", go_core_abi, METH_NOARGS, NULL},
     {"_set_hooks", set_hooks, METH_VARARGS, NULL},
     {"_gc_callback", gc_callback, METH_VARARGS, NULL},
     {"_interpreter_ending", interpreter_ending, METH_NOARGS, NULL},

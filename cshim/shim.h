@@ -12,6 +12,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pybuf_core.h"
 
@@ -176,6 +177,9 @@ typedef struct {
     int32_t (*shm_create)(const char *, uint64_t, uint32_t, pybuf_mapping *, char *);
     int32_t (*shm_attach)(const char *, int32_t, pybuf_mapping *, char *);
     int32_t (*shm_unlink)(const char *, char *);
+    int32_t (*go_module)(const char *, const pybuf_go_module **, char *);
+    int32_t (*go_call)(uint64_t, const pybuf_go_arg *, pybuf_go_result *, char **);
+    int32_t (*take_export)(uint64_t, pybuf_export *, char *);
 } core_api;
 
 /* Returns the Go core, loading it if needed; NULL with ForkError (st's) or
@@ -192,6 +196,21 @@ int core_is_loaded(void);
 uint64_t core_use_count(void);
 int core_forked_after_load(void);
 const char *core_version(void); /* "" when not usable; not counted */
+/* The file the core was loaded from (borrowed), or NULL before the load. */
+PyObject *core_loaded_path(void); /* new reference, or NULL when not loaded */
+
+/* samefile.c: library paths compared as files (st_dev, st_ino). */
+int stat_path(PyObject *path, dev_t *dev, ino_t *ino); /* -1, no exception, if it cannot */
+int same_file(PyObject *a, PyObject *b);
+PyObject *absolute_if_exists(PyObject *path);
+
+/* gomodule.c, gocall.c: Go modules (pybuf/pymod). */
+/* The library an installed Go module announces (entry point group
+ * pybuf.go_library), or None; NULL with an exception. */
+PyObject *go_library_announced(void);
+PyObject *go_module_functions(PyObject *module, PyObject *args);
+PyObject *go_core_abi(PyObject *module, PyObject *unused);
+PyObject *gofunc_new(const pybuf_go_func *f, PyObject *module_name, PyObject *pybuf_module);
 
 /* layout_cache.c: layouts the core validated, reused at addresses it allows;
  * one cache per interpreter (module_state.layouts), used under its GIL. */

@@ -6,6 +6,7 @@
 #                   for CPython <= 3.12, the last one NumPy 1.26 has wheels for
 #   wheel-nonumpy   no Go on PATH, no NumPy: self-check, memoryview/ctypes tests
 #   sdist           Go present, no network for Go: builds, then self-check
+#   gomodule        examples/gostats: wheel built against dist/'s wheel, run without Go
 # pip's cache is shared, so after the first run nothing is downloaded again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -18,11 +19,12 @@ declare -A cases=(
     [wheel-numpy2]="$HERE/check_wheel.sh $WORK/wheel-numpy2 numpy>=2,<3"
     [wheel-nonumpy]="$HERE/check_wheel.sh $WORK/wheel-nonumpy none"
     [sdist]="$HERE/check_sdist.sh $WORK/sdist"
+    [gomodule]="$HERE/check_gomodule.sh $WORK/gomodule"
 )
-order=(wheel-numpy2 wheel-nonumpy sdist)
+order=(wheel-numpy2 wheel-nonumpy sdist gomodule)
 if "$PYTHON" -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
     cases[wheel-numpy126]="$HERE/check_wheel.sh $WORK/wheel-numpy126 numpy==1.26.4"
-    order=(wheel-numpy2 wheel-numpy126 wheel-nonumpy sdist)
+    order=(wheel-numpy2 wheel-numpy126 wheel-nonumpy sdist gomodule)
 else
     echo "test-dist: wheel-numpy126 not run: NumPy 1.26 has no wheels for $PYTAG"
 fi

@@ -320,3 +320,36 @@ def test_pinner_dropped_while_pinned_ends_the_process(goext):
     assert rc == -signal.SIGABRT, describe(rc, out, err)
     assert "leaking" in out and "-1" not in out
     assert "runtime.Pinner: found leaking pinned pointer" in err
+
+
+def test_adopting_twice_or_a_wrong_address_raises_instead_of_crashing(goext):
+    r = result_of(goext, """
+        errors = []
+        p = lib.goext_slice(8)
+        b = pybuf.adopt(p)
+        for bad in (p, p + 8, 12345):               # adopted already; never a descriptor
+            try:
+                pybuf.adopt(bad)
+            except ValueError as e:
+                errors.append(str(e))
+        raw = ctypes.CDLL(LIB).goext_slice          # restype forgotten: ctypes truncates to an int
+        raw.argtypes = [ctypes.c_int64]
+        truncated = raw(8)
+        try:
+            pybuf.adopt(truncated if truncated != p else truncated + 1)
+        except ValueError as e:                     # negative once truncated: refused earlier still
+            errors.append("truncated: " + str(e))
+        try:
+            pybuf.adopt(None)
+        except TypeError as e:
+            errors.append("TypeError: " + str(e))
+        done(errors=errors, values=np.asarray(b).tolist())
+    """)
+    assert len(r["errors"]) == 5
+    for e in r["errors"][:3]:
+        assert "is not a descriptor waiting for adoption" in e, e
+        assert "set restype = ctypes.c_void_p" in e
+    assert ("is not a descriptor waiting for adoption" in r["errors"][3]
+            or r["errors"][3] == "truncated: descriptor must be >= 0"), r["errors"][3]
+    assert r["errors"][4].startswith("TypeError: descriptor is None")
+    assert r["values"] == [float(i) for i in range(8)]

@@ -183,7 +183,8 @@ func callHolders(id uint64) string { return takeString(pybuf_core_holders(C.uint
 // The header's numbers, for the tests that check the Go packages agree.
 func headerStatuses() []int32 {
 	return []int32{C.PYBUF_OK, C.PYBUF_ERR_VALUE, C.PYBUF_ERR_OVERFLOW,
-		C.PYBUF_ERR_TYPE, C.PYBUF_ERR_BUFFER, C.PYBUF_ERR_NOT_PEP3118, C.PYBUF_ERR_NOT_FOUND}
+		C.PYBUF_ERR_TYPE, C.PYBUF_ERR_BUFFER, C.PYBUF_ERR_NOT_PEP3118, C.PYBUF_ERR_NOT_FOUND,
+		C.PYBUF_ERR_KEY, C.PYBUF_ERR_INDEX, C.PYBUF_ERR_RUNTIME}
 }
 
 func headerTraceKinds() (buffer, export int32)  { return C.PYBUF_TRACE_BUFFER, C.PYBUF_TRACE_EXPORT }

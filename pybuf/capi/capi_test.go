@@ -29,7 +29,8 @@ func freshRegistry(t *testing.T) {
 
 func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 	assert.Equal(t, []int32{0, int32(layout.KindValue), int32(layout.KindOverflow),
-		int32(layout.KindType), int32(layout.KindBuffer), int32(layout.KindNotPEP3118), int32(status.KindNotFound)}, headerStatuses())
+		int32(layout.KindType), int32(layout.KindBuffer), int32(layout.KindNotPEP3118), int32(status.KindNotFound),
+		int32(status.KindKey), int32(status.KindIndex), int32(status.KindRuntime)}, headerStatuses())
 	buffer, export := headerTraceKinds()
 	assert.Equal(t, int32(registry.KindBuffer), buffer)
 	assert.Equal(t, int32(registry.KindExport), export)
@@ -40,7 +41,7 @@ func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 }
 
 func TestAbiAndVersion(t *testing.T) {
-	assert.EqualValues(t, 2, callAbi())
+	assert.EqualValues(t, 3, callAbi())
 	assert.Equal(t, version.Version, callVersion())
 	assert.Regexp(t, `^\d+\.\d+\.\d+$`, callVersion())
 }

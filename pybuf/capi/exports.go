@@ -7,10 +7,14 @@ package capi
 #define pybuf_core_version pybuf_core_version_const_
 #define pybuf_core_trace pybuf_core_trace_const_
 #define pybuf_core_registry_apply pybuf_core_registry_apply_const_
+#define pybuf_core_go_module pybuf_core_go_module_const_
+#define pybuf_core_go_call pybuf_core_go_call_const_
 #include "pybuf_core.h"
 #undef pybuf_core_version
 #undef pybuf_core_trace
 #undef pybuf_core_registry_apply
+#undef pybuf_core_go_module
+#undef pybuf_core_go_call
 #include <stdlib.h>
 */
 import "C"

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* Bumped whenever a struct or signature below changes. */
-#define PYBUF_CORE_ABI 2
+#define PYBUF_CORE_ABI 3
 
 /* Most dimensions a layout may have (NumPy's own limit is 64). */
 #define PYBUF_MAXDIM 64
@@ -35,6 +35,9 @@ enum pybuf_status {
                                    shim may still hand it to numpy.dtype() */
     PYBUF_ERR_NOT_FOUND = 6,    /* a named thing does not exist: FileNotFoundError
                                    (a ValueError too, for code that expects one) */
+    PYBUF_ERR_KEY = 7,          /* KeyError (a Go function's error, pybuf/pymod) */
+    PYBUF_ERR_INDEX = 8,        /* IndexError (likewise) */
+    PYBUF_ERR_RUNTIME = 9,      /* RuntimeError: a Go function's error or panic */
 };
 
 /* DLPack type codes (dlpack.h DLDataTypeCode), or -1 when the element is not
@@ -156,10 +159,10 @@ int64_t pybuf_core_report_leaks(int32_t fd);
 void pybuf_core_free(void *p);
 
 /*
- * Memory described by Go code (or any C code) for pybuf to adopt: the
+ * Memory described by Go code (package gomem) for pybuf to adopt: the
  * descriptor a Go extension hands to Python, which pybuf.adopt() turns into an
- * Owner with one Buffer. The shim copies it, validates the layout with
- * pybuf_core_layout, and frees the descriptor with pybuf_core_free.
+ * Owner with one Buffer. The shim takes it with pybuf_core_take_export (which
+ * copies and frees it) and validates the layout with pybuf_core_layout.
  * `release(release_arg)` runs exactly once, from C, without the GIL, after
  * the last view is gone; it never runs in a forked child.
  */
@@ -178,6 +181,12 @@ typedef struct {
     void (*release)(void *);           /* may be NULL: borrowed memory */
     void *release_arg;
 } pybuf_export;
+
+/* Moves the descriptor at `address` into `out` and frees it, if it is a
+ * descriptor gomem handed over and nobody took yet; otherwise (taken
+ * already, a truncated or made-up address) returns PYBUF_ERR_VALUE without
+ * reading that address, and `err` says why. */
+int32_t pybuf_core_take_export(uint64_t address, pybuf_export *out, char *err);
 
 /*
  * Shared memory (pybuf.shm). Mapping and unlinking run in Go; unmapping is
@@ -199,5 +208,101 @@ int32_t pybuf_core_shm_attach(const char *name, int32_t readonly, pybuf_mapping 
                               char *err);
 /* Removes a segment's name; a missing name is not an error (idempotent). */
 int32_t pybuf_core_shm_unlink(const char *name, char *err);
+
+/*
+ * Go modules (pybuf/pymod): Go functions registered under a Python module
+ * name, called by the shim through one entry point. Each parameter and
+ * result has a kind; the shim converts Python objects by kind alone and
+ * leaves every rule about element types and layouts to Go.
+ */
+enum pybuf_go_kind {
+    PYBUF_GO_BOOL = 1,      /* v.i: 0 or 1 */
+    PYBUF_GO_INT = 2,       /* v.i: a signed integer of `bits` bits */
+    PYBUF_GO_UINT = 3,      /* v.u: an unsigned integer of `bits` bits */
+    PYBUF_GO_FLOAT = 4,     /* v.f (Go rounds it to float32 where asked) */
+    PYBUF_GO_COMPLEX = 5,   /* v.f + i*imag */
+    PYBUF_GO_STRING = 6,    /* argument: UTF-8 in data/len, borrowed for the call;
+                               result: data/len malloc'd by Go, freed by the shim */
+    PYBUF_GO_BYTES = 7,     /* result: []byte, copied into bytes (data/len as STRING) */
+    PYBUF_GO_ARRAY = 8,     /* argument: a buffer-protocol view borrowed for the call;
+                               result: a zero-copy export in *array */
+};
+
+/* Most parameters, and most results, a registered Go function may have. */
+#define PYBUF_GO_MAXARGS 16
+
+typedef struct {
+    const char *name;       /* the Python parameter name ("" for results) */
+    int32_t kind;           /* pybuf_go_kind */
+    int32_t bits;           /* INT, UINT: 8, 16, 32 or 64 */
+    int32_t writable;       /* ARRAY argument: the Go function writes into it */
+    int32_t reserved;
+} pybuf_go_param;
+
+typedef struct {
+    uint64_t id;            /* what pybuf_core_go_call takes */
+    const char *name;       /* the Python name */
+    const char *doc;        /* "name(a, b)\n--\n\n" then the documentation */
+    int32_t nparams, nresults;  /* each at most PYBUF_GO_MAXARGS */
+    const pybuf_go_param *params;
+    const pybuf_go_param *results;  /* without a trailing Go error */
+} pybuf_go_func;
+
+typedef struct {
+    const char *name;
+    const char *doc;
+    int32_t nfuncs;
+    int32_t reserved;
+    const pybuf_go_func *funcs;
+} pybuf_go_module;
+
+/* One argument: filled by the shim, read by Go during the call only. */
+typedef struct {
+    union { int64_t i; uint64_t u; double f; } v;
+    double imag;
+    const void *data;       /* STRING: UTF-8 bytes; ARRAY: the view's buf */
+    int64_t len;            /* STRING: bytes; ARRAY: the view's len */
+    /* ARRAY: the view exactly as the exporter gave it; Go validates it */
+    const char *format;     /* NULL means "B" */
+    const int64_t *shape;   /* ndim entries */
+    const int64_t *strides; /* ndim entries, or NULL: C-contiguous */
+    int64_t itemsize;
+    int32_t ndim;
+    int32_t readonly;
+} pybuf_go_arg;
+
+/* An exported result, in memory the shim provides: Go fills a layout it has
+ * validated and completed (every `out` field of pybuf_layout) and the
+ * release, which runs once after the last view, as for pybuf_export. */
+typedef struct {
+    pybuf_layout layout;    /* layout.format is left for the shim to point at format */
+    char format[PYBUF_FORMATLEN];
+    int32_t readonly;
+    int32_t reserved;
+    void (*release)(void *);
+    void *release_arg;
+} pybuf_go_array;
+
+/* One result: filled by Go. */
+typedef struct {
+    union { int64_t i; uint64_t u; double f; } v;
+    double imag;
+    char *data;             /* STRING, BYTES: malloc'd (NULL when len is 0); free() it */
+    int64_t len;
+    pybuf_go_array *array;  /* ARRAY: set by the shim before the call */
+} pybuf_go_result;
+
+/* Finds the Go module registered as `name` in this library. Its description
+ * is in static storage (never freed). On error (no such module, or a
+ * registration the Go side refused) `err` says why. */
+int32_t pybuf_core_go_module(const char *name, const pybuf_go_module **out, char *err);
+
+/* Calls Go function `id` with `args` (its nparams entries); fills `results`
+ * (nresults entries) on PYBUF_OK. Otherwise returns the status of the Python
+ * exception to raise, and *msg is its message (malloc'd; free() it): a
+ * rejected argument, the function's error, or its recovered panic
+ * (PYBUF_ERR_RUNTIME). Results are exported only on success. */
+int32_t pybuf_core_go_call(uint64_t id, const pybuf_go_arg *args, pybuf_go_result *results,
+                           char **msg);
 
 #endif /* PYBUF_CORE_H */

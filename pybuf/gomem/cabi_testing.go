@@ -20,6 +20,7 @@ import "unsafe"
 type adopted struct {
 	Address      uint64
 	Shape        []int64
+	Strides      []int64 // nil unless the descriptor has strides
 	Format, Name string
 	Readonly     bool
 	HasRelease   bool
@@ -35,7 +36,10 @@ func (a adopted) Release() {
 }
 
 func adoptForTest(p unsafe.Pointer) adopted {
-	d := (*C.pybuf_export)(p)
+	d := (*C.pybuf_export)(C.calloc(1, C.sizeof_pybuf_export))
+	if err := Take(uint64(uintptr(p)), unsafe.Pointer(d)); err != nil {
+		panic(err)
+	}
 	a := adopted{
 		Address:    uint64(d.address),
 		Format:     C.GoString(&d.format[0]),
@@ -47,7 +51,17 @@ func adoptForTest(p unsafe.Pointer) adopted {
 	}
 	for i := range int(d.ndim) {
 		a.Shape = append(a.Shape, int64(d.shape[i]))
+		if d.has_strides != 0 {
+			a.Strides = append(a.Strides, int64(d.strides[i]))
+		}
 	}
-	C.free(p)
+	C.free(unsafe.Pointer(d))
 	return a
+}
+
+// takeForTest is Take into a scratch pybuf_export.
+func takeForTest(address uint64) error {
+	d := C.calloc(1, C.sizeof_pybuf_export)
+	defer C.free(d)
+	return Take(address, d)
 }

@@ -125,13 +125,22 @@ func recordFormat(t reflect.Type) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("%w (field %s of %v)", err, f.Name, t)
 		}
-		fmt.Fprintf(&b, "%s:%s:", code, f.Name)
+		fmt.Fprintf(&b, "%s:%s:", code, fieldName(f))
 	}
 	if t.Size() > off {
 		fmt.Fprintf(&b, "%dx", t.Size()-off)
 	}
 	b.WriteString("}")
 	return b.String(), nil
+}
+
+// fieldName is the field's name in Python: its `pybuf:"name"` tag, or its
+// Go name.
+func fieldName(f reflect.StructField) string {
+	if name := f.Tag.Get("pybuf"); name != "" && !strings.ContainsAny(name, ":{}() \t\n") {
+		return name
+	}
+	return f.Name
 }
 
 func fieldFormat(t reflect.Type) (string, error) {

@@ -42,8 +42,15 @@ type Descriptor struct {
 func (d *Descriptor) Pointer() unsafe.Pointer {
 	p := unsafe.Pointer(d.p)
 	d.p = nil
+	if p != nil {
+		markHanded(p)
+	}
 	return p
 }
+
+// Peek is the descriptor without handing it over (nil once handed over):
+// pybuf/pymod reads it to fill the shim's result slot, then calls Moved.
+func (d *Descriptor) Peek() unsafe.Pointer { return unsafe.Pointer(d.p) }
 
 // Address is Pointer as an integer, for functions returning uintptr_t.
 func (d *Descriptor) Address() uintptr { return uintptr(d.Pointer()) }
@@ -116,9 +123,12 @@ func exportSlice[P any](t reflect.Type, data *P, n int, keep any, shape []int) (
 		return nil, err
 	}
 	d.id = register(e)
-	C.gomem_arm(d.p, C.uintptr_t(d.id))
+	armDescriptor(d)
 	return d, nil
 }
+
+// armDescriptor makes the descriptor's release that of its table entry.
+func armDescriptor(d *Descriptor) { C.gomem_arm(d.p, C.uintptr_t(d.id)) }
 
 func sliceShape(n int, shape, trailing []int) ([]int64, error) {
 	if len(shape) == 0 {
@@ -174,13 +184,18 @@ func ExportC(ptr unsafe.Pointer, format string, shape []int, release func()) (*D
 // describe validates a layout the way pybuf.adopt will, so errors surface in
 // Go, and fills a descriptor with it.
 func describe(addr uint64, format string, itemsize int64, shape []int64) (*Descriptor, error) {
+	return describeStrided(addr, format, itemsize, shape, nil)
+}
+
+// describeStrided is describe with byte strides (nil: C-contiguous).
+func describeStrided(addr uint64, format string, itemsize int64, shape, strides []int64) (*Descriptor, error) {
 	if len(format) >= C.PYBUF_FORMATLEN {
 		return nil, fmt.Errorf("gomem: format %q is longer than pybuf_export holds (%d bytes)", format, C.PYBUF_FORMATLEN-1)
 	}
 	if len(shape) > layout.MaxDim {
 		return nil, fmt.Errorf("gomem: %d dimensions, at most %d", len(shape), layout.MaxDim)
 	}
-	if _, err := layout.Check(addr, layout.Spec{Itemsize: itemsize, Shape: shape}); err != nil {
+	if _, err := layout.Check(addr, layout.Spec{Itemsize: itemsize, Shape: shape, Strides: strides}); err != nil {
 		return nil, fmt.Errorf("gomem: %w", err)
 	}
 	p := (*C.pybuf_export)(C.calloc(1, C.sizeof_pybuf_export))
@@ -191,6 +206,12 @@ func describe(addr uint64, format string, itemsize int64, shape []int64) (*Descr
 	p.ndim = C.int32_t(len(shape))
 	for i, v := range shape {
 		p.shape[i] = C.int64_t(v)
+	}
+	if strides != nil {
+		p.has_strides = 1
+		for i, v := range strides {
+			p.strides[i] = C.int64_t(v)
+		}
 	}
 	copyCString(p.format[:], format)
 	return &Descriptor{p: p}, nil

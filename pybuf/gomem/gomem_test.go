@@ -273,3 +273,27 @@ func TestConcurrentExportsAndReleases(t *testing.T) {
 	assert.Equal(t, before.Releases+8*500, after.Releases)
 	assert.Equal(t, before.UnknownReleases, after.UnknownReleases)
 }
+
+func TestADescriptorIsTakenOnce(t *testing.T) {
+	d, err := ExportSlice(make([]float64, 4))
+	require.NoError(t, err)
+	addr := d.Address()
+	require.NoError(t, takeForTest(uint64(addr)))
+	err = takeForTest(uint64(addr))
+	assert.ErrorContains(t, err, "is not a descriptor waiting for adoption: it was adopted already")
+	assert.Error(t, takeForTest(uint64(addr)&0xffffffff+1), "a truncated or made-up address")
+	assert.Error(t, takeForTest(0))
+	releaseID(d.id)
+}
+
+func TestMovedFreesWithoutReleasing(t *testing.T) {
+	before := ReadStats()
+	d, err := ExportSlice(make([]float64, 4))
+	require.NoError(t, err)
+	require.NotNil(t, d.Peek())
+	d.Moved()
+	assert.Nil(t, d.Peek())
+	assert.Equal(t, before.LivePins+1, LivePins(), "the release is someone else's now")
+	releaseID(d.id)
+	assert.Equal(t, before.LivePins, LivePins())
+}

@@ -71,7 +71,11 @@ def main() -> int:
     print(f"  CPython   {platform.python_version()} ({sys.executable})")
     print(f"  NumPy     {numpy_version}")
     print(f"  module    {_pybuf.__file__}")
-    print(f"  Go core   {os.environ.get('PYBUF_CORE') or os.path.join(os.path.dirname(_pybuf.__file__), '_pybuf_core.so')}")
+    from .gomodule import announced_library  # an installed Go module's library is the core
+
+    core = (os.environ.get("PYBUF_CORE") or announced_library()
+            or os.path.join(os.path.dirname(_pybuf.__file__), "_pybuf_core.so"))
+    print(f"  Go core   {core}")
     method = multiprocessing.get_start_method(allow_none=True) or multiprocessing.get_context().get_start_method()
     print(f"  start method: {method}")
     if method == "fork":

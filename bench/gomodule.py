@@ -1,0 +1,86 @@
+"""Group 6: Go module functions (examples/gostats, built by pybuf.gobuild)
+against what Python would otherwise do, in the same run.
+
+- a trivial Go call, gostats.add, against a ctypes call of libc's labs
+  (target <= 0.6x: one C call path, arguments converted in C);
+- a 10^6 float64 result made in Go and exported (gostats.grid(1000, 1000))
+  against the same result copied out, as a binding without exports does;
+- a borrowed 10^6 float64 input (gostats.mean reads NumPy's memory where it
+  lies) against the same call on np.ascontiguousarray of a 10^6 strided
+  input, the copy a binding without borrowing makes first.
+
+`make bench` runs it from run.py (rows in docs/BENCHMARKS.md); alone:
+
+    .venv/bin/python bench/gomodule.py
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from common import Row, interleaved  # noqa: E402
+
+GROUP = "6 Go module"
+
+
+def gomodule_rows() -> list[Row]:
+    import gostats
+
+    libc = ctypes.CDLL(None)
+    labs = libc.labs
+    labs.argtypes = [ctypes.c_long]
+    labs.restype = ctypes.c_long
+    s = interleaved({
+        "gostats.add(1, 2)": ("add(1, 2)", {"add": gostats.add}),
+        "ctypes labs(-3)": ("labs(-3)", {"labs": labs}),
+    }, rounds=101)
+    rows = [Row(GROUP, "gostats.add(1, 2) vs ctypes libc labs(-3)", s["gostats.add(1, 2)"],
+                s["ctypes labs(-3)"], target="<= 0.60x",
+                note="argument conversion in C, GIL released, one C->Go crossing")]
+    rows[-1].met = rows[-1].ratio is not None and rows[-1].ratio <= 0.60
+
+    g = {"grid": gostats.grid, "np": np}
+    s = interleaved({
+        "grid(1000, 1000)": ("grid(1000, 1000)", g),
+        "np.array(grid(1000, 1000))": ("np.array(grid(1000, 1000))", g),
+    }, rounds=21)
+    rows.append(Row(GROUP, "10^6 float64 Go result: grid(1000, 1000) exported vs the same result copied",
+                    s["grid(1000, 1000)"], s["np.array(grid(1000, 1000))"],
+                    note="both make and fill the grid in Go; the alternative copies it out, as a copying binding does"))
+
+    x = np.linspace(0.0, 1.0, 1_000_000)
+    strided = np.linspace(0.0, 1.0, 2_000_000)[::2]
+    g = {"mean": gostats.mean, "x": x, "strided": strided, "np": np}
+    s = interleaved({
+        "mean(x)": ("mean(x)", g),
+        "mean(np.ascontiguousarray(strided))": ("mean(np.ascontiguousarray(strided))", g),
+    }, rounds=21)
+    rows.append(Row(GROUP, "borrowed 10^6 float64 input: mean(x) vs mean(np.ascontiguousarray(x_strided))",
+                    s["mean(x)"], s["mean(np.ascontiguousarray(strided))"],
+                    note="x is read where it lies; the alternative first makes the contiguous copy a "
+                         "non-borrowing binding needs"))
+    s = interleaved({
+        "grid(1, 1)": ("grid(1, 1)", {"grid": gostats.grid}),
+        "add(1, 2)": ("add(1, 2)", {"add": gostats.add}),
+    }, rounds=51)
+    rows.append(Row(GROUP, "fixed cost of an array result: grid(1, 1) vs add(1, 2)", s["grid(1, 1)"], s["add(1, 2)"],
+                    note="owner, Buffer, numpy.asarray; the release runs when the array dies"))
+    assert gostats.live_pins() == 0, "a benchmark left a Go export pinned"
+    return rows
+
+
+def main() -> None:
+    from run import print_table
+
+    rows = gomodule_rows()
+    print_table(rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -75,7 +75,8 @@ shm-demo: install
 
 # A Go extension embedding pybuf's core (examples/goext).
 goext:
-	$(GO) build -buildmode=c-shared -o build/goext/libgoext.so ./examples/goext
+	$(GO) build -buildmode=c-shared -ldflags="$$($(PY) -c 'from pybuf._golink import LDFLAGS; print(LDFLAGS)')" \
+		-o build/goext/libgoext.so ./examples/goext
 
 bench: install goext gostats
 	$(PY) bench/run.py

@@ -57,6 +57,14 @@ class BuildPy(build_py):
             write_version_module(out_dir)
 
 
+def go_ldflags():
+    """pybuf._golink.LDFLAGS, read without importing the package being built."""
+    scope = {}
+    with open(os.path.join(ROOT, "python", "pybuf", "_golink.py")) as f:
+        exec(f.read(), scope)
+    return scope["LDFLAGS"]
+
+
 class BuildWithGo(build_ext):
     """Builds the Go core next to the extension, then the extension."""
 
@@ -66,7 +74,8 @@ class BuildWithGo(build_ext):
         os.makedirs(out_dir, exist_ok=True)
         target = os.path.join(out_dir, CORE)
         env = dict(os.environ, CGO_ENABLED="1")
-        cmd = [go, "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared"]
+        cmd = [go, "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
+               "-ldflags=" + go_ldflags()]
         if os.path.isdir(VENDOR):
             # An sdist carries its Go modules in vendor/: the build needs no network.
             cmd.append("-mod=vendor")

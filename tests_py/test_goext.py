@@ -28,7 +28,9 @@ def goext(tmp_path_factory):
     go = shutil.which("go")
     assert go is not None, "building examples/goext needs the Go toolchain on PATH (make test installs none)"
     out = str(tmp_path_factory.mktemp("goext") / "libgoext.so")
-    p = subprocess.run([go, "build", "-buildmode=c-shared", "-o", out, "./examples/goext"],
+    from pybuf._golink import LDFLAGS
+    p = subprocess.run([go, "build", "-buildmode=c-shared", "-ldflags=" + LDFLAGS, "-o", out,
+                        "./examples/goext"],
                        cwd=ROOT, capture_output=True, text=True,
                        env={**os.environ, "CGO_ENABLED": "1"}, timeout=600)
     assert p.returncode == 0, p.stderr

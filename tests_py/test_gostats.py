@@ -432,7 +432,9 @@ def build_go_library(tmp_path_factory, main, modules):
         (top / name).mkdir()
         rel = os.path.relpath(library, top / name)
         (top / name / "__init__.py").write_text(INIT_TEMPLATE.format(name=name, library=rel))
-    p = subprocess.run([go, "build", "-buildmode=c-shared", "-o", str(library), f"./tests_py/gomods/{main}"],
+    from pybuf._golink import LDFLAGS
+    p = subprocess.run([go, "build", "-buildmode=c-shared", "-ldflags=" + LDFLAGS, "-o", str(library),
+                        f"./tests_py/gomods/{main}"],
                        cwd=ROOT, capture_output=True, text=True, env={**os.environ, "CGO_ENABLED": "1"},
                        timeout=600)
     assert p.returncode == 0, p.stderr

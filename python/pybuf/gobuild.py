@@ -35,6 +35,7 @@ from typing import Any
 from setuptools import Extension
 from setuptools.command.build_ext import build_ext
 
+from ._golink import LDFLAGS  # how every library that embeds the core is linked
 from .gomodule import ENTRY_POINT_GROUP, MANIFEST_FILE  # what the run time reads
 
 LIBRARY_FILE = "_pybuf_go.so"
@@ -122,7 +123,8 @@ class BuildGoModules(build_ext):
 
         write_main(os.path.join(gen, "lib"), [], [CORE_IMPORT, *pkgs],
                    "// main never runs in a c-shared library.\nfunc main() {}")
-        cmd = [go, "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared", "-o", library, "./" +
+        cmd = [go, "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
+               "-ldflags=" + LDFLAGS, "-o", library, "./" +
                os.path.relpath(os.path.join(gen, "lib"), root)]
         _run(cmd, root)
         header = os.path.splitext(library)[0] + ".h"

@@ -99,7 +99,7 @@ ext = Extension(
     "pybuf._pybuf",
     sources=sorted(os.path.join("cshim", f) for f in os.listdir(os.path.join(ROOT, "cshim")) if f.endswith(".c")),
     include_dirs=["pybuf/capi"],
-    depends=["cshim/shim.h", "pybuf/capi/pybuf_core.h"],
+    depends=["cshim/shim.h", "pybuf/capi/pybuf_core.h", "pybuf/capi/dlpack.h"],
     extra_compile_args=["-std=gnu11", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers"],
     libraries=["dl"],
     define_macros=define_macros,

@@ -3,41 +3,13 @@
  *
  * A capsule counts as one export of its Buffer from the moment __dlpack__
  * returns until the consumer's deleter runs (or the unconsumed capsule dies).
- * The structs follow dlpack.h 1.0 (github.com/dmlc/dlpack), which defines the
- * ABI; only what pybuf produces is declared here.
+ * The structs are DLPack 1.0's (pybuf/capi/dlpack.h, which shim.h includes
+ * through pybuf_core.h).
  */
 #include "shim.h"
 
 #include <string.h>
 
-typedef struct { uint32_t major, minor; } DLPackVersion;
-typedef struct { int32_t device_type, device_id; } DLDevice;
-typedef struct { uint8_t code, bits; uint16_t lanes; } DLDataType;
-typedef struct {
-    void *data;
-    DLDevice device;
-    int32_t ndim;
-    DLDataType dtype;
-    int64_t *shape;
-    int64_t *strides;
-    uint64_t byte_offset;
-} DLTensor;
-typedef struct DLManagedTensor {
-    DLTensor dl_tensor;
-    void *manager_ctx;
-    void (*deleter)(struct DLManagedTensor *);
-} DLManagedTensor;
-typedef struct DLManagedTensorVersioned {
-    DLPackVersion version;
-    void *manager_ctx;
-    void (*deleter)(struct DLManagedTensorVersioned *);
-    uint64_t flags;
-    DLTensor dl_tensor;
-} DLManagedTensorVersioned;
-
-#define DL_CPU 1
-#define DL_FLAG_READ_ONLY (1ULL << 0)
-#define DL_FLAG_IS_COPIED (1ULL << 1)
 
 typedef struct {
     union {

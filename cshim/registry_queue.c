@@ -21,8 +21,8 @@
 #define QUEUE_MAX 256
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-static OwnerObject *pending[QUEUE_MAX]; /* registered here, not yet in Go */
-static int npending;
+static OwnerObject *unsent[QUEUE_MAX]; /* registered here, not yet in Go */
+static int nunsent;
 static uint64_t gone[QUEUE_MAX];        /* in Go, to be forgotten there */
 static int ngone;
 static uint64_t last_id;
@@ -37,24 +37,24 @@ static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_chil
 
 static int flush_locked(void)
 {
-    if (npending == 0 && ngone == 0)
+    if (nunsent == 0 && ngone == 0)
         return 0;
     const core_api *core = core_if_usable();
     if (core == NULL)
         return -1;
     pybuf_registration regs[QUEUE_MAX];
-    for (int i = 0; i < npending; i++) {
-        OwnerObject *o = pending[i];
+    for (int i = 0; i < nunsent; i++) {
+        OwnerObject *o = unsent[i];
         regs[i] = (pybuf_registration){o->core_id, o->name_utf8, o->fixed_nbytes, o->site,
                                        &o->counts, o->interp};
     }
-    core->registry_apply(regs, npending, gone, ngone);
-    for (int i = 0; i < npending; i++) {
-        pending[i]->queue_slot = 0;
-        free(pending[i]->site); /* Go keeps its own copy */
-        pending[i]->site = NULL;
+    core->registry_apply(regs, nunsent, gone, ngone);
+    for (int i = 0; i < nunsent; i++) {
+        unsent[i]->queue_slot = 0;
+        free(unsent[i]->site); /* Go keeps its own copy */
+        unsent[i]->site = NULL;
     }
-    npending = ngone = 0;
+    nunsent = ngone = 0;
     return 0;
 }
 
@@ -80,10 +80,10 @@ void registry_add(OwnerObject *o, char *site)
     pthread_mutex_lock(&queue_lock);
     o->core_id = ++last_id;
     o->site = site;
-    if (npending == QUEUE_MAX)
+    if (nunsent == QUEUE_MAX)
         flush_locked();
-    pending[npending++] = o;
-    o->queue_slot = npending;
+    unsent[nunsent++] = o;
+    o->queue_slot = nunsent;
     o->live_prev = NULL;
     o->live_next = live_head;
     if (live_head != NULL)
@@ -103,8 +103,8 @@ void registry_remove(OwnerObject *o)
     }
     if (o->queue_slot != 0) {
         int i = o->queue_slot - 1;
-        pending[i] = pending[--npending];
-        pending[i]->queue_slot = i + 1;
+        unsent[i] = unsent[--nunsent];
+        unsent[i]->queue_slot = i + 1;
         o->queue_slot = 0;
     } else if (core_if_usable() != NULL) {
         if (ngone == QUEUE_MAX)

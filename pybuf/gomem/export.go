@@ -177,9 +177,6 @@ func describe(addr uint64, format string, itemsize int64, shape []int64) (*Descr
 	if len(format) >= C.PYBUF_FORMATLEN {
 		return nil, fmt.Errorf("gomem: format %q is longer than pybuf_export holds (%d bytes)", format, C.PYBUF_FORMATLEN-1)
 	}
-	if len(shape) > layout.MaxDim {
-		return nil, fmt.Errorf("gomem: %d dimensions, at most %d", len(shape), layout.MaxDim)
-	}
 	if _, err := layout.Check(addr, layout.Spec{Itemsize: itemsize, Shape: shape}); err != nil {
 		return nil, fmt.Errorf("gomem: %w", err)
 	}

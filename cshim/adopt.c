@@ -49,7 +49,7 @@ static PyObject *adopt_described(module_state *st, const pybuf_export *d, PyObje
     if (o == NULL)
         return NULL;
     pybuf_layout l;
-    memset(&l, 0, sizeof l);
+    layout_init(&l);
     l.address = d->address;
     l.format = d->format;
     l.ndim = d->ndim; /* Go checks it before reading the arrays */

@@ -88,8 +88,7 @@ static int owner_register(OwnerObject *o)
         return -1;
     if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
         return -1;
-    registry_add(o, trace_on() ? site_capture() : NULL);
-    return 0;
+    return registry_add(o, trace_on() ? site_capture() : NULL);
 }
 
 PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, int readonly)
@@ -160,7 +159,7 @@ static PyObject *buffer_from_args(OwnerObject *self, PyObject *address, PyObject
     if (!committing && owner_check_open(self) < 0)
         return NULL;
     pybuf_layout l;
-    memset(&l, 0, sizeof l);
+    layout_init(&l);
     if (address_from_object(self->st, address, "address", &l.address) < 0)
         return NULL;
     PyObject *format = NULL;
@@ -231,7 +230,7 @@ PyObject *alloc(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
     if (o == NULL)
         return NULL;
     pybuf_layout l;
-    memset(&l, 0, sizeof l);
+    layout_init(&l);
     l.address = 64; /* stands for the aligned block until it exists */
     PyObject *format = NULL, *b = NULL;
     if (layout_from_args(st, &l, a[0], a[1], Py_None, &format) < 0)
@@ -294,7 +293,7 @@ PyObject *from_buffer(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (readonly < 0)
         readonly = view->readonly;
     pybuf_layout l;
-    memset(&l, 0, sizeof l);
+    layout_init(&l);
     l.address = (uint64_t)(uintptr_t)view->buf;
     l.format = view->format ? view->format : "B";
     l.ndim = view->ndim;

@@ -27,12 +27,27 @@ static int set_param(const entry_params *p, PyObject **out, int i, PyObject *val
     return 0;
 }
 
-static int find_param(const entry_params *p, PyObject *key)
+int keyword_index(const char *const *names, int n, PyObject *key)
 {
-    for (int i = 0; i < p->nparams; i++)
-        if (PyUnicode_CompareWithASCIIString(key, p->names[i]) == 0)
+    if (PyUnicode_Check(key) && PyUnicode_IS_COMPACT_ASCII(key)) {
+        /* every keyword name is ASCII: compare the bytes, no decoding */
+        Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+        const char *data = (const char *)PyUnicode_DATA(key);
+        for (int i = 0; i < n; i++)
+            if (names[i][0] == data[0] && strncmp(names[i], data, (size_t)len) == 0 &&
+                names[i][len] == '\0')
+                return i;
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (PyUnicode_Check(key) && PyUnicode_CompareWithASCIIString(key, names[i]) == 0)
             return i;
     return -1;
+}
+
+static int find_param(const entry_params *p, PyObject *key)
+{
+    return keyword_index(p->names, p->nparams, key);
 }
 
 static int check_required(const entry_params *p, PyObject **out)
@@ -229,6 +244,20 @@ int address_from_object(module_state *st, PyObject *obj, const char *argname, ui
 int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t *n)
 {
     PyObject *fast;
+    if (PyLong_CheckExact(seq)) { /* the common 1-D case, without a tuple */
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(seq, &overflow);
+        if (overflow) {
+            PyErr_Format(PyExc_OverflowError, "%s[0] does not fit in 64 bits", argname);
+            return -1;
+        }
+        if (*n >= PYBUF_MAXDIM) {
+            (*n)++;
+            return 0;
+        }
+        dims[(*n)++] = v;
+        return 0;
+    }
     if (PyIndex_Check(seq)) {
         fast = PyTuple_Pack(1, seq);
     } else if (PyTuple_Check(seq) || PyList_Check(seq)) {

@@ -183,10 +183,11 @@ static void *copy_bytes(BufferObject *b)
 /* Keyword-only arguments, parsed by hand: NumPy calls __dlpack__ with
  * keywords on every np.from_dlpack, and PyArg_ParseTupleAndKeywords would
  * cost more than the whole export. */
-static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t nargs,
-                        PyObject *kwnames, PyObject **values)
+static const char *const dlpack_names[4] = {"stream", "max_version", "dl_device", "copy"};
+
+static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                        PyObject **values)
 {
-    PyObject *const *interned = st->dlpack_kwnames; /* this interpreter's strings */
     if (nargs != 0) {
         PyErr_SetString(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
         return -1;
@@ -194,11 +195,7 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        int found = -1;
-        for (int k = 0; k < 4 && found < 0; k++) {
-            if (key == interned[k] || PyUnicode_Compare(key, interned[k]) == 0)
-                found = k;
-        }
+        int found = keyword_index(dlpack_names, 4, key);
         if (found < 0) {
             PyErr_Format(PyExc_TypeError, "__dlpack__() got an unexpected keyword argument %R", key);
             return -1;
@@ -211,7 +208,7 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
 PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[4] = {Py_None, Py_None, Py_None, Py_None};
-    if (parse_kwargs(b->owner->st, args, nargs, kwnames, values) < 0)
+    if (parse_kwargs(args, nargs, kwnames, values) < 0)
         return NULL;
     PyObject *stream = values[0], *max_version = values[1], *dl_device = values[2], *copy = values[3];
     int versioned;

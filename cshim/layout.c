@@ -7,6 +7,7 @@
  */
 #include "shim.h"
 
+#include <stddef.h>
 #include <string.h>
 
 PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
@@ -21,6 +22,14 @@ PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
     }
     PyErr_SetString(type, msg);
     return NULL;
+}
+
+void layout_init(pybuf_layout *l)
+{
+    /* Everything but the two arrays (1 KiB): only their first ndim entries
+     * are ever read, and whoever sets ndim fills them. */
+    memset(l, 0, offsetof(pybuf_layout, shape));
+    memset(&l->address, 0, sizeof *l - offsetof(pybuf_layout, address));
 }
 
 int layout_finish(module_state *st, pybuf_layout *l)

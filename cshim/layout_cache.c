@@ -8,9 +8,11 @@
  * a miss, or an address out of range, goes to the core, which also words any
  * error.
  *
- * The cache is per process and own-GIL interpreters use it in parallel: every
- * entry is read and written under `cache_lock` (a lookup copies the entry
- * out while holding it), and the hit counter is atomic.
+ * The cache is per process and own-GIL interpreters use it in parallel.
+ * Stores are rare and take `cache_lock`; lookups are on every creation and
+ * take no lock: a sequence count (odd while a store writes) tells a lookup
+ * whether the entry it copied out may be torn, and a torn copy is a miss
+ * (the core answers instead). The hit counter is atomic.
  */
 #include "shim.h"
 
@@ -35,11 +37,19 @@ typedef struct {
 } entry;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static entry cache[SLOTS];  /* under cache_lock */
+static entry cache[SLOTS];  /* written under cache_lock, read against `seq` */
+static uint64_t seq;        /* atomic: bumped before and after every store */
 static uint64_t hits;       /* atomic; for tests: proof that a hit skips the core */
 
 /* A forked child has one thread: whoever held the lock in the parent is gone. */
-static void reset_lock_in_child(void) { pthread_mutex_init(&cache_lock, NULL); }
+static void reset_lock_in_child(void)
+{
+    pthread_mutex_init(&cache_lock, NULL);
+    if (seq & 1) { /* a store was cut off: its entry may be torn */
+        memset(cache, 0, sizeof cache);
+        seq = 0;
+    }
+}
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
 
@@ -77,12 +87,17 @@ int layout_cache_lookup(pybuf_layout *l)
 {
     if (!cacheable(l))
         return 0;
-    const entry *e = slot_for(l);
-    pthread_mutex_lock(&cache_lock);
-    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max) {
-        pthread_mutex_unlock(&cache_lock);
+    uint64_t before = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
+    if (before & 1)
+        return 0; /* a store is writing */
+    entry copy;
+    memcpy(&copy, slot_for(l), sizeof copy);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&seq, __ATOMIC_RELAXED) != before)
+        return 0; /* the copy may be torn */
+    const entry *e = &copy;
+    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max)
         return 0;
-    }
     memcpy(l->strides, e->strides, sizeof(int64_t) * (size_t)l->ndim);
     l->itemsize = e->itemsize;
     l->nbytes = e->nbytes;
@@ -94,7 +109,6 @@ int layout_cache_lookup(pybuf_layout *l)
     l->f_contiguous = e->f_contiguous;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
-    pthread_mutex_unlock(&cache_lock);
     ATOMIC_ADD(&hits, 1);
     return 1;
 }
@@ -107,6 +121,8 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
     entry *e = slot_for(l);
     size_t dims = sizeof(int64_t) * (size_t)l->ndim;
     pthread_mutex_lock(&cache_lock);
+    __atomic_add_fetch(&seq, 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
     e->used = 1;
     strcpy(e->format, l->format);
     e->ndim = l->ndim;
@@ -124,5 +140,6 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
     e->f_contiguous = l->f_contiguous;
     e->addr_min = l->addr_min;
     e->addr_max = l->addr_max;
+    __atomic_add_fetch(&seq, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&cache_lock);
 }

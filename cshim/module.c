@@ -177,8 +177,6 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->gc_armed);
     Py_VISIT(st->gc_watched);
     Py_VISIT(st->gc_tick);
-    for (int i = 0; i < 4; i++)
-        Py_VISIT(st->dlpack_kwnames[i]);
     return 0;
 }
 
@@ -201,8 +199,6 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->gc_tick);
     Py_CLEAR(st->gc_watched);
     Py_CLEAR(st->gc_armed); /* owners whose last reference this was release here */
-    for (int i = 0; i < 4; i++)
-        Py_CLEAR(st->dlpack_kwnames[i]);
     return 0;
 }
 
@@ -233,12 +229,8 @@ static int add_exceptions(PyObject *m, module_state *st)
 
 static int intern_constants(module_state *st)
 {
-    static const char *kwnames[4] = {"stream", "max_version", "dl_device", "copy"};
     if ((st->bytes_format = PyUnicode_InternFromString("B")) == NULL)
         return -1;
-    for (int i = 0; i < 4; i++)
-        if ((st->dlpack_kwnames[i] = PyUnicode_InternFromString(kwnames[i])) == NULL)
-            return -1;
     return 0;
 }
 

@@ -3,10 +3,12 @@
  * batches, and the list of every registered owner of every interpreter.
  *
  * pybuf.live() and the diagnostics read the registry rarely; owners come and
- * go all the time. So registrations and removals wait here and cross into Go
- * together (one call for up to QUEUE_MAX of each), before anything reads the
- * registry; an owner that lives and dies between two reads never crosses at
- * all.
+ * go all the time. So registrations wait here, however many, until something
+ * reads the registry (registry_flush), and then cross into Go together, in
+ * calls of up to BATCH; an owner that lives and dies between two reads never
+ * crosses at all, and a program that holds 10^6 owners and never asks
+ * live() never grows Go's map. Removals of owners already in Go wait for the
+ * next read too, up to BATCH of them.
  *
  * The queue and the list are per process, and own-GIL interpreters register
  * owners in parallel: everything here is behind `queue_lock`. The lock is
@@ -18,12 +20,12 @@
 #include <pthread.h>
 #include <stdlib.h>
 
-#define QUEUE_MAX 256
+#define BATCH 256
 
 static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
-static OwnerObject *unsent[QUEUE_MAX]; /* registered here, not yet in Go */
-static int nunsent;
-static uint64_t gone[QUEUE_MAX];        /* in Go, to be forgotten there */
+static OwnerObject **unsent;            /* registered here, not yet in Go */
+static int nunsent, cap_unsent;
+static uint64_t gone[BATCH];            /* in Go, to be forgotten there */
 static int ngone;
 static uint64_t last_id;
 /* Every registered owner, newest first: how an ending interpreter finds its
@@ -42,17 +44,22 @@ static int flush_locked(void)
     const core_api *core = core_if_usable();
     if (core == NULL)
         return -1;
-    pybuf_registration regs[QUEUE_MAX];
-    for (int i = 0; i < nunsent; i++) {
-        OwnerObject *o = unsent[i];
-        regs[i] = (pybuf_registration){o->core_id, o->name_utf8, o->fixed_nbytes, o->site,
-                                       &o->counts, o->interp};
-    }
-    core->registry_apply(regs, nunsent, gone, ngone);
-    for (int i = 0; i < nunsent; i++) {
-        unsent[i]->queue_slot = 0;
-        free(unsent[i]->site); /* Go keeps its own copy */
-        unsent[i]->site = NULL;
+    pybuf_registration regs[BATCH];
+    int first = 1;
+    for (int start = 0; start < nunsent || first; start += BATCH, first = 0) {
+        int n = nunsent - start < BATCH ? nunsent - start : BATCH;
+        for (int i = 0; i < n; i++) {
+            OwnerObject *o = unsent[start + i];
+            regs[i] = (pybuf_registration){o->core_id, o->name_utf8, o->fixed_nbytes, o->site,
+                                           &o->counts, o->interp};
+        }
+        core->registry_apply(regs, n, first ? gone : NULL, first ? ngone : 0);
+        for (int i = 0; i < n; i++) {
+            OwnerObject *o = unsent[start + i];
+            o->queue_slot = 0;
+            free(o->site); /* Go keeps its own copy */
+            o->site = NULL;
+        }
     }
     nunsent = ngone = 0;
     return 0;
@@ -74,14 +81,30 @@ uint64_t registry_new_id(void)
     return id;
 }
 
-void registry_add(OwnerObject *o, char *site)
+int registry_add(OwnerObject *o, char *site)
 {
     pthread_once(&atfork_once, install_atfork);
     pthread_mutex_lock(&queue_lock);
     o->core_id = ++last_id;
     o->site = site;
-    if (nunsent == QUEUE_MAX)
-        flush_locked();
+    if (nunsent == cap_unsent) {
+        int cap = cap_unsent ? 2 * cap_unsent : BATCH;
+        OwnerObject **grown = PyMem_RawRealloc(unsent, sizeof *grown * (size_t)cap);
+        if (grown != NULL) {
+            unsent = grown;
+            cap_unsent = cap;
+        } else {
+            flush_locked(); /* no room to wait: send what waits now */
+        }
+    }
+    if (nunsent == cap_unsent) { /* still full: no memory to queue it */
+        o->core_id = 0;
+        o->site = NULL;
+        pthread_mutex_unlock(&queue_lock);
+        free(site);
+        PyErr_NoMemory();
+        return -1;
+    }
     unsent[nunsent++] = o;
     o->queue_slot = nunsent;
     o->live_prev = NULL;
@@ -92,6 +115,7 @@ void registry_add(OwnerObject *o, char *site)
     if (trace_on())
         flush_locked(); /* its buffers and exports are traced against it */
     pthread_mutex_unlock(&queue_lock);
+    return 0;
 }
 
 void registry_remove(OwnerObject *o)
@@ -107,7 +131,7 @@ void registry_remove(OwnerObject *o)
         unsent[i]->queue_slot = i + 1;
         o->queue_slot = 0;
     } else if (core_if_usable() != NULL) {
-        if (ngone == QUEUE_MAX)
+        if (ngone == BATCH)
             flush_locked();
         gone[ngone++] = o->core_id;
     }

@@ -109,7 +109,6 @@ typedef struct {
     PyObject *dtype_specs;     /* convert.c: dtype object -> (it, the dtype hook's answer) */
     PyObject *cffi_checked;    /* convert.c: cffi CType -> whether C reads its cdata */
     PyObject *bytes_format;    /* "B", the default dtype */
-    PyObject *dlpack_kwnames[4]; /* interned "stream", "max_version", ... */
     /* collector.c: garbage owners between their finalizer and their release */
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
@@ -149,8 +148,8 @@ typedef struct {
     int64_t lo, hi;           /* extent relative to address */
     int64_t exports;          /* atomic */
     uint64_t trace_token;
-    char *format;             /* owned copy */
-    Py_ssize_t *shape;        /* ndim entries, then ndim strides, one block */
+    char *format;             /* a copy, in the block of shape */
+    Py_ssize_t *shape;        /* ndim entries, ndim strides, then the format: one block */
     Py_ssize_t *strides;
     PyObject *weakreflist;
 } BufferObject;
@@ -178,6 +177,8 @@ typedef struct {
 int entry_parse(const entry_params *p, PyObject *const *args, Py_ssize_t nargs,
                 PyObject *kwnames, PyObject **out);
 int entry_parse_tuple(const entry_params *p, PyObject *args, PyObject *kwds, PyObject **out);
+/* The index of keyword `key` among names[n], or -1: the one keyword matcher. */
+int keyword_index(const char *const *names, int n, PyObject *key);
 int flag_from_object(PyObject *obj, int *out); /* NULL keeps *out */
 int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out);
 /* Appends the ints of `seq` (an int or a sequence of ints) to dims[*n]; past
@@ -191,6 +192,8 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
 int release_thread_from_arg(PyObject *which, creator_thread **out);
 
 /* layout.c: a validated layout (the cache of Go's verdicts, or Go). */
+/* Zeroes a layout's scalar fields (not its arrays: see layout.c). */
+void layout_init(pybuf_layout *l);
 int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObject *dtype,
                      PyObject *strides, PyObject **format_out);
 /* Completes a filled layout (from the cache, or the core): 0; -1 with an
@@ -305,7 +308,8 @@ int core_forked_after_load(void);
 const char *core_version(void); /* "" when not usable; not counted */
 
 /* registry_queue.c: batched registration with the Go registry. */
-void registry_add(OwnerObject *o, char *site);
+/* Queues `o` (and its creation site, which it frees); -1 with MemoryError. */
+int registry_add(OwnerObject *o, char *site);
 void registry_remove(OwnerObject *o);
 uint64_t registry_new_id(void);
 /* Sends what is queued; call before anything reads the registry. -1 when

@@ -82,10 +82,10 @@ static int owner_is_fresh(OwnerObject *o)
     return o->core_id == 0 && o->rel.kind == RELEASE_NONE && ATOMIC_LOAD(&o->counts.state) == 0;
 }
 
+/* Every caller has asked core_require already (owner_begin, or the owner's
+ * own __init__ or _shm_open): no owner where Go cannot run (rule 7). */
 static int owner_register(OwnerObject *o)
 {
-    if (core_require(o->st) == NULL) /* no owner where Go cannot run (rule 7) */
-        return -1;
     if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
         return -1;
     return registry_add(o, trace_on() ? site_capture() : NULL);

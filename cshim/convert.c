@@ -226,7 +226,9 @@ int address_from_object(module_state *st, PyObject *obj, const char *argname, ui
         PyErr_Format(PyExc_ValueError, "%s must be >= 0", argname);
         return -1;
     }
-    unsigned long long v = PyLong_AsUnsignedLongLong(num);
+    /* in range of long long: that answer is the address; beyond, unsigned */
+    unsigned long long v = overflow == 0 ? (unsigned long long)signed_v
+                                         : PyLong_AsUnsignedLongLong(num);
     Py_DECREF(num);
     if (v == (unsigned long long)-1 && PyErr_Occurred()) {
         if (PyErr_ExceptionMatches(PyExc_OverflowError)) {

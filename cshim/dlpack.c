@@ -185,14 +185,22 @@ static void *copy_bytes(BufferObject *b)
  * cost more than the whole export. */
 static const char *const dlpack_names[4] = {"stream", "max_version", "dl_device", "copy"};
 
-static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
-                        PyObject **values)
+static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames, PyObject **values)
 {
     if (nargs != 0) {
         PyErr_SetString(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
         return -1;
     }
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    /* A consumer passes the same kwnames tuple on every call (NumPy's is a
+     * constant): its matching is kept with it (per interpreter). */
+    if (kwnames != NULL && kwnames == st->dlpack_kwnames_seen) {
+        for (Py_ssize_t i = 0; i < nkw; i++)
+            values[st->dlpack_kwmap[i]] = args[i];
+        return 0;
+    }
+    int map[4];
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
         int found = keyword_index(dlpack_names, 4, key);
@@ -201,6 +209,12 @@ static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
             return -1;
         }
         values[found] = args[i];
+        if (i < 4)
+            map[i] = found;
+    }
+    if (nkw > 0 && nkw <= 4) {
+        Py_XSETREF(st->dlpack_kwnames_seen, Py_NewRef(kwnames));
+        memcpy(st->dlpack_kwmap, map, sizeof map);
     }
     return 0;
 }
@@ -208,7 +222,7 @@ static int parse_kwargs(PyObject *const *args, Py_ssize_t nargs, PyObject *kwnam
 PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
     PyObject *values[4] = {Py_None, Py_None, Py_None, Py_None};
-    if (parse_kwargs(args, nargs, kwnames, values) < 0)
+    if (parse_kwargs(b->owner->st, args, nargs, kwnames, values) < 0)
         return NULL;
     PyObject *stream = values[0], *max_version = values[1], *dl_device = values[2], *copy = values[3];
     int versioned;

@@ -23,23 +23,27 @@
 #define CACHED_MAXDIM 8
 #define CACHED_FORMATLEN 48
 
+/* What the core answered. */
+typedef struct {
+    int64_t strides[CACHED_MAXDIM];
+    int64_t itemsize, nbytes, lo, hi;
+    int32_t dl_code, dl_bits, c_contiguous, f_contiguous;
+    uint64_t addr_min, addr_max;
+} verdict;
+
 typedef struct {
     int used;
     char format[CACHED_FORMATLEN];
     int32_t ndim, has_strides;
     int64_t shape[CACHED_MAXDIM];
     int64_t strides_in[CACHED_MAXDIM];
-    /* what the core answered */
-    int64_t strides[CACHED_MAXDIM];
-    int64_t itemsize, nbytes, lo, hi;
-    int32_t dl_code, dl_bits, c_contiguous, f_contiguous;
-    uint64_t addr_min, addr_max;
+    verdict v;
 } entry;
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static entry cache[SLOTS];  /* written under cache_lock, read against `seq` */
 static uint64_t seq;        /* atomic: bumped before and after every store */
-static uint64_t hits;       /* atomic; for tests: proof that a hit skips the core */
+static uint64_t hits;       /* COUNTER_ADD; for tests: proof that a hit skips the core */
 
 /* A forked child has one thread: whoever held the lock in the parent is gone. */
 static void reset_lock_in_child(void)
@@ -75,11 +79,14 @@ static entry *slot_for(const pybuf_layout *l)
     return &cache[(h ^ (uint64_t)l->ndim) % SLOTS];
 }
 
+/* Read in place, while a store may be writing: the caller checks `seq`
+ * before trusting the answer, and the format compare is bounded. */
 static int same_key(const entry *e, const pybuf_layout *l)
 {
     size_t dims = sizeof(int64_t) * (size_t)l->ndim;
     return e->used && e->ndim == l->ndim && e->has_strides == (l->has_strides != 0) &&
-           strcmp(e->format, l->format) == 0 && memcmp(e->shape, l->shape, dims) == 0 &&
+           strncmp(e->format, l->format, CACHED_FORMATLEN) == 0 &&
+           memcmp(e->shape, l->shape, dims) == 0 &&
            (!l->has_strides || memcmp(e->strides_in, l->strides, dims) == 0);
 }
 
@@ -90,26 +97,28 @@ int layout_cache_lookup(pybuf_layout *l)
     uint64_t before = __atomic_load_n(&seq, __ATOMIC_ACQUIRE);
     if (before & 1)
         return 0; /* a store is writing */
-    entry copy;
-    memcpy(&copy, slot_for(l), sizeof copy);
+    const entry *e = slot_for(l);
+    int match = same_key(e, l);
+    verdict v;
+    if (match)
+        memcpy(&v, &e->v, sizeof v);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&seq, __ATOMIC_RELAXED) != before)
-        return 0; /* the copy may be torn */
-    const entry *e = &copy;
-    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max)
+        return 0; /* what was read may be torn: ask the core */
+    if (!match || l->address < v.addr_min || l->address > v.addr_max)
         return 0;
-    memcpy(l->strides, e->strides, sizeof(int64_t) * (size_t)l->ndim);
-    l->itemsize = e->itemsize;
-    l->nbytes = e->nbytes;
-    l->lo = e->lo;
-    l->hi = e->hi;
-    l->dl_code = e->dl_code;
-    l->dl_bits = e->dl_bits;
-    l->c_contiguous = e->c_contiguous;
-    l->f_contiguous = e->f_contiguous;
-    l->addr_min = e->addr_min;
-    l->addr_max = e->addr_max;
-    ATOMIC_ADD(&hits, 1);
+    memcpy(l->strides, v.strides, sizeof(int64_t) * (size_t)l->ndim);
+    l->itemsize = v.itemsize;
+    l->nbytes = v.nbytes;
+    l->lo = v.lo;
+    l->hi = v.hi;
+    l->dl_code = v.dl_code;
+    l->dl_bits = v.dl_bits;
+    l->c_contiguous = v.c_contiguous;
+    l->f_contiguous = v.f_contiguous;
+    l->addr_min = v.addr_min;
+    l->addr_max = v.addr_max;
+    COUNTER_ADD(&hits);
     return 1;
 }
 
@@ -129,17 +138,17 @@ void layout_cache_store(const pybuf_layout *l, const int64_t *strides_in)
     e->has_strides = l->has_strides != 0;
     memcpy(e->shape, l->shape, dims);
     memcpy(e->strides_in, strides_in, dims);
-    memcpy(e->strides, l->strides, dims);
-    e->itemsize = l->itemsize;
-    e->nbytes = l->nbytes;
-    e->lo = l->lo;
-    e->hi = l->hi;
-    e->dl_code = l->dl_code;
-    e->dl_bits = l->dl_bits;
-    e->c_contiguous = l->c_contiguous;
-    e->f_contiguous = l->f_contiguous;
-    e->addr_min = l->addr_min;
-    e->addr_max = l->addr_max;
+    memcpy(e->v.strides, l->strides, dims);
+    e->v.itemsize = l->itemsize;
+    e->v.nbytes = l->nbytes;
+    e->v.lo = l->lo;
+    e->v.hi = l->hi;
+    e->v.dl_code = l->dl_code;
+    e->v.dl_bits = l->dl_bits;
+    e->v.c_contiguous = l->c_contiguous;
+    e->v.f_contiguous = l->f_contiguous;
+    e->v.addr_min = l->addr_min;
+    e->v.addr_max = l->addr_max;
     __atomic_add_fetch(&seq, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&cache_lock);
 }

@@ -18,11 +18,25 @@
 #include "shim.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #define BATCH 256
 
-static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A spin lock, not a mutex: taken twice in every owner's life and held for a
+ * few stores, except across a flush into Go, during which a waiter yields
+ * the CPU. No locked operation but the exchange that takes it. */
+static int queue_lock;
+
+static void queue_lock_take(void)
+{
+    while (__atomic_exchange_n(&queue_lock, 1, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&queue_lock, __ATOMIC_RELAXED))
+            sched_yield();
+}
+
+static void queue_lock_give(void) { __atomic_store_n(&queue_lock, 0, __ATOMIC_RELEASE); }
+
 static OwnerObject **unsent;            /* registered here, not yet in Go */
 static int nunsent, cap_unsent;
 static uint64_t gone[BATCH];            /* in Go, to be forgotten there */
@@ -33,7 +47,7 @@ static uint64_t last_id;
 static OwnerObject *live_head;
 
 /* A forked child has one thread: whoever held the lock in the parent is gone. */
-static void reset_lock_in_child(void) { pthread_mutex_init(&queue_lock, NULL); }
+static void reset_lock_in_child(void) { queue_lock = 0; }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void install_atfork(void) { pthread_atfork(NULL, NULL, reset_lock_in_child); }
 
@@ -67,24 +81,24 @@ static int flush_locked(void)
 
 int registry_flush(void)
 {
-    pthread_mutex_lock(&queue_lock);
+    queue_lock_take();
     int r = flush_locked();
-    pthread_mutex_unlock(&queue_lock);
+    queue_lock_give();
     return r;
 }
 
 uint64_t registry_new_id(void)
 {
-    pthread_mutex_lock(&queue_lock);
+    queue_lock_take();
     uint64_t id = ++last_id;
-    pthread_mutex_unlock(&queue_lock);
+    queue_lock_give();
     return id;
 }
 
 int registry_add(OwnerObject *o, char *site)
 {
     pthread_once(&atfork_once, install_atfork);
-    pthread_mutex_lock(&queue_lock);
+    queue_lock_take();
     o->core_id = ++last_id;
     o->site = site;
     if (nunsent == cap_unsent) {
@@ -100,7 +114,7 @@ int registry_add(OwnerObject *o, char *site)
     if (nunsent == cap_unsent) { /* still full: no memory to queue it */
         o->core_id = 0;
         o->site = NULL;
-        pthread_mutex_unlock(&queue_lock);
+        queue_lock_give();
         free(site);
         PyErr_NoMemory();
         return -1;
@@ -114,15 +128,15 @@ int registry_add(OwnerObject *o, char *site)
     live_head = o;
     if (trace_on())
         flush_locked(); /* its buffers and exports are traced against it */
-    pthread_mutex_unlock(&queue_lock);
+    queue_lock_give();
     return 0;
 }
 
 void registry_remove(OwnerObject *o)
 {
-    pthread_mutex_lock(&queue_lock);
+    queue_lock_take();
     if (o->core_id == 0) {
-        pthread_mutex_unlock(&queue_lock);
+        queue_lock_give();
         return;
     }
     if (o->queue_slot != 0) {
@@ -145,7 +159,7 @@ void registry_remove(OwnerObject *o)
     free(o->site);
     o->site = NULL;
     o->core_id = 0;
-    pthread_mutex_unlock(&queue_lock);
+    queue_lock_give();
 }
 
 /* GIL (of `interp`): none of its owners can be deallocated meanwhile, so the
@@ -153,7 +167,7 @@ void registry_remove(OwnerObject *o)
 OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n)
 {
     *n = 0;
-    pthread_mutex_lock(&queue_lock);
+    queue_lock_take();
     Py_ssize_t count = 0;
     for (OwnerObject *o = live_head; o != NULL; o = o->live_next)
         count += o->interp == interp;
@@ -163,7 +177,7 @@ OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n)
             if (o->interp == interp)
                 out[(*n)++] = (OwnerObject *)Py_NewRef(o);
     }
-    pthread_mutex_unlock(&queue_lock);
+    queue_lock_give();
     if (count && out == NULL)
         PyErr_NoMemory();
     return out;

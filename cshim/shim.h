@@ -27,6 +27,11 @@
 #define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+/* Diagnostic counters (core uses, cache hits) that tests read: an atomic
+ * load and store, no locked read-modify-write on the creation path. Two
+ * interpreters counting at once may lose a count; nothing decides on them. */
+#define COUNTER_ADD(p) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + 1, \
+                                        __ATOMIC_RELAXED)
 
 /*
  * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).
@@ -109,6 +114,8 @@ typedef struct {
     PyObject *dtype_specs;     /* convert.c: dtype object -> (it, the dtype hook's answer) */
     PyObject *cffi_checked;    /* convert.c: cffi CType -> whether C reads its cdata */
     PyObject *bytes_format;    /* "B", the default dtype */
+    PyObject *dlpack_kwnames_seen; /* dlpack.c: the last kwnames tuple of __dlpack__ */
+    int dlpack_kwmap[4];       /* its entries' parameter indexes */
     /* collector.c: garbage owners between their finalizer and their release */
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */

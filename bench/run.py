@@ -90,6 +90,7 @@ def main() -> None:
     lib, libpath = c_library(), c_library_path()
 
     # Imported here so machine_info() above is the first use of pybuf.
+    import create
     import cycle
     import memory
     import views
@@ -97,6 +98,7 @@ def main() -> None:
 
     rows: list[Row] = []
     for name, fn in (("views", lambda: views.view_rows(lib)),
+                     ("create", create.create_rows),
                      ("cycle", lambda: cycle.cycle_rows(lib, libpath)),
                      ("work", lambda: work.work_rows(lib)),
                      ("dlpack", views.dlpack_rows)):

@@ -44,6 +44,8 @@ def dlpack_rows() -> list[Row]:
         "np.from_dlpack(buf)": ("np.from_dlpack(buf)", g),
         "np.from_dlpack(ndarray)": ("np.from_dlpack(arr)", g),
     }, rounds=301)
+    ratio = paired_ratio(s["np.from_dlpack(buf)"], s["np.from_dlpack(ndarray)"])
     return [Row("5 DLPack", "np.from_dlpack(buf) vs np.from_dlpack(ndarray)",
                 s["np.from_dlpack(buf)"], s["np.from_dlpack(ndarray)"],
+                target="<= 1.10x", met=ratio <= 1.10,
                 note="versioned capsule (NumPy asks for max_version >= 1.0)")]

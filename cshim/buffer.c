@@ -33,15 +33,15 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->weakreflist = NULL;
     b->trace_token = 0;
     b->exports = 0;
-    b->format = PyMem_Malloc((size_t)flen + 1);
-    b->shape = PyMem_Malloc(sizeof(Py_ssize_t) * 2 * (size_t)(l->ndim ? l->ndim : 1));
-    if (b->format == NULL || b->shape == NULL) {
-        PyMem_Free(b->format);
-        PyMem_Free(b->shape);
+    /* One block: shape, strides, then the format string. */
+    size_t dims = sizeof(Py_ssize_t) * 2 * (size_t)l->ndim;
+    b->shape = PyMem_Malloc(dims + (size_t)flen + 1);
+    if (b->shape == NULL) {
         PyObject_GC_Del(b);
         PyErr_NoMemory();
         return NULL;
     }
+    b->format = (char *)b->shape + dims;
     memcpy(b->format, fmt, (size_t)flen + 1);
     b->strides = b->shape + l->ndim;
     for (int i = 0; i < l->ndim; i++) {
@@ -196,8 +196,7 @@ static void Buffer_dealloc(BufferObject *self)
         if (core != NULL)
             core->untrace(self->trace_token);
     }
-    PyMem_Free(self->format);
-    PyMem_Free(self->shape);
+    PyMem_Free(self->shape); /* and the format, in the same block */
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
     if (owner != NULL) {
@@ -208,14 +207,17 @@ static void Buffer_dealloc(BufferObject *self)
     }
 }
 
-static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwds)
+static const char *const region_names[] = {"offset", "shape", "dtype", "strides", "readonly"};
+static const entry_params region_params = {"region", region_names, 5, 3, 2};
+
+static PyObject *Buffer_region(BufferObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
 {
-    static char *kwlist[] = {"offset", "shape", "dtype", "strides", "readonly", NULL};
-    PyObject *offset, *shape, *dtype = Py_None, *strides = Py_None, *ro = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OO:region", kwlist, &offset, &shape,
-                                     &dtype, &strides, &ro))
+    PyObject *a[5];
+    if (entry_parse(&region_params, args, nargs, kwnames, a) < 0)
         return NULL;
-    pending_run_mine(0);
+    PyObject *offset = a[0], *shape = a[1], *dtype = a[2] ? a[2] : Py_None;
+    PyObject *strides = a[3] ? a[3] : Py_None, *ro = a[4] ? a[4] : Py_None;
     int readonly = self->readonly;
     if (ro != Py_None) {
         readonly = PyObject_IsTrue(ro);
@@ -235,7 +237,7 @@ static PyObject *Buffer_region(BufferObject *self, PyObject *args, PyObject *kwd
         return NULL;
     }
     pybuf_layout l;
-    memset(&l, 0, sizeof l);
+    layout_init(&l);
     module_state *st = self->owner->st;
     if (address_from_object(st, offset, "offset", &l.offset) < 0)
         return NULL;
@@ -385,7 +387,7 @@ static PyMemberDef Buffer_members[] = {
     {NULL}};
 
 static PyMethodDef Buffer_methods[] = {
-    {"region", (PyCFunction)(void (*)(void))Buffer_region, METH_VARARGS | METH_KEYWORDS,
+    {"region", (PyCFunction)(void (*)(void))Buffer_region, METH_FASTCALL | METH_KEYWORDS,
      "region(offset, shape, dtype=None, *, strides=None, readonly=None)\n--\n\n"
      "A typed sub-buffer `offset` bytes from the lowest byte of this one."},
     {"__array__", (PyCFunction)(void (*)(void))Buffer_array, METH_VARARGS | METH_KEYWORDS, NULL},

@@ -38,7 +38,7 @@ static core_api api;                   /* written before `loaded` is published *
 static int loaded;                     /* atomic: 1 once api is complete */
 static int forked_after_load;          /* atomic; set in the child by atfork */
 static uint64_t generation;            /* atomic; bumped in every forked child */
-static uint64_t core_uses;             /* atomic: calls handed the core, for tests */
+static uint64_t core_uses;             /* COUNTER_ADD: calls handed the core, for tests */
 
 /* The child of fork() runs this alone, before any other code: the lock is
  * reset too, since the thread that held it in the parent does not exist here. */
@@ -122,7 +122,7 @@ const core_api *core_if_usable(void)
 {
     if (!ATOMIC_LOAD(&loaded) || ATOMIC_LOAD(&forked_after_load))
         return NULL;
-    ATOMIC_ADD(&core_uses, 1);
+    COUNTER_ADD(&core_uses);
     return &api;
 }
 
@@ -317,7 +317,7 @@ const core_api *core_require(module_state *st)
     }
     if (!ATOMIC_LOAD(&loaded) && load_once() < 0)
         return NULL;
-    ATOMIC_ADD(&core_uses, 1);
+    COUNTER_ADD(&core_uses);
     return &api;
 }
 

@@ -3,41 +3,13 @@
  *
  * A capsule counts as one export of its Buffer from the moment __dlpack__
  * returns until the consumer's deleter runs (or the unconsumed capsule dies).
- * The structs follow dlpack.h 1.0 (github.com/dmlc/dlpack), which defines the
- * ABI; only what pybuf produces is declared here.
+ * The structs are DLPack 1.0's (pybuf/capi/dlpack.h, which shim.h includes
+ * through pybuf_core.h).
  */
 #include "shim.h"
 
 #include <string.h>
 
-typedef struct { uint32_t major, minor; } DLPackVersion;
-typedef struct { int32_t device_type, device_id; } DLDevice;
-typedef struct { uint8_t code, bits; uint16_t lanes; } DLDataType;
-typedef struct {
-    void *data;
-    DLDevice device;
-    int32_t ndim;
-    DLDataType dtype;
-    int64_t *shape;
-    int64_t *strides;
-    uint64_t byte_offset;
-} DLTensor;
-typedef struct DLManagedTensor {
-    DLTensor dl_tensor;
-    void *manager_ctx;
-    void (*deleter)(struct DLManagedTensor *);
-} DLManagedTensor;
-typedef struct DLManagedTensorVersioned {
-    DLPackVersion version;
-    void *manager_ctx;
-    void (*deleter)(struct DLManagedTensorVersioned *);
-    uint64_t flags;
-    DLTensor dl_tensor;
-} DLManagedTensorVersioned;
-
-#define DL_CPU 1
-#define DL_FLAG_READ_ONLY (1ULL << 0)
-#define DL_FLAG_IS_COPIED (1ULL << 1)
 
 typedef struct {
     union {
@@ -211,27 +183,38 @@ static void *copy_bytes(BufferObject *b)
 /* Keyword-only arguments, parsed by hand: NumPy calls __dlpack__ with
  * keywords on every np.from_dlpack, and PyArg_ParseTupleAndKeywords would
  * cost more than the whole export. */
+static const char *const dlpack_names[4] = {"stream", "max_version", "dl_device", "copy"};
+
 static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames, PyObject **values)
 {
-    PyObject *const *interned = st->dlpack_kwnames; /* this interpreter's strings */
     if (nargs != 0) {
         PyErr_SetString(PyExc_TypeError, "__dlpack__() takes keyword arguments only");
         return -1;
     }
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    /* A consumer passes the same kwnames tuple on every call (NumPy's is a
+     * constant): its matching is kept with it (per interpreter). */
+    if (kwnames != NULL && kwnames == st->dlpack_kwnames_seen) {
+        for (Py_ssize_t i = 0; i < nkw; i++)
+            values[st->dlpack_kwmap[i]] = args[i];
+        return 0;
+    }
+    int map[4];
     for (Py_ssize_t i = 0; i < nkw; i++) {
         PyObject *key = PyTuple_GET_ITEM(kwnames, i);
-        int found = -1;
-        for (int k = 0; k < 4 && found < 0; k++) {
-            if (key == interned[k] || PyUnicode_Compare(key, interned[k]) == 0)
-                found = k;
-        }
+        int found = keyword_index(dlpack_names, 4, key);
         if (found < 0) {
             PyErr_Format(PyExc_TypeError, "__dlpack__() got an unexpected keyword argument %R", key);
             return -1;
         }
         values[found] = args[i];
+        if (i < 4)
+            map[i] = found;
+    }
+    if (nkw > 0 && nkw <= 4) {
+        Py_XSETREF(st->dlpack_kwnames_seen, Py_NewRef(kwnames));
+        memcpy(st->dlpack_kwmap, map, sizeof map);
     }
     return 0;
 }

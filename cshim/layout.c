@@ -1,12 +1,13 @@
 /*
  * layout.c: from Python arguments to a layout the Go core has validated.
  *
- * C only unpacks ints and strings here; every rule about formats, shapes,
- * strides and extents lives in Go (pybuf/layout). Arguments C cannot read
- * (ctypes/cffi addresses, NumPy dtypes) go through the package's Python hooks.
+ * Every rule about formats, shapes, strides and extents lives in Go
+ * (pybuf/layout); C only fills a pybuf_layout from what convert.c unpacked,
+ * asks the cache of Go's verdicts (layout_cache.c), and on a miss asks Go.
  */
 #include "shim.h"
 
+#include <stddef.h>
 #include <string.h>
 
 PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
@@ -28,102 +29,12 @@ PyObject *raise_for_status(module_state *st, int32_t status, const char *msg)
     return NULL;
 }
 
-int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out)
+void layout_init(pybuf_layout *l)
 {
-    PyObject *num;
-    /* ctypes returns None for a NULL c_void_p (an empty result, say) */
-    if (obj == Py_None && (strcmp(argname, "address") == 0 || strcmp(argname, "arg") == 0)) {
-        *out = 0;
-        return 0;
-    }
-    if (PyLong_Check(obj) && !PyBool_Check(obj)) {
-        num = Py_NewRef(obj);
-    } else {
-        PyObject *args = Py_BuildValue("(Os)", obj, argname);
-        num = args ? hook_call(st, "address", args) : NULL;
-        Py_XDECREF(args);
-        if (num == NULL)
-            return -1;
-        if (!PyLong_Check(num)) {
-            Py_DECREF(num);
-            PyErr_Format(PyExc_TypeError, "%s must be an int, a ctypes pointer or "
-                         "array, or a cffi pointer, not %.100s",
-                         argname, Py_TYPE(obj)->tp_name);
-            return -1;
-        }
-    }
-    int overflow = 0;
-    long long signed_v = PyLong_AsLongLongAndOverflow(num, &overflow);
-    if (signed_v == -1 && PyErr_Occurred()) {
-        Py_DECREF(num);
-        return -1;
-    }
-    if (overflow < 0 || (overflow == 0 && signed_v < 0)) {
-        Py_DECREF(num);
-        PyErr_Format(PyExc_ValueError, "%s must be >= 0", argname);
-        return -1;
-    }
-    unsigned long long v = PyLong_AsUnsignedLongLong(num);
-    Py_DECREF(num);
-    if (v == (unsigned long long)-1 && PyErr_Occurred()) {
-        if (PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_OverflowError, "%s does not fit in 64 bits", argname);
-        }
-        return -1;
-    }
-    *out = (uint64_t)v;
-    return 0;
-}
-
-/* Appends the ints of `seq` (an int or a sequence of ints) to dims[*n]. */
-static int read_dims(PyObject *seq, const char *argname, int64_t *dims, int32_t *n)
-{
-    PyObject *fast;
-    if (PyIndex_Check(seq)) {
-        fast = PyTuple_Pack(1, seq);
-    } else if (PyTuple_Check(seq) || PyList_Check(seq)) {
-        fast = Py_NewRef(seq);
-    } else {
-        PyErr_Format(PyExc_TypeError, "%s must be an int or a tuple of ints, not %.100s",
-                     argname, Py_TYPE(seq)->tp_name);
-        return -1;
-    }
-    if (fast == NULL)
-        return -1;
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
-    /* the bound of the fixed arrays in pybuf_layout, not a layout rule */
-    if (*n + len > PYBUF_MAXDIM) {
-        Py_DECREF(fast);
-        PyErr_Format(PyExc_ValueError, "%s: at most %d dimensions are supported",
-                     argname, PYBUF_MAXDIM);
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
-        if (!PyIndex_Check(item) || PyBool_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "%s[%zd] must be an int, not %.100s",
-                         argname, i, Py_TYPE(item)->tp_name);
-            Py_DECREF(fast);
-            return -1;
-        }
-        PyObject *idx = PyNumber_Index(item);
-        if (idx == NULL) {
-            Py_DECREF(fast);
-            return -1;
-        }
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
-        Py_DECREF(idx);
-        if (overflow) {
-            PyErr_Format(PyExc_OverflowError, "%s[%zd] does not fit in 64 bits", argname, i);
-            Py_DECREF(fast);
-            return -1;
-        }
-        dims[(*n)++] = v;
-    }
-    Py_DECREF(fast);
-    return 0;
+    /* Everything but the two arrays (1 KiB): only their first ndim entries
+     * are ever read, and whoever sets ndim fills them. */
+    memset(l, 0, offsetof(pybuf_layout, shape));
+    memset(&l->address, 0, sizeof *l - offsetof(pybuf_layout, address));
 }
 
 int layout_finish(module_state *st, pybuf_layout *l)
@@ -162,10 +73,10 @@ int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObjec
         return -1;
     }
     int32_t ndim = 0, nstrides = 0;
-    if (read_dims(shape, "shape", l->shape, &ndim) < 0)
+    if (dims_from_object(shape, "shape", l->shape, &ndim) < 0)
         return -1;
     l->has_strides = strides != Py_None;
-    if (l->has_strides && read_dims(strides, "strides", l->strides, &nstrides) < 0)
+    if (l->has_strides && dims_from_object(strides, "strides", l->strides, &nstrides) < 0)
         return -1;
     l->ndim = ndim;
     l->nstrides = nstrides;
@@ -193,22 +104,23 @@ int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObjec
         if (reason == NULL)
             return -1;
     }
-    PyObject *args = PyTuple_Pack(2, dtype, reason);
+    PyObject *spec = dtype_spec(st, dtype, reason);
     Py_DECREF(reason);
-    if (args == NULL)
-        return -1;
-    PyObject *spec = hook_call(st, "dtype", args);
-    Py_DECREF(args);
     if (spec == NULL)
         return -1;
     PyObject *extra_shape, *extra_strides;
-    if (!PyArg_ParseTuple(spec, "UOO", &format, &extra_shape, &extra_strides)) {
+    if (!PyTuple_Check(spec) || PyTuple_GET_SIZE(spec) != 3 ||
+        !PyUnicode_Check(PyTuple_GET_ITEM(spec, 0))) {
+        PyErr_SetString(PyExc_TypeError, "pybuf: the dtype hook returned no (format, shape, strides)");
         Py_DECREF(spec);
         return -1;
     }
+    format = PyTuple_GET_ITEM(spec, 0);
+    extra_shape = PyTuple_GET_ITEM(spec, 1);
+    extra_strides = PyTuple_GET_ITEM(spec, 2);
     int32_t extra_n = ndim;
-    if (read_dims(extra_shape, "dtype", l->shape, &extra_n) < 0 ||
-        (l->has_strides && read_dims(extra_strides, "dtype", l->strides, &nstrides) < 0)) {
+    if (dims_from_object(extra_shape, "dtype", l->shape, &extra_n) < 0 ||
+        (l->has_strides && dims_from_object(extra_strides, "dtype", l->strides, &nstrides) < 0)) {
         Py_DECREF(spec);
         return -1;
     }

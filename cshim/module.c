@@ -49,119 +49,6 @@ static PyObject *set_hooks(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyObject *alloc(PyObject *m, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"shape", "dtype", "name", NULL};
-    PyObject *shape, *dtype = NULL, *name = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|O$O:alloc", kwlist, &shape, &dtype, &name))
-        return NULL;
-    pending_run_mine(0);
-    module_state *st = state_of(m);
-    OwnerObject *o = owner_new_internal(st, name);
-    if (o == NULL)
-        return NULL;
-    pybuf_layout l;
-    memset(&l, 0, sizeof l);
-    l.address = 64; /* stands for the aligned block until it exists */
-    PyObject *format = NULL;
-    int r = layout_from_args(st, &l, shape, dtype, Py_None, &format);
-    if (r < 0) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    if (l.nbytes > PY_SSIZE_T_MAX - 64) {
-        PyErr_SetString(PyExc_OverflowError, "shape: the allocation is too large");
-        goto fail;
-    }
-    /* The raw domain is traced by tracemalloc and may be freed without the GIL. */
-    void *block = PyMem_RawCalloc(1, (size_t)l.nbytes + 64);
-    if (block == NULL) {
-        PyErr_Format(PyExc_MemoryError, "shape: cannot allocate %lld bytes", (long long)l.nbytes);
-        goto fail;
-    }
-    o->rel.kind = RELEASE_ALIGNED;
-    o->rel.block = block;
-    o->fixed_nbytes = l.nbytes;
-    l.address = ((uint64_t)(uintptr_t)block + 63) & ~(uint64_t)63;
-    if (owner_register(o) < 0) {
-        owner_disarm(o);
-        goto fail;
-    }
-    PyObject *b = (PyObject *)buffer_new(o, &l, format, 0);
-    if (b == NULL)
-        owner_disarm(o);
-    Py_DECREF(format);
-    Py_DECREF(o);
-    return b;
-fail:
-    Py_DECREF(format);
-    Py_DECREF(o);
-    return NULL;
-}
-
-static PyObject *from_buffer(PyObject *m, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"obj", "readonly", "name", NULL};
-    PyObject *obj, *ro = Py_None, *name = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|$OO:from_buffer", kwlist, &obj, &ro, &name))
-        return NULL;
-    pending_run_mine(0);
-    int readonly = -1;
-    if (ro != Py_None && (readonly = PyObject_IsTrue(ro)) < 0)
-        return NULL;
-    module_state *st = state_of(m);
-    OwnerObject *o = owner_new_internal(st, name);
-    if (o == NULL)
-        return NULL;
-    if (core_require(st) == NULL) {
-        Py_DECREF(o);
-        return NULL;
-    }
-    Py_buffer *view = PyMem_Calloc(1, sizeof *view);
-    if (view == NULL) {
-        Py_DECREF(o);
-        return PyErr_NoMemory();
-    }
-    int flags = readonly == 0 ? PyBUF_RECORDS : PyBUF_RECORDS_RO;
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyMem_Free(view);
-        Py_DECREF(o);
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "obj must support the buffer protocol, not %.100s",
-                         Py_TYPE(obj)->tp_name);
-        }
-        return NULL;
-    }
-    o->rel.kind = RELEASE_PYBUFFER;
-    o->rel.source = view;
-    if (readonly < 0)
-        readonly = view->readonly;
-    pybuf_layout l;
-    memset(&l, 0, sizeof l);
-    l.address = (uint64_t)(uintptr_t)view->buf;
-    l.format = view->format ? view->format : "B";
-    l.ndim = view->ndim;
-    for (int i = 0; i < view->ndim; i++)
-        l.shape[i] = view->shape[i];
-    if (view->strides != NULL) {
-        l.has_strides = 1;
-        l.nstrides = view->ndim;
-        for (int i = 0; i < view->ndim; i++)
-            l.strides[i] = view->strides[i];
-    }
-    PyObject *format = NULL;
-    PyObject *b = NULL;
-    if (layout_finish(st, &l) == 0 && owner_register(o) == 0 &&
-        (format = PyUnicode_FromString(l.format)) != NULL)
-        b = (PyObject *)buffer_new(o, &l, format, readonly);
-    Py_XDECREF(format);
-    if (b == NULL)
-        owner_disarm(o);
-    Py_DECREF(o);
-    return b;
-}
-
 /* The registered owners of the calling interpreter, as JSON. */
 static PyObject *live_json(PyObject *m, PyObject *unused)
 {
@@ -183,6 +70,7 @@ static PyObject *trace(PyObject *m, PyObject *args)
     int on = 1;
     if (!PyArg_ParseTuple(args, "|p:trace", &on))
         return NULL;
+    pending_run_mine(0);
     const core_api *core = core_require(state_of(m));
     if (core == NULL)
         return NULL;
@@ -227,11 +115,12 @@ static PyObject *core_info(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    PyObject *info = Py_BuildValue("{s:O,s:s,s:O,s:K}", "loaded",
+    PyObject *info = Py_BuildValue("{s:O,s:s,s:O,s:K,s:O}", "loaded",
                                    core_is_loaded() ? Py_True : Py_False, "version",
                                    core_version(), "forked_after_load",
                                    core_forked_after_load() ? Py_True : Py_False,
-                                   "fork_generation", (unsigned long long)fork_generation());
+                                   "fork_generation", (unsigned long long)fork_generation(),
+                                   "asserts", SHIM_ASSERTS ? Py_True : Py_False);
     PyObject *uses = PyLong_FromUnsignedLongLong(core_use_count());
     PyObject *hits = PyLong_FromUnsignedLongLong(layout_cache_hits());
     if (info == NULL || uses == NULL || hits == NULL ||
@@ -253,16 +142,16 @@ static void report_leaks_at_exit(void)
 }
 
 static PyMethodDef module_methods[] = {
-    {"wrap", (PyCFunction)(void (*)(void))owner_wrap, METH_VARARGS | METH_KEYWORDS,
+    {"wrap", (PyCFunction)(void (*)(void))wrap, METH_FASTCALL | METH_KEYWORDS,
      "wrap(address, shape, dtype='B', *, release=None, arg=None, strides=None, "
      "readonly=False, name=None, release_thread=None)\n--\n\nAn Owner with one Buffer."},
-    {"alloc", (PyCFunction)(void (*)(void))alloc, METH_VARARGS | METH_KEYWORDS,
+    {"alloc", (PyCFunction)(void (*)(void))alloc, METH_FASTCALL | METH_KEYWORDS,
      "alloc(shape, dtype='B', *, name=None)\n--\n\n"
      "Zero-filled, 64-byte aligned memory owned by pybuf, freed after the last view."},
-    {"from_buffer", (PyCFunction)(void (*)(void))from_buffer, METH_VARARGS | METH_KEYWORDS,
+    {"from_buffer", (PyCFunction)(void (*)(void))from_buffer, METH_FASTCALL | METH_KEYWORDS,
      "from_buffer(obj, *, readonly=None, name=None)\n--\n\n"
      "A Buffer over obj's export, released when the owner's release runs."},
-    {"adopt", (PyCFunction)(void (*)(void))adopt, METH_VARARGS | METH_KEYWORDS,
+    {"adopt", (PyCFunction)(void (*)(void))adopt, METH_FASTCALL | METH_KEYWORDS,
      "adopt(descriptor, *, name=None)\n--\n\n"
      "An Owner with one Buffer from a pybuf_export descriptor (pybuf_core.h) made by\n"
      "a Go extension. The descriptor is consumed; if adopt raises, its release has run."},
@@ -295,12 +184,13 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->not_found_error);
     Py_VISIT(st->hooks);
     Py_VISIT(st->cfuncptr_type);
+    Py_VISIT(st->dtype_specs);
+    Py_VISIT(st->cffi_checked);
     Py_VISIT(st->bytes_format);
+    Py_VISIT(st->dlpack_kwnames_seen);
     Py_VISIT(st->gc_armed);
     Py_VISIT(st->gc_watched);
     Py_VISIT(st->gc_tick);
-    for (int i = 0; i < 4; i++)
-        Py_VISIT(st->dlpack_kwnames[i]);
     return 0;
 }
 
@@ -317,12 +207,13 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->not_found_error);
     Py_CLEAR(st->hooks);
     Py_CLEAR(st->cfuncptr_type);
+    Py_CLEAR(st->dtype_specs);
+    Py_CLEAR(st->cffi_checked);
     Py_CLEAR(st->bytes_format);
+    Py_CLEAR(st->dlpack_kwnames_seen);
     Py_CLEAR(st->gc_tick);
     Py_CLEAR(st->gc_watched);
     Py_CLEAR(st->gc_armed); /* owners whose last reference this was release here */
-    for (int i = 0; i < 4; i++)
-        Py_CLEAR(st->dlpack_kwnames[i]);
     return 0;
 }
 
@@ -362,12 +253,8 @@ static int add_exceptions(PyObject *m, module_state *st)
 
 static int intern_constants(module_state *st)
 {
-    static const char *kwnames[4] = {"stream", "max_version", "dl_device", "copy"};
     if ((st->bytes_format = PyUnicode_InternFromString("B")) == NULL)
         return -1;
-    for (int i = 0; i < 4; i++)
-        if ((st->dlpack_kwnames[i] = PyUnicode_InternFromString(kwnames[i])) == NULL)
-            return -1;
     return 0;
 }
 

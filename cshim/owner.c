@@ -51,154 +51,6 @@ int owner_check_open(OwnerObject *o)
 }
 
 /*
- * The C function inside a ctypes function object (a CDLL attribute or a
- * CFUNCTYPE instance): ctypes exports the pointer itself through the buffer
- * protocol. Read here because it is the common case and going through
- * ctypes.cast costs more than the rest of wrap(). Returns 1 and sets *fn for
- * a ctypes function, 0 for anything else, -1 on error.
- */
-static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn)
-{
-    if (st->cfuncptr_type == NULL) { /* this interpreter's _ctypes */
-        PyObject *mod = PyImport_ImportModule("_ctypes");
-        if (mod == NULL) {
-            PyErr_Clear();
-            return 0;
-        }
-        st->cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
-        Py_DECREF(mod);
-        if (st->cfuncptr_type == NULL) {
-            PyErr_Clear();
-            return 0;
-        }
-    }
-    int is = PyObject_IsInstance(obj, st->cfuncptr_type);
-    if (is <= 0)
-        return is;
-    Py_buffer view;
-    if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0)
-        return -1;
-    int ok = view.len == (Py_ssize_t)sizeof(void *);
-    if (ok) {
-        void *p;
-        memcpy(&p, view.buf, sizeof p);
-        *fn = (uint64_t)(uintptr_t)p;
-    }
-    PyBuffer_Release(&view);
-    return ok;
-}
-
-/* Decides what `release` (and `arg`) mean; sets nothing on failure. */
-int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg)
-{
-    if (release == Py_None) {
-        if (arg != Py_None) {
-            PyErr_SetString(PyExc_TypeError,
-                            "arg is passed to a C function release; there is no release");
-            return -1;
-        }
-        return 0;
-    }
-    module_state *st = o->st;
-    uint64_t fn = 0, carg = 0;
-    PyObject *keep = NULL;
-    int is_ctypes = 0;
-    if (PyLong_Check(release) && !PyBool_Check(release)) {
-        if (address_from_object(st, release, "release", &fn) < 0)
-            return -1;
-    } else if ((is_ctypes = ctypes_function_pointer(st, release, &fn)) != 0) {
-        if (is_ctypes < 0)
-            return -1;
-        keep = Py_NewRef(release);
-    } else if (PyCallable_Check(release) &&
-               strncmp(Py_TYPE(release)->tp_name, "_cffi_backend.", 14) != 0) {
-        /* a Python callable: ctypes functions were taken above, and a cffi
-         * object (callable too) goes to the hook below */
-        if (arg != Py_None) {
-            PyErr_SetString(PyExc_TypeError,
-                            "arg is only for a C function release; a Python "
-                            "callable release takes no argument (use a closure)");
-            return -1;
-        }
-        o->rel.kind = RELEASE_PYCALL;
-        o->rel.callable = Py_NewRef(release);
-        return 0;
-    } else {
-        /* cffi function pointers: the hook gives (address, object to keep),
-         * or None for anything that is no C function. */
-        PyObject *spec = hook_call(st, "release", release);
-        if (spec == NULL)
-            return -1;
-        if (spec == Py_None) {
-            Py_DECREF(spec);
-            if (!PyCallable_Check(release)) {
-                PyErr_Format(PyExc_TypeError,
-                             "release must be None, a callable, or a C function "
-                             "(ctypes function, cffi function pointer or int "
-                             "address), not %.100s", Py_TYPE(release)->tp_name);
-                return -1;
-            }
-            PyErr_SetString(PyExc_TypeError, "release: this cffi object is not a function pointer");
-            return -1;
-        }
-        PyObject *addr;
-        if (!PyArg_ParseTuple(spec, "OO", &addr, &keep) ||
-            address_from_object(st, addr, "release", &fn) < 0) {
-            Py_DECREF(spec);
-            return -1;
-        }
-        Py_INCREF(keep);
-        Py_DECREF(spec);
-    }
-    if (fn == 0) {
-        Py_XDECREF(keep);
-        PyErr_SetString(PyExc_ValueError, "release is a NULL function pointer");
-        return -1;
-    }
-    if (arg != Py_None && address_from_object(st, arg, "arg", &carg) < 0) {
-        Py_XDECREF(keep);
-        return -1;
-    }
-    owner_configure_cfunc(o, (void (*)(void *))(uintptr_t)fn, (void *)(uintptr_t)carg);
-    o->rel.keepalive = keep;
-    return 0;
-}
-
-void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg)
-{
-    o->rel.kind = RELEASE_CFUNC;
-    o->rel.cfunc = f;
-    o->rel.carg = arg;
-}
-
-/* release_thread: None (whoever drops the last reference) or "creator". */
-static int set_release_thread(OwnerObject *o, PyObject *which)
-{
-    if (which == Py_None)
-        return 0;
-    if (PyUnicode_Check(which) && PyUnicode_CompareWithASCIIString(which, "creator") == 0) {
-        creator_thread *c = creator_thread_current(1);
-        if (c == NULL)
-            return -1;
-        creator_thread_incref(c);
-        o->rel.thread = c;
-        return 0;
-    }
-    PyErr_Format(PyExc_ValueError, "release_thread must be None or \"creator\", not %R", which);
-    return -1;
-}
-
-int owner_register(OwnerObject *o)
-{
-    if (core_require(o->st) == NULL) /* no owner where Go cannot run (rule 7) */
-        return -1;
-    if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
-        return -1;
-    registry_add(o, trace_on() ? site_capture() : NULL);
-    return 0;
-}
-
-/*
  * The collector found the owner in garbage (collector.c). CPython marks an
  * object finalized before the collector calls its finalizer, and after a
  * deallocation (or an explicit __del__() call) does: so this arms only in the
@@ -208,7 +60,7 @@ static void Owner_finalize(OwnerObject *self)
 {
     if (!PyObject_GC_IsFinalized((PyObject *)self))
         return;
-    int64_t before = ATOMIC_FETCH_OR(&self->counts.state, STATE_ARMED);
+    int64_t before = owner_arm(self);
     if (before & (STATE_ARMED | STATE_RELEASED))
         return;
     /* At exit (of the process or of a subinterpreter: from its atexit on)
@@ -285,149 +137,14 @@ static destructor class_finalizer(PyTypeObject *tp)
     return f;
 }
 
-static void wrap_class_finalizer(PyTypeObject *type)
+/* At the first instance of a class: wraps a subclass's own finalizer. */
+void owner_class_prepare(PyTypeObject *type)
 {
+    if (type->tp_finalize == (destructor)Owner_finalize)
+        return;
     pthread_mutex_lock(&class_finalizers_lock);
     wrap_class_finalizer_locked(type);
     pthread_mutex_unlock(&class_finalizers_lock);
-}
-
-static PyObject *Owner_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
-{
-    (void)args;
-    (void)kwds;
-    PyObject *module;
-    module_state *st = state_of_type(type, &module);
-    if (st == NULL)
-        return NULL;
-    if (type->tp_finalize != (destructor)Owner_finalize)
-        wrap_class_finalizer(type);
-    OwnerObject *o = (OwnerObject *)type->tp_alloc(type, 0);
-    if (o == NULL)
-        return NULL;
-    o->module = Py_NewRef(module);
-    o->st = st;
-    o->interp = st->interp;
-    o->fixed_nbytes = -1;
-    o->fork_generation = fork_generation();
-    o->name = Py_NewRef(Py_None);
-    return (PyObject *)o;
-}
-
-static int check_name(PyObject *name)
-{
-    if (name != Py_None && !PyUnicode_Check(name)) {
-        PyErr_Format(PyExc_TypeError, "name must be a str or None, not %.100s",
-                     Py_TYPE(name)->tp_name);
-        return -1;
-    }
-    return 0;
-}
-
-OwnerObject *owner_new_internal(module_state *st, PyObject *name)
-{
-    if (check_name(name) < 0)
-        return NULL;
-    if (st->owner_type == NULL) { /* module_clear ran: the module is being freed */
-        PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
-        return NULL;
-    }
-    OwnerObject *o = (OwnerObject *)Owner_new(st->owner_type, NULL, NULL);
-    if (o == NULL)
-        return NULL;
-    Py_SETREF(o->name, Py_NewRef(name));
-    return o;
-}
-
-static int Owner_init(OwnerObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"release", "arg", "name", "release_thread", NULL};
-    PyObject *release = Py_None, *arg = Py_None, *name = Py_None, *thread = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "|O$OOO:Owner", kwlist, &release, &arg, &name,
-                                     &thread))
-        return -1;
-    pending_run_mine(0);
-    if (self->core_id != 0 || self->rel.kind != RELEASE_NONE ||
-        ATOMIC_LOAD(&self->counts.state) != 0) {
-        PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
-        return -1;
-    }
-    if (check_name(name) < 0)
-        return -1;
-    Py_SETREF(self->name, Py_NewRef(name));
-    if (core_require(self->st) == NULL || owner_setup_release(self, release, arg) < 0)
-        return -1;
-    if (set_release_thread(self, thread) < 0) {
-        owner_disarm(self);
-        return -1;
-    }
-    if (owner_register(self) < 0) {
-        owner_disarm(self);
-        return -1;
-    }
-    return 0;
-}
-
-static PyObject *buffer_from_args(OwnerObject *self, PyObject *address, PyObject *shape,
-                                  PyObject *dtype, PyObject *strides, int readonly)
-{
-    if (owner_check_open(self) < 0)
-        return NULL;
-    pybuf_layout l;
-    memset(&l, 0, sizeof l);
-    if (address_from_object(self->st, address, "address", &l.address) < 0)
-        return NULL;
-    PyObject *format = NULL;
-    if (layout_from_args(self->st, &l, shape, dtype, strides, &format) < 0)
-        return NULL;
-    /* the dtype hook ran Python code: the owner may have been closed since */
-    if (owner_check_open(self) < 0) {
-        Py_DECREF(format);
-        return NULL;
-    }
-    PyObject *b = (PyObject *)buffer_new(self, &l, format, readonly);
-    Py_DECREF(format);
-    return b;
-}
-
-static PyObject *Owner_buffer(OwnerObject *self, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"address", "shape", "dtype", "strides", "readonly", NULL};
-    PyObject *address, *shape, *dtype = NULL, *strides = Py_None;
-    int readonly = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$Op:buffer", kwlist, &address, &shape,
-                                     &dtype, &strides, &readonly))
-        return NULL;
-    pending_run_mine(0);
-    return buffer_from_args(self, address, shape, dtype, strides, readonly);
-}
-
-PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds)
-{
-    static char *kwlist[] = {"address", "shape", "dtype", "release", "arg",
-                             "strides", "readonly", "name", "release_thread", NULL};
-    PyObject *address, *shape, *dtype = NULL, *release = Py_None, *arg = Py_None;
-    PyObject *strides = Py_None, *name = Py_None, *thread = Py_None;
-    int readonly = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O$OOOpOO:wrap", kwlist, &address, &shape,
-                                     &dtype, &release, &arg, &strides, &readonly, &name,
-                                     &thread))
-        return NULL;
-    pending_run_mine(0);
-    OwnerObject *o = owner_new_internal(PyModule_GetState(module), name);
-    if (o == NULL)
-        return NULL;
-    if (core_require(o->st) == NULL || owner_register(o) < 0 ||
-        owner_setup_release(o, release, arg) < 0 || set_release_thread(o, thread) < 0) {
-        owner_disarm(o);
-        Py_DECREF(o);
-        return NULL;
-    }
-    PyObject *b = buffer_from_args(o, address, shape, dtype, strides, readonly);
-    if (b == NULL)
-        owner_disarm(o); /* not ours to release: wrap() raised */
-    Py_DECREF(o);
-    return b;
 }
 
 static PyObject *holders_message(OwnerObject *self)
@@ -599,7 +316,7 @@ static PyGetSetDef Owner_getset[] = {
     {NULL}};
 
 static PyMethodDef Owner_methods[] = {
-    {"buffer", (PyCFunction)(void (*)(void))Owner_buffer, METH_VARARGS | METH_KEYWORDS,
+    {"buffer", (PyCFunction)(void (*)(void))owner_buffer_method, METH_FASTCALL | METH_KEYWORDS,
      "buffer(address, shape, dtype='B', *, strides=None, readonly=False)\n--\n\n"
      "A Buffer over memory at `address` that this owner answers for."},
     {"close", (PyCFunction)(void (*)(void))Owner_close, METH_VARARGS | METH_KEYWORDS,
@@ -618,8 +335,8 @@ static PyType_Slot Owner_slots[] = {
     {Py_tp_doc, "Owner(release=None, *, arg=None, name=None, release_thread=None)\n--\n\n"
                 "Stands for memory somebody else owns; runs `release` exactly once,\n"
                 "after the last view of any of its buffers is gone."},
-    {Py_tp_new, Owner_new},
-    {Py_tp_init, Owner_init},
+    {Py_tp_new, owner_tp_new},
+    {Py_tp_init, owner_tp_init},
     {Py_tp_dealloc, Owner_dealloc},
     {Py_tp_finalize, Owner_finalize},
     {Py_tp_traverse, Owner_traverse},

@@ -1,5 +1,6 @@
 /*
- * release.c: how an owner's memory is given back, and when.
+ * release.c: how an owner's memory is given back, and when; the owner state
+ * machine, written once.
  *
  * The release runs exactly once. The RELEASED bit is set, the owner
  * unregistered and the release moved out of the owner before it is called:
@@ -7,13 +8,80 @@
  * anything that happens meanwhile (another thread, a __del__ that resurrects a
  * Buffer of this owner) must already see a released owner that refuses new
  * exports.
+ *
+ * States: bits of counts.state (the Go registry reads CLOSED and RELEASED).
+ * Every transition below goes through state_add(), which asserts the
+ * invariants (compiled in the test build, out of wheels: NDEBUG).
+ *
+ *   bit       set by                                  when
+ *   CLOSED    owner_close_release (close, __exit__),  the owner gives out no new
+ *             owner_release_at_interp_end, disarm     buffers or exports
+ *   ARMED     Owner_finalize (collector, once)        garbage; collector.c releases
+ *                                                     it after the next collection
+ *   ENDING    owner_release_at_interp_end             its interpreter ends: release
+ *                                                     at the last export
+ *   RELEASED  run_release, owner_disarm (once)        the release is taken out of
+ *                                                     the owner: no new views
+ *   DONE      run_release, owner_disarm               the release has returned (or
+ *                                                     was queued for its creator
+ *                                                     thread, or is the parent's)
+ *
+ *   open --close()--> CLOSED --last Buffer dies--> RELEASED --returns--> DONE
+ *   open --garbage--> ARMED --next collection (collector.c)--> RELEASED --> DONE
+ *   any --interpreter ends--> CLOSED|ENDING --last export--> RELEASED --> DONE
+ *   fresh --constructor fails--> CLOSED|RELEASED|DONE at once (owner_disarm:
+ *         what pybuf itself took goes back, the caller's release never runs)
+ *
+ * Invariants (state_check): DONE implies RELEASED; ENDING implies CLOSED;
+ * RELEASED implies no release left in the owner and no registry entry;
+ * RELEASED is set once. A release from close() or after the last Buffer finds
+ * no Buffer and no export; one at interpreter end or after the last export
+ * finds no export. (A garbage owner may still be counted by a view in its own
+ * dead cycle: nothing can run on it.)
+ *
+ * Two words for "released" on purpose: the `released` attribute reads DONE
+ * (close(strict=True) and tests wait for the release to have returned); the
+ * repr and error messages say "released" from RELEASED on (no new views).
  */
 #include "shim.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+
+/* Asserts of the state machine: off in the fault builds, whose point is to
+ * show that the tests (not these asserts) catch a broken machine. */
+#if PYBUF_FAULT == 0
+#define STATE_ASSERT(cond) assert(cond)
+#else
+#define STATE_ASSERT(cond) ((void)0)
+#endif
+
+static void state_check(const OwnerObject *o)
+{
+    int64_t s = ATOMIC_LOAD(&o->counts.state);
+    (void)s;
+    STATE_ASSERT(!(s & STATE_DONE) || (s & STATE_RELEASED));
+    STATE_ASSERT(!(s & STATE_ENDING) || (s & STATE_CLOSED));
+    STATE_ASSERT(!(s & STATE_RELEASED) || o->core_id == 0);
+    STATE_ASSERT(!(s & STATE_DONE) || (o->rel.kind == RELEASE_NONE && o->rel.callable == NULL &&
+                                       o->rel.keepalive == NULL && o->rel.source == NULL));
+    STATE_ASSERT(ATOMIC_LOAD(&o->counts.buffers) >= 0 && ATOMIC_LOAD(&o->counts.exports) >= 0);
+}
+
+/* The one way a state bit is set: returns the state before. */
+static int64_t state_add(OwnerObject *o, int64_t bits)
+{
+    state_check(o);
+    int64_t before = ATOMIC_FETCH_OR(&o->counts.state, bits);
+    STATE_ASSERT(!(bits & STATE_DONE) || (before & STATE_RELEASED) || (bits & STATE_RELEASED));
+    STATE_ASSERT(!(bits & STATE_ENDING) || (bits & STATE_CLOSED) || (before & STATE_CLOSED));
+    return before;
+}
+
+int64_t owner_arm(OwnerObject *o) { return state_add(o, STATE_ARMED); }
 
 int owner_is_foreign(OwnerObject *o)
 {
@@ -111,13 +179,13 @@ static int job_run(release_job *job, int from_user)
  * gets a fresh one (the parent's queued releases never run in a child).
  */
 static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
-static release_job *pending;
+static release_job *pending_releases; /* queued for their creator threads */
 int64_t pending_count;
 
 static void reset_pending_in_child(void)
 {
     pthread_mutex_init(&pending_lock, NULL);
-    pending = NULL; /* leaked on purpose: their objects belong to the parent */
+    pending_releases = NULL; /* leaked on purpose: their objects belong to the parent */
     pending_count = 0;
 }
 static pthread_once_t pending_atfork_once = PTHREAD_ONCE_INIT;
@@ -134,8 +202,8 @@ static void enqueue(release_job job)
     *copy = job;
     pthread_once(&pending_atfork_once, pending_install_atfork);
     pthread_mutex_lock(&pending_lock);
-    copy->next = pending;
-    pending = copy;
+    copy->next = pending_releases;
+    pending_releases = copy;
     ATOMIC_ADD(&pending_count, 1);
     pthread_mutex_unlock(&pending_lock);
 }
@@ -145,7 +213,7 @@ static release_job *dequeue_for(creator_thread *c)
 {
     pthread_mutex_lock(&pending_lock);
     release_job *job = NULL;
-    for (release_job **link = &pending; *link != NULL; link = &(*link)->next)
+    for (release_job **link = &pending_releases; *link != NULL; link = &(*link)->next)
         if ((*link)->thread == c) {
             job = *link;
             *link = job->next;
@@ -248,11 +316,12 @@ static int run_here(const release_job *job)
 /* Runs the release if it has not run yet (see job_run for from_user). */
 static int run_release(OwnerObject *o, int from_user)
 {
-    int64_t before = ATOMIC_FETCH_OR(&o->counts.state, STATE_RELEASED);
+    int64_t before = state_add(o, STATE_RELEASED);
     if ((before & STATE_RELEASED) && PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return 0;
     unregister(o);
     release_job job = take_job(o);
+    state_check(o);
     int status = 0, where;
     if (owner_is_foreign(o)) {
         /* The parent process owns this memory and releases it there. */
@@ -267,7 +336,8 @@ static int run_release(OwnerObject *o, int from_user)
         status = job_run(&job, from_user);
         o->releasing_thread = 0;
     }
-    ATOMIC_OR(&o->counts.state, STATE_DONE);
+    state_add(o, STATE_DONE);
+    state_check(o);
     return status;
 }
 
@@ -287,9 +357,12 @@ void owner_wait_released(OwnerObject *o)
 
 void owner_disarm(OwnerObject *o)
 {
-    ATOMIC_OR(&o->counts.state, STATE_RELEASED | STATE_CLOSED | STATE_DONE);
+    int64_t before = state_add(o, STATE_RELEASED | STATE_CLOSED | STATE_DONE);
+    (void)before;
+    STATE_ASSERT(!(before & STATE_RELEASED)); /* only a fresh owner is disarmed */
     unregister(o);
     release_job job = take_job(o);
+    state_check(o);
     /* What pybuf itself took (an export, an allocation, a mapping) goes back;
      * the caller's release does not run: ownership was never taken. */
     if (job.kind == RELEASE_PYBUFFER || job.kind == RELEASE_ALIGNED || job.kind == RELEASE_MUNMAP)
@@ -303,8 +376,11 @@ void owner_maybe_release_after_buffer(OwnerObject *o)
     int64_t state = ATOMIC_LOAD(&o->counts.state);
     if (state & STATE_RELEASED)
         return;
-    if ((state & STATE_CLOSED) && ATOMIC_LOAD(&o->counts.buffers) == 0)
+    if ((state & STATE_CLOSED) && ATOMIC_LOAD(&o->counts.buffers) == 0) {
+        /* every export holds a Buffer: none is left either */
+        STATE_ASSERT(ATOMIC_LOAD(&o->counts.exports) == 0);
         run_release(o, 0);
+    }
 }
 
 /* The owner is garbage and no code can reach its buffers or their exports
@@ -322,7 +398,7 @@ void owner_release_at_interp_end(OwnerObject *o)
 {
     creator_thread_decref(o->rel.thread);
     o->rel.thread = NULL;
-    ATOMIC_OR(&o->counts.state, STATE_CLOSED | STATE_ENDING);
+    state_add(o, STATE_CLOSED | STATE_ENDING);
     if (ATOMIC_LOAD(&o->counts.exports) == 0)
         run_release(o, 0);
 }
@@ -338,8 +414,10 @@ void owner_maybe_release_after_export(OwnerObject *o)
 /* close(): returns -1 with an exception when the release raised. */
 int owner_close_release(OwnerObject *o)
 {
-    ATOMIC_OR(&o->counts.state, STATE_CLOSED);
-    if (ATOMIC_LOAD(&o->counts.buffers) == 0 || PYBUF_FAULT == FAULT_EARLY_RELEASE)
+    state_add(o, STATE_CLOSED);
+    if (ATOMIC_LOAD(&o->counts.buffers) == 0 || PYBUF_FAULT == FAULT_EARLY_RELEASE) {
+        STATE_ASSERT(ATOMIC_LOAD(&o->counts.exports) == 0);
         return run_release(o, 1);
+    }
     return 0;
 }

@@ -28,6 +28,11 @@
 #define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
+/* Diagnostic counters (core uses, cache hits) that tests read: an atomic
+ * load and store, no locked read-modify-write on the creation path. Two
+ * interpreters counting at once may lose a count; nothing decides on them. */
+#define COUNTER_ADD(p) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + 1, \
+                                        __ATOMIC_RELAXED)
 
 /*
  * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).
@@ -42,6 +47,15 @@
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif
+
+/* assert() runs in the test build (compiled without NDEBUG: test_faults.py's
+ * control build) and not in wheels; _core_info()["asserts"] says which. */
+#ifdef NDEBUG
+#define SHIM_ASSERTS 0
+#else
+#define SHIM_ASSERTS 1
+#endif
+#include <assert.h>
 
 /* How an owner gives its memory back. */
 typedef enum {
@@ -100,8 +114,11 @@ typedef struct {
     PyObject *not_found_error; /* FileNotFoundError and ValueError */
     PyObject *hooks;           /* name -> callable (python/pybuf/_convert.py) */
     PyObject *cfuncptr_type;   /* _ctypes.CFuncPtr, found at first need */
+    PyObject *dtype_specs;     /* convert.c: dtype object -> (it, the dtype hook's answer) */
+    PyObject *cffi_checked;    /* convert.c: cffi CType -> whether C reads its cdata */
     PyObject *bytes_format;    /* "B", the default dtype */
-    PyObject *dlpack_kwnames[4]; /* interned "stream", "max_version", ... */
+    PyObject *dlpack_kwnames_seen; /* dlpack.c: the last kwnames tuple of __dlpack__ */
+    int dlpack_kwmap[4];       /* its entries' parameter indexes */
     /* collector.c: garbage owners between their finalizer and their release */
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
@@ -143,8 +160,8 @@ typedef struct {
     int64_t lo, hi;           /* extent relative to address */
     int64_t exports;          /* atomic */
     uint64_t trace_token;
-    char *format;             /* owned copy */
-    Py_ssize_t *shape;        /* ndim entries, then ndim strides, one block */
+    char *format;             /* a copy, in the block of shape */
+    Py_ssize_t *shape;        /* ndim entries, ndim strides, then the format: one block */
     Py_ssize_t *strides;
     PyObject *weakreflist;
 } BufferObject;
@@ -157,6 +174,110 @@ PyObject *hook_call(module_state *st, const char *name, PyObject *arg);
  * TypeError set when no base of `type` comes from pybuf._pybuf. */
 module_state *state_of_type(PyTypeObject *type, PyObject **module_out);
 int64_t current_interp(void);
+
+/* convert.c: Python arguments to C values; the entry prologue. */
+typedef struct {
+    const char *fname;          /* for messages: "wrap" */
+    const char *const *names;   /* every parameter, in order */
+    int nparams;
+    int npos;                   /* leading parameters that may be positional */
+    int nrequired;              /* leading parameters that must be given */
+} entry_params;
+/* The prologue of every entry point that makes owners or buffers: fills
+ * out[nparams] (borrowed; NULL where not given), then runs the releases
+ * queued for this thread. -1 with TypeError. */
+int entry_parse(const entry_params *p, PyObject *const *args, Py_ssize_t nargs,
+                PyObject *kwnames, PyObject **out);
+int entry_parse_tuple(const entry_params *p, PyObject *args, PyObject *kwds, PyObject **out);
+/* The index of keyword `key` among names[n], or -1: the one keyword matcher. */
+int keyword_index(const char *const *names, int n, PyObject *key);
+int flag_from_object(PyObject *obj, int *out); /* NULL keeps *out */
+int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out);
+/* Appends the ints of `seq` (an int or a sequence of ints) to dims[*n]; past
+ * PYBUF_MAXDIM they are only counted (Go words the error). */
+int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t *n);
+/* (format, extra shape, extra strides) for a dtype that is no PEP 3118
+ * string: the dtype hook's answer, kept per dtype object. */
+PyObject *dtype_spec(module_state *st, PyObject *dtype, PyObject *reason);
+/* release= and arg= into `job` (untouched on failure); release_thread=. */
+int release_from_args(module_state *st, PyObject *release, PyObject *arg, release_job *job);
+int release_thread_from_arg(PyObject *which, creator_thread **out);
+
+/* layout.c: a validated layout (the cache of Go's verdicts, or Go). */
+/* Zeroes a layout's scalar fields (not its arrays: see layout.c). */
+void layout_init(pybuf_layout *l);
+int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObject *dtype,
+                     PyObject *strides, PyObject **format_out);
+/* Completes a filled layout (from the cache, or the core): 0; -1 with an
+ * exception; -2 with an exception when the format is not PEP 3118. */
+int layout_finish(module_state *st, pybuf_layout *l);
+/* Raises the exception a core status stands for, with `msg`; returns NULL. */
+PyObject *raise_for_status(module_state *st, int32_t status, const char *msg);
+
+
+/* construct.c: the one way an owner is made, and the constructors. */
+PyObject *owner_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds);
+int owner_tp_init(OwnerObject *self, PyObject *args, PyObject *kwds);
+/* A fresh owner, named, where the Go core is usable; NULL with an exception. */
+OwnerObject *owner_begin(module_state *st, PyObject *name);
+/* Registers `o` and makes its first Buffer over `l` (l NULL: no Buffer, a new
+ * reference to `o`); on failure `o` is disarmed. */
+PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, int readonly);
+/* A constructor's last step: disarms `o` if `result` is NULL (and it was not
+ * yet), drops the caller's reference; returns `result`. */
+PyObject *owner_end(OwnerObject *o, PyObject *result);
+PyObject *owner_buffer_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames);
+PyObject *wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *alloc(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+PyObject *from_buffer(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                      PyObject *kwnames);
+
+/* adopt.c: memory described by a pybuf_export descriptor. */
+PyObject *adopt(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
+
+/* shm_segment.c: shared-memory mappings. */
+PyObject *shm_open_owner(PyObject *module, PyObject *args);
+PyObject *shm_unlink_name(PyObject *module, PyObject *arg);
+
+/* owner.c: the Owner type. */
+PyTypeObject *owner_type_init(PyObject *module);
+/* At a class's first instance: wraps a subclass's own finalizer. */
+void owner_class_prepare(PyTypeObject *type);
+int owner_check_open(OwnerObject *o);
+PyObject *owner_label(OwnerObject *o); /* "owner 'name'" or "an unnamed owner" */
+
+/* release.c: the owner state machine and the release itself. */
+int64_t owner_arm(OwnerObject *o);    /* sets ARMED; returns the state before */
+int owner_is_foreign(OwnerObject *o); /* created before this process forked */
+void owner_maybe_release_after_buffer(OwnerObject *o);
+void owner_maybe_release_after_export(OwnerObject *o); /* at interpreter end */
+/* Releases now, from a deallocation or collector.c (errors are unraisable). */
+void owner_release_garbage(OwnerObject *o);
+/* interp_end.c's: the interpreter ends; release at once, or at the last export. */
+void owner_release_at_interp_end(OwnerObject *o);
+int owner_close_release(OwnerObject *o);
+/* Returns once the release has returned, wherever it runs (close(strict=True)
+ * promises that); does not wait for a release running on this very thread. */
+void owner_wait_released(OwnerObject *o);
+/* Marks an owner that never took ownership (a failed constructor) as released. */
+void owner_disarm(OwnerObject *o);
+/* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
+int pending_run_mine(int raise_errors);
+/* Runs the releases queued for `c` (its thread is ending, on that thread). */
+void pending_run_for(creator_thread *c);
+extern int64_t pending_count;
+
+/* creator_thread.c */
+creator_thread *creator_thread_current(int create);
+int creator_thread_running(creator_thread *c);
+void creator_thread_incref(creator_thread *c);
+void creator_thread_decref(creator_thread *c);
+
+/* collector.c: releasing garbage owners after every finalizer of their cycle. */
+void collector_arm(OwnerObject *o);
+void collector_phase_changed(PyObject *module, PyObject *phase); /* gc.callbacks */
+Py_ssize_t collector_pending(module_state *st); /* armed or watched owners */
 
 /* interp_end.c: owners still registered when their interpreter ends. */
 int interp_end_watch(module_state *st);
@@ -221,7 +342,8 @@ void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *s
 uint64_t layout_cache_hits(void);
 
 /* registry_queue.c: batched registration with the Go registry. */
-void registry_add(OwnerObject *o, char *site);
+/* Queues `o` (and its creation site, which it frees); -1 with MemoryError. */
+int registry_add(OwnerObject *o, char *site);
 void registry_remove(OwnerObject *o);
 uint64_t registry_new_id(void);
 /* Sends what is queued; call before anything reads the registry. -1 when
@@ -232,62 +354,8 @@ int registry_flush(void);
  * NULL with MemoryError set when the array cannot be allocated. */
 OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n);
 
-/* layout.c: turning Python arguments into a validated layout. */
-int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObject *dtype,
-                     PyObject *strides, PyObject **format_out);
-/* Completes a filled layout (from the cache, or the core): 0; -1 with an
- * exception; -2 with an exception when the format is not PEP 3118. */
-int layout_finish(module_state *st, pybuf_layout *l);
-/* Raises the exception a core status stands for, with `msg`; returns NULL. */
-PyObject *raise_for_status(module_state *st, int32_t status, const char *msg);
-int address_from_object(module_state *st, PyObject *obj, const char *argname, uint64_t *out);
-
-/* Types and module functions defined outside module.c. */
-PyTypeObject *owner_type_init(PyObject *module);
+/* buffer.c: the Buffer type. */
 PyTypeObject *buffer_type_init(PyObject *module);
-PyObject *owner_wrap(PyObject *module, PyObject *args, PyObject *kwds);
-PyObject *adopt(PyObject *module, PyObject *args, PyObject *kwds);          /* foreign.c */
-PyObject *shm_open_owner(PyObject *module, PyObject *args);                 /* foreign.c */
-PyObject *shm_unlink_name(PyObject *module, PyObject *arg);                 /* foreign.c */
-
-/* owner.c */
-int owner_setup_release(OwnerObject *o, PyObject *release, PyObject *arg);
-int owner_register(OwnerObject *o);
-int owner_check_open(OwnerObject *o);
-PyObject *owner_label(OwnerObject *o); /* "owner 'name'" or "an unnamed owner" */
-void owner_maybe_release_after_buffer(OwnerObject *o);
-void owner_maybe_release_after_export(OwnerObject *o); /* at interpreter end */
-/* Releases now, from a deallocation or collector.c (errors are unraisable). */
-void owner_release_garbage(OwnerObject *o);
-int owner_close_release(OwnerObject *o);
-/* Returns once the release has returned, wherever it runs (close(strict=True)
- * promises that); does not wait for a release running on this very thread. */
-void owner_wait_released(OwnerObject *o);
-/* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
-int pending_run_mine(int raise_errors);
-/* Runs the releases queued for `c` (its thread is ending, on that thread). */
-void pending_run_for(creator_thread *c);
-
-/* creator_thread.c */
-creator_thread *creator_thread_current(int create);
-int creator_thread_running(creator_thread *c);
-void creator_thread_incref(creator_thread *c);
-void creator_thread_decref(creator_thread *c);
-extern int64_t pending_count;
-void owner_configure_cfunc(OwnerObject *o, void (*f)(void *), void *arg);
-/* Marks an owner that never took ownership (a failed wrap) as released. */
-void owner_disarm(OwnerObject *o);
-OwnerObject *owner_new_internal(module_state *st, PyObject *name);
-int owner_is_foreign(OwnerObject *o);
-
-/* collector.c: releasing garbage owners after every finalizer of their cycle. */
-void collector_arm(OwnerObject *o);
-void collector_phase_changed(PyObject *module, PyObject *phase); /* gc.callbacks */
-Py_ssize_t collector_pending(module_state *st); /* armed or watched owners */
-/* interp_end.c: the interpreter ends; release at once, or at the last export. */
-void owner_release_at_interp_end(OwnerObject *o);
-
-/* buffer.c */
 BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly);
 int buffer_check_exportable(BufferObject *b);
 void buffer_export_taken(BufferObject *b);

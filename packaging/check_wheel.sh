@@ -27,6 +27,8 @@ import pybuf
 version, venv, numpy = sys.argv[1:]
 assert os.path.realpath(pybuf.__file__).startswith(os.path.realpath(venv) + os.sep), pybuf.__file__
 assert pybuf.__version__ == importlib.metadata.version("pybuf-go") == version, pybuf.__version__
+# the shim's assert()s are for the test build only (cshim/release.c)
+assert pybuf._pybuf._core_info()["asserts"] is False, "wheel built without NDEBUG"
 try:
     import numpy as np
 except ImportError:

@@ -60,3 +60,14 @@ def no_trace():
     pybuf.trace(False)
     yield
     pybuf.trace(False)
+
+
+@pytest.fixture
+def seg():
+    """A fresh 64 KiB shared-memory segment, unlinked and closed afterwards."""
+    from pybuf import shm
+
+    s = shm.create(1 << 16)
+    yield s
+    s.unlink()
+    s.close()

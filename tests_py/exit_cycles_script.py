@@ -6,12 +6,12 @@ import ctypes
 import functools
 import itertools
 import os
-import pickle
 import sys
 
 import numpy as np
 
 import pybuf
+from cycle_parts import CallableRelease, hold
 
 RELEASES = ["method", "lambda", "callable_del", "partial_handle", "cfunctype"]
 HOLDS = ["none", "buffer", "memoryview", "mv_slice", "ndarray", "ndarray_buffer", "ctypes",
@@ -45,17 +45,6 @@ class W:
             self.owner.close()
 
 
-class CallableRelease:
-    def __init__(self, w):
-        self.w = w
-
-    def __call__(self):
-        self.w.release()
-
-    def __del__(self):
-        self.finalized = True
-
-
 def make(i, release, holds, fin):
     w = W()
     w.name, w.fin, w.mem = f"c{i}", fin, (ctypes.c_ubyte * 16)()
@@ -74,22 +63,7 @@ def make(i, release, holds, fin):
     w.owner = pybuf.Owner(release=rel, name=w.name)
     if holds != "none":
         w.buf = w.owner.buffer(w.mem, 16)
-    if holds == "memoryview":
-        w.view = memoryview(w.buf)
-    elif holds == "mv_slice":
-        w.view = memoryview(w.buf)[2:]
-    elif holds == "ndarray":
-        w.view = np.asarray(w.buf)
-    elif holds == "ndarray_buffer":
-        w.view = np.ndarray((16,), np.uint8, buffer=w.buf)
-    elif holds == "ctypes":
-        w.view = (ctypes.c_ubyte * 16).from_buffer(w.buf)
-    elif holds == "dlpack_capsule":
-        w.capsule = w.buf.__dlpack__()
-    elif holds == "picklebuffer":
-        w.view = pickle.PickleBuffer(w.buf)
-    w.me = w
-    return w
+    return hold(w, holds, 16, np.uint8)
 
 
 # An ndarray or a capsule in a cycle through a release over its wrapper is never garbage

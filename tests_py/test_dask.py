@@ -30,14 +30,6 @@ def client():
         yield c
 
 
-@pytest.fixture
-def seg():
-    s = shm.create(1 << 16)
-    yield s
-    s.unlink()
-    s.close()
-
-
 def maps_of(name):
     """How many mappings of the segment this process has."""
     with open("/proc/self/maps") as f:

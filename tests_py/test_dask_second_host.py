@@ -48,14 +48,6 @@ def cluster():
                 proc.wait()
 
 
-@pytest.fixture
-def seg():
-    s = shm.create(1 << 16)
-    yield s
-    s.unlink()
-    s.close()
-
-
 def describe(obj):
     return type(obj).__name__, type(getattr(obj, "owner", None)).__name__, float(np.asarray(obj).sum())
 

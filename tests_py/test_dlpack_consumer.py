@@ -9,14 +9,16 @@ import pytest
 
 import pybuf
 
-SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clib", "dlpack_consumer.c")
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+SOURCE = os.path.join(TESTS_DIR, "clib", "dlpack_consumer.c")
+DLPACK_H_DIR = os.path.join(os.path.dirname(TESTS_DIR), "pybuf", "capi")  # dlpack.h
 
 
 @pytest.fixture(scope="module")
 def consumer(tmp_path_factory):
     out = str(tmp_path_factory.mktemp("dlpack") / "libconsumer.so")
-    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, SOURCE,
-                    "-lpthread"], check=True, timeout=120)
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-I", DLPACK_H_DIR,
+                    "-o", out, SOURCE, "-lpthread"], check=True, timeout=120)
     lib = ctypes.CDLL(out)  # CDLL: the GIL is released during each call
     lib.consumer_sum_int32.restype = ctypes.c_longlong
     lib.consumer_flags.restype = ctypes.c_uint64

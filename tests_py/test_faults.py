@@ -4,7 +4,9 @@ the bounded state machine (test_statemachine.py) fail within its CI budget.
 Each variant is the installed package with only the extension recompiled, with
 -DPYBUF_FAULT=n, into a temporary directory that goes first on PYTHONPATH. The Go core is
 the installed one: the faults live in the C shim. The control build (no fault) must pass,
-so a failure is the fault's doing, not the harness's.
+so a failure is the fault's doing, not the harness's. The control build is also the
+build with the shim's assert()s on (no NDEBUG): the state machine runs against every
+invariant cshim/release.c states (wheels leave them out).
 """
 import os
 import shutil
@@ -40,7 +42,7 @@ def build_variant(fault, dest):
     cshim = os.path.join(ROOT, "cshim")
     sources = sorted(os.path.join(cshim, f) for f in os.listdir(cshim) if f.endswith(".c"))
     cmd = [os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-std=gnu11",
-           f"-DPYBUF_FAULT={fault}", "-I", sysconfig.get_paths()["include"],
+           f"-DPYBUF_FAULT={fault}", "-UNDEBUG", "-I", sysconfig.get_paths()["include"],
            "-I", os.path.join(ROOT, "pybuf", "capi"), *sources, "-ldl",
            "-o", os.path.join(pkg, ext[0])]
     subprocess.run(cmd, check=True, timeout=300, capture_output=True)
@@ -71,6 +73,11 @@ def test_planted_fault_is_caught(fault, tmp_path, fakelib_path):
     assert os.path.join(where, "pybuf") in out, describe(rc, out, err)
     if fault == 0:
         assert rc == 0, describe(rc, out, err)
+        env = dict(os.environ, PYTHONPATH=where)
+        asserts = subprocess.run(
+            [sys.executable, "-c", "from pybuf import _pybuf; print(_pybuf._core_info()['asserts'])"],
+            capture_output=True, text=True, timeout=60, env=env, cwd=ROOT)
+        assert asserts.stdout.strip() == "True", asserts.stderr
         return
     # A failed assertion of the model (rc 1) or, accepted as caught too, a crash on the
     # guard pages (negative rc: killed by a signal).

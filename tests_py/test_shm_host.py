@@ -12,14 +12,6 @@ from pybuf import shm
 from pybuf._shm_host import host_token
 
 
-@pytest.fixture
-def seg():
-    s = shm.create(4096)
-    yield s
-    s.unlink()
-    s.close()
-
-
 def _foreign(data, token="f" * len(host_token())):
     """The same pickle as if made where /dev/shm is another one."""
     assert data.count(host_token().encode()) == 1

@@ -29,6 +29,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
                                  rule, run_state_machine_as_test)
 
 import pybuf  # noqa: E402
+from cycle_parts import CallableRelease, hold  # noqa: E402
 from fakehelp import ENV_LIB, compile_fakelib, load_fake  # noqa: E402
 
 N = 16                      # int32 per fake handle
@@ -682,19 +683,6 @@ class CycleWrapper:
                 assert fin == "closes_strict"
 
 
-class CallableRelease:
-    """A callable object over the wrapper, with a __del__ of its own."""
-
-    def __init__(self, w):
-        self.w = w
-
-    def __call__(self):
-        self.w.release()
-
-    def __del__(self):
-        self.finalized = True   # runs with the cycle's other finalizers, before the release
-
-
 def make_cycle_wrapper(machine, model, h, release, holds, fin):
     lib = machine.fake.lib
     w = CycleWrapper()
@@ -719,23 +707,7 @@ def make_cycle_wrapper(machine, model, h, release, holds, fin):
     w.owner = pybuf.Owner(release=rel, arg=arg, name=model.name)
     if holds != "none":
         w.buf = w.owner.buffer(h.ptr, N, "i")
-    if holds == "memoryview":
-        w.view = memoryview(w.buf)
-    elif holds == "mv_slice":
-        w.view = memoryview(w.buf)[2:]
-    elif holds == "ndarray":
-        w.view = np.asarray(w.buf)
-    elif holds == "ndarray_buffer":
-        w.view = np.ndarray((N,), np.int32, buffer=w.buf)
-    elif holds == "ctypes":
-        w.view = (ctypes.c_int32 * N).from_buffer(w.buf)
-    elif holds == "dlpack_capsule":
-        w.capsule = w.buf.__dlpack__()
-    elif holds == "picklebuffer":
-        import pickle
-        w.view = pickle.PickleBuffer(w.buf)
-    w.me = w
-    return w
+    return hold(w, holds, N, np.int32)
 
 
 def machine_settings(examples, derandomize):

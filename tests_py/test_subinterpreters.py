@@ -381,9 +381,11 @@ def test_own_gil_interpreters_in_parallel(run_isolated):
 def consumer_lib(tmp_path_factory):
     """tests_py/clib/dlpack_consumer.c: a C DLPack consumer that frees on a thread of its own."""
     out = str(tmp_path_factory.mktemp("dlpack") / "libconsumer.so")
-    source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "clib", "dlpack_consumer.c")
-    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-o", out, source,
-                    "-lpthread"], check=True, timeout=120)
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.join(tests_dir, "clib", "dlpack_consumer.c")
+    dlpack_h_dir = os.path.join(os.path.dirname(tests_dir), "pybuf", "capi")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-I", dlpack_h_dir,
+                    "-o", out, source, "-lpthread"], check=True, timeout=120)
     return out
 
 

@@ -5,7 +5,7 @@ package capi
 // Nothing in the library calls these; the linker leaves them out.
 
 /*
-#include "pybuf_core.h"
+#include "cgo_const.h"
 #include <stdlib.h>
 #include <string.h>
 */
@@ -145,7 +145,7 @@ func callRegisterIn(interp int64, name *string, nbytes int64, site *string, coun
 	if counts != nil {
 		reg.counts = counts.p
 	}
-	pybuf_core_registry_apply(reg, 1, nil, 0)
+	pybuf_core_registry_apply((*C.pybuf_cregistration)(reg), 1, nil, 0)
 	return id
 }
 
@@ -153,19 +153,19 @@ func callUnregister(id uint64) {
 	gone := (*C.uint64_t)(C.malloc(8))
 	defer C.free(unsafe.Pointer(gone))
 	*gone = C.uint64_t(id)
-	pybuf_core_registry_apply(nil, 0, gone, 1)
+	pybuf_core_registry_apply(nil, 0, (*C.pybuf_cuint64)(gone), 1)
 }
 
 func callSetTrace(on int32)        { pybuf_core_set_trace(C.int32_t(on)) }
 func callUntrace(token uint64)     { pybuf_core_untrace(C.uint64_t(token)) }
 func callAbi() int32               { return int32(pybuf_core_abi()) }
-func callVersion() string          { return C.GoString(pybuf_core_version()) }
+func callVersion() string          { return C.GoString((*C.char)(pybuf_core_version())) }
 func callReportLeaks(fd int) int64 { return int64(pybuf_core_report_leaks(C.int32_t(fd))) }
 
 func callTrace(owner uint64, kind int32, site *string) uint64 {
 	s := cstr(site)
 	defer freeC(s)
-	return uint64(pybuf_core_trace(C.uint64_t(owner), C.int32_t(kind), s))
+	return uint64(pybuf_core_trace(C.uint64_t(owner), C.int32_t(kind), (*C.pybuf_cchar)(s)))
 }
 
 // takeString returns a malloc'd string from the core and frees it.
@@ -191,3 +191,7 @@ func headerTraceKinds() (buffer, export int32)  { return C.PYBUF_TRACE_BUFFER, C
 func headerStateBits() (closed, released int64) { return C.PYBUF_STATE_CLOSED, C.PYBUF_STATE_RELEASED }
 func headerMaxDim() int                         { return C.PYBUF_MAXDIM }
 func headerErrLen() int                         { return C.PYBUF_ERRLEN }
+func headerDLCodes() []int32 {
+	return []int32{C.PYBUF_DL_NONE, C.PYBUF_DL_INT, C.PYBUF_DL_UINT, C.PYBUF_DL_FLOAT,
+		C.PYBUF_DL_COMPLEX, C.PYBUF_DL_BOOL}
+}

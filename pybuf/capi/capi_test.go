@@ -38,6 +38,8 @@ func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 	assert.EqualValues(t, registry.StateClosed, closed)
 	assert.EqualValues(t, registry.StateReleased, released)
 	assert.Equal(t, layout.MaxDim, headerMaxDim())
+	assert.Equal(t, []int32{layout.DLNone, layout.DLInt, layout.DLUint, layout.DLFloat,
+		layout.DLComplex, layout.DLBool}, headerDLCodes())
 }
 
 func TestAbiAndVersion(t *testing.T) {

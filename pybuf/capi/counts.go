@@ -1,7 +1,7 @@
 package capi
 
 /*
-#include "pybuf_core.h"
+#include "cgo_const.h"
 
 // The shim updates these counters with atomic builtins, possibly from several
 // threads (free-threaded CPython, or C releases without the GIL); acquire

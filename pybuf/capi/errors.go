@@ -1,7 +1,7 @@
 package capi
 
 /*
-#include "pybuf_core.h"
+#include "cgo_const.h"
 */
 import "C"
 

@@ -1,20 +1,7 @@
 package capi
 
 /*
-// cgo declares every //export with non-const pointers (char *), which C
-// rejects as conflicting with the header's const char * prototypes. Those
-// functions are renamed while the header is read; the ABI is the same.
-#define pybuf_core_version pybuf_core_version_const_
-#define pybuf_core_trace pybuf_core_trace_const_
-#define pybuf_core_registry_apply pybuf_core_registry_apply_const_
-#define pybuf_core_go_module pybuf_core_go_module_const_
-#define pybuf_core_go_call pybuf_core_go_call_const_
-#include "pybuf_core.h"
-#undef pybuf_core_version
-#undef pybuf_core_trace
-#undef pybuf_core_registry_apply
-#undef pybuf_core_go_module
-#undef pybuf_core_go_call
+#include "cgo_const.h"
 #include <stdlib.h>
 */
 import "C"
@@ -28,13 +15,13 @@ import (
 
 // versionC is allocated once and never freed: the header promises static
 // storage.
-var versionC = C.CString(version.Version)
+var versionC = (*C.pybuf_cchar)(C.CString(version.Version))
 
 //export pybuf_core_abi
 func pybuf_core_abi() C.int32_t { return C.PYBUF_CORE_ABI }
 
 //export pybuf_core_version
-func pybuf_core_version() *C.char { return versionC }
+func pybuf_core_version() *C.pybuf_cchar { return versionC }
 
 //export pybuf_core_layout
 func pybuf_core_layout(l *C.pybuf_layout, errBuf *C.char) (status C.int32_t) {
@@ -48,7 +35,7 @@ func pybuf_core_layout(l *C.pybuf_layout, errBuf *C.char) (status C.int32_t) {
 }
 
 //export pybuf_core_registry_apply
-func pybuf_core_registry_apply(regs *C.pybuf_registration, nregs C.int32_t, gone *C.uint64_t, ngone C.int32_t) {
+func pybuf_core_registry_apply(regs *C.pybuf_cregistration, nregs C.int32_t, gone *C.pybuf_cuint64, ngone C.int32_t) {
 	// An owner that could not be registered only misses from live(), which
 	// must not stop the shim from working.
 	defer func() { _ = recover() }()
@@ -82,13 +69,13 @@ func pybuf_core_set_trace(on C.int32_t) {
 }
 
 //export pybuf_core_trace
-func pybuf_core_trace(owner C.uint64_t, kind C.int32_t, site *C.char) (token C.uint64_t) {
+func pybuf_core_trace(owner C.uint64_t, kind C.int32_t, site *C.pybuf_cchar) (token C.uint64_t) {
 	defer func() {
 		if recover() != nil {
 			token = 0
 		}
 	}()
-	return C.uint64_t(registry.Trace(uint64(owner), registry.Kind(kind), goString(site)))
+	return C.uint64_t(registry.Trace(uint64(owner), registry.Kind(kind), goString((*C.char)(site))))
 }
 
 //export pybuf_core_untrace

@@ -1,19 +1,7 @@
 package capi
 
 /*
-// The same renames as exports.go: whichever preamble cgo reads first must
-// keep the header's const prototypes away from the //export ones.
-#define pybuf_core_version pybuf_core_version_const_
-#define pybuf_core_trace pybuf_core_trace_const_
-#define pybuf_core_registry_apply pybuf_core_registry_apply_const_
-#define pybuf_core_go_module pybuf_core_go_module_const_
-#define pybuf_core_go_call pybuf_core_go_call_const_
-#include "pybuf_core.h"
-#undef pybuf_core_version
-#undef pybuf_core_trace
-#undef pybuf_core_registry_apply
-#undef pybuf_core_go_module
-#undef pybuf_core_go_call
+#include "cgo_const.h"
 */
 import "C"
 
@@ -28,24 +16,24 @@ import (
 // Every core can hold Go modules (package pymod); pybuf's own holds none.
 
 //export pybuf_core_go_module
-func pybuf_core_go_module(name *C.char, out **C.pybuf_go_module, errBuf *C.char) (st C.int32_t) {
+func pybuf_core_go_module(name *C.pybuf_cchar, out **C.pybuf_cgo_module, errBuf *C.char) (st C.int32_t) {
 	defer func() {
 		if p := recover(); p != nil {
 			st = C.PYBUF_ERR_VALUE
 			writeErr(errBuf, internalError(p))
 		}
 	}()
-	d, err := pymod.Describe(goString(name))
+	d, err := pymod.Describe(goString((*C.char)(name)))
 	if err != nil {
 		writeErr(errBuf, err.Error())
 		return C.int32_t(status.KindNotFound)
 	}
-	*out = (*C.pybuf_go_module)(d)
+	*out = (*C.pybuf_cgo_module)(d)
 	return C.PYBUF_OK
 }
 
 //export pybuf_core_go_call
-func pybuf_core_go_call(id C.uint64_t, args *C.pybuf_go_arg, results *C.pybuf_go_result, msg **C.char) C.int32_t {
+func pybuf_core_go_call(id C.uint64_t, args *C.pybuf_cgo_arg, results *C.pybuf_go_result, msg **C.char) C.int32_t {
 	return C.int32_t(pymod.Call(uint64(id), unsafe.Pointer(args), unsafe.Pointer(results), unsafe.Pointer(msg)))
 }
 

@@ -1,7 +1,7 @@
 package capi
 
 /*
-#include "pybuf_core.h"
+#include "cgo_const.h"
 */
 import "C"
 
@@ -21,9 +21,8 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 		return fail(errBuf, &layout.Error{Kind: layout.KindValue, Arg: "layout", Msg: "layout is NULL"})
 	}
 	ndim := int(l.ndim)
-	if ndim < 0 || ndim > layout.MaxDim {
-		return fail(errBuf, &layout.Error{Kind: layout.KindValue, Arg: "shape",
-			Msg: fmt.Sprintf("shape has %d dimensions; at most %d are supported", ndim, layout.MaxDim)})
+	if err := layout.CheckNdim(ndim); err != nil { // before reading the C arrays
+		return fail(errBuf, err)
 	}
 
 	format := layout.Format{Itemsize: int64(l.itemsize), DLCode: int32(l.dl_code), DLBits: int32(l.dl_bits)}
@@ -45,7 +44,8 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 		// The caller's count, not ndim: layout words a mismatch.
 		n := int(l.nstrides)
 		if n < 0 || n > C.PYBUF_MAXDIM {
-			n = 0
+			return fail(errBuf, &layout.Error{Kind: layout.KindValue, Arg: "strides",
+				Msg: fmt.Sprintf("strides has %d entries but shape has %d", n, ndim)})
 		}
 		spec.Strides = make([]int64, n)
 		for i := range n {

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dlpack.h"
+
 /* Bumped whenever a struct or signature below changes. */
 #define PYBUF_CORE_ABI 3
 
@@ -40,15 +42,15 @@ enum pybuf_status {
     PYBUF_ERR_RUNTIME = 9,      /* RuntimeError: a Go function's error or panic */
 };
 
-/* DLPack type codes (dlpack.h DLDataTypeCode), or -1 when the element is not
- * a single native-endian scalar that DLPack can describe. */
+/* DLPack type codes (dlpack.h's DLDataTypeCode), or -1 when the element is
+ * not a single native-endian scalar that DLPack can describe. */
 enum pybuf_dl_code {
     PYBUF_DL_NONE = -1,
-    PYBUF_DL_INT = 0,
-    PYBUF_DL_UINT = 1,
-    PYBUF_DL_FLOAT = 2,
-    PYBUF_DL_COMPLEX = 5,
-    PYBUF_DL_BOOL = 6,
+    PYBUF_DL_INT = kDLInt,
+    PYBUF_DL_UINT = kDLUInt,
+    PYBUF_DL_FLOAT = kDLFloat,
+    PYBUF_DL_COMPLEX = kDLComplex,
+    PYBUF_DL_BOOL = kDLBool,
 };
 
 /*

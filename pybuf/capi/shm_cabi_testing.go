@@ -4,11 +4,10 @@ package capi
 // (cgo is not available in test files). The linker leaves them out of the core.
 
 /*
-#include "pybuf_core.h"
+#include "cgo_const.h"
 #include <stdlib.h>
 #include <string.h>
 
-typedef const char pybuf_cchar; // as in shm_exports.go
 */
 import "C"
 

@@ -1,12 +1,7 @@
 package capi
 
 /*
-#include "pybuf_core.h"
-
-// cgo writes the C prototype of an //export from the Go parameter types, and
-// *C.char comes out as char *, which conflicts with the header's const char *.
-// A pointer to this typedef comes out as const char *, matching the header.
-typedef const char pybuf_cchar;
+#include "cgo_const.h"
 */
 import "C"
 

@@ -14,8 +14,8 @@ import (
 
 func TestShmKindsMatchHeaderStatuses(t *testing.T) {
 	st := headerStatuses()
-	assert.EqualValues(t, st[shm.KindValue], shm.KindValue)
-	assert.EqualValues(t, st[shm.KindOverflow], shm.KindOverflow)
+	assert.EqualValues(t, st[status.KindValue], status.KindValue)
+	assert.EqualValues(t, st[status.KindOverflow], status.KindOverflow)
 	assert.Equal(t, shm.MaxNameLen+1, headerNameLen())
 }
 

@@ -192,9 +192,6 @@ func describeStrided(addr uint64, format string, itemsize int64, shape, strides 
 	if len(format) >= C.PYBUF_FORMATLEN {
 		return nil, fmt.Errorf("gomem: format %q is longer than pybuf_export holds (%d bytes)", format, C.PYBUF_FORMATLEN-1)
 	}
-	if len(shape) > layout.MaxDim {
-		return nil, fmt.Errorf("gomem: %d dimensions, at most %d", len(shape), layout.MaxDim)
-	}
 	if _, err := layout.Check(addr, layout.Spec{Itemsize: itemsize, Shape: shape, Strides: strides}); err != nil {
 		return nil, fmt.Errorf("gomem: %w", err)
 	}

@@ -12,12 +12,15 @@ type Format struct {
 	DLBits   int32 // bits of the scalar when DLCode >= 0, else 0
 }
 
+// DLPack type codes (DLDataTypeCode); capi's header test checks them against
+// pybuf/capi/dlpack.h.
 const (
-	dlInt     = 0
-	dlUint    = 1
-	dlFloat   = 2
-	dlComplex = 5
-	dlBool    = 6
+	DLNone    = -1
+	DLInt     = 0
+	DLUint    = 1
+	DLFloat   = 2
+	DLComplex = 5
+	DLBool    = 6
 )
 
 // ParseFormat reads a format in the union of the struct module's grammar and
@@ -81,7 +84,7 @@ func dlpackType(s string) (int32, int32) {
 	native := true
 	if s != "" && strings.IndexByte("@=<^>!", s[0]) >= 0 {
 		if s[0] == '>' || s[0] == '!' {
-			return -1, 0
+			return DLNone, 0
 		}
 		native = s[0] == '@' || s[0] == '^'
 		s = s[1:]
@@ -92,27 +95,27 @@ func dlpackType(s string) (int32, int32) {
 	}
 	if n > 0 {
 		if strings.TrimLeft(s[:n], "0") != "1" {
-			return -1, 0
+			return DLNone, 0
 		}
 		s = s[n:]
 	}
 	var code, size int32
 	switch s {
 	case "b", "h", "i", "l", "q", "n":
-		code = dlInt
+		code = DLInt
 	case "B", "H", "I", "L", "Q", "N":
-		code = dlUint
+		code = DLUint
 	case "e", "f", "d":
-		code = dlFloat
+		code = DLFloat
 	case "Zf", "Zd":
-		code = dlComplex
+		code = DLComplex
 	case "?":
-		code = dlBool
+		code = DLBool
 	default:
-		return -1, 0
+		return DLNone, 0
 	}
 	if !native && (s == "n" || s == "N") {
-		return -1, 0 // the struct module has no standard-size n/N
+		return DLNone, 0 // the struct module has no standard-size n/N
 	}
 	size = int32(scalarSize(s, native))
 	return code, size * 8

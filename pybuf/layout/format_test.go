@@ -49,12 +49,12 @@ func TestParseFormatDLPack(t *testing.T) {
 		format     string
 		code, bits int32
 	}{
-		{"b", dlInt, 8}, {"h", dlInt, 16}, {"<i", dlInt, 32}, {"l", dlInt, 64}, {"=l", dlInt, 32},
-		{"q", dlInt, 64}, {"n", dlInt, 64}, {"B", dlUint, 8}, {"@H", dlUint, 16}, {"I", dlUint, 32},
-		{"L", dlUint, 64}, {"<L", dlUint, 32}, {"Q", dlUint, 64}, {"N", dlUint, 64},
-		{"e", dlFloat, 16}, {"f", dlFloat, 32}, {"<d", dlFloat, 64}, {"Zf", dlComplex, 64},
-		{"Zd", dlComplex, 128}, {"?", dlBool, 8}, {" i ", dlInt, 32}, {"1i", dlInt, 32},
-		{"^d", dlFloat, 64},
+		{"b", DLInt, 8}, {"h", DLInt, 16}, {"<i", DLInt, 32}, {"l", DLInt, 64}, {"=l", DLInt, 32},
+		{"q", DLInt, 64}, {"n", DLInt, 64}, {"B", DLUint, 8}, {"@H", DLUint, 16}, {"I", DLUint, 32},
+		{"L", DLUint, 64}, {"<L", DLUint, 32}, {"Q", DLUint, 64}, {"N", DLUint, 64},
+		{"e", DLFloat, 16}, {"f", DLFloat, 32}, {"<d", DLFloat, 64}, {"Zf", DLComplex, 64},
+		{"Zd", DLComplex, 128}, {"?", DLBool, 8}, {" i ", DLInt, 32}, {"1i", DLInt, 32},
+		{"^d", DLFloat, 64},
 		{">i", -1, 0}, {"!d", -1, 0}, {"g", -1, 0}, {"Zg", -1, 0}, {"c", -1, 0},
 		{"s", -1, 0}, {"x", -1, 0}, {"P", -1, 0}, {"w", -1, 0}, {"2i", -1, 0},
 		{"(1)i", -1, 0}, {"T{i}", -1, 0}, {"i:a:", -1, 0}, {"ii", -1, 0}, {"<>i", -1, 0},

@@ -54,14 +54,23 @@ func checkAddress(address uint64, r Result) *Error {
 	return nil
 }
 
+// CheckNdim is the one check of the number of dimensions (the C ABI's
+// arrays are sized by the same constant: capi's header test).
+func CheckNdim(ndim int) *Error {
+	if ndim < 0 || ndim > MaxDim {
+		return errorf(KindValue, "shape", "shape has %d dimensions; at most %d are supported", ndim, MaxDim)
+	}
+	return nil
+}
+
 // extent validates everything but the address.
 func extent(s Spec) (Result, *Error) {
 	ndim := len(s.Shape)
 	if s.Itemsize <= 0 {
 		return Result{}, errorf(KindValue, "dtype", "dtype itemsize must be > 0, got %d", s.Itemsize)
 	}
-	if ndim > MaxDim {
-		return Result{}, errorf(KindValue, "shape", "shape has %d dimensions; at most %d are supported", ndim, MaxDim)
+	if err := CheckNdim(ndim); err != nil {
+		return Result{}, err
 	}
 	if s.Strides != nil && len(s.Strides) != ndim {
 		return Result{}, errorf(KindValue, "strides", "strides has %d entries but shape has %d", len(s.Strides), ndim)

@@ -40,7 +40,7 @@ func FuzzParseFormat(f *testing.F) {
 			if got.DLBits != 0 {
 				t.Fatalf("%q: bits %d without a DLPack type", s, got.DLBits)
 			}
-		case dlInt, dlUint, dlFloat, dlComplex, dlBool:
+		case DLInt, DLUint, DLFloat, DLComplex, DLBool:
 			if int64(got.DLBits) != got.Itemsize*8 {
 				t.Fatalf("%q: %d bits for itemsize %d", s, got.DLBits, got.Itemsize)
 			}

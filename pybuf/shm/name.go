@@ -3,6 +3,7 @@ package shm
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 	"strings"
 )
 
@@ -22,15 +23,15 @@ func CleanName(name string) (string, error) {
 	n := strings.TrimPrefix(name, "/")
 	switch {
 	case n == "":
-		return "", errorf(KindValue, "name", "name %q is empty: give a segment name such as \"frames\"", name)
+		return "", status.Errorf(status.KindValue, "name", "name %q is empty: give a segment name such as \"frames\"", name)
 	case strings.ContainsRune(n, '/'):
-		return "", errorf(KindValue, "name", "name %q: '/' is only allowed as the first character", name)
+		return "", status.Errorf(status.KindValue, "name", "name %q: '/' is only allowed as the first character", name)
 	case strings.ContainsRune(n, 0):
-		return "", errorf(KindValue, "name", "name %q contains a NUL character", name)
+		return "", status.Errorf(status.KindValue, "name", "name %q contains a NUL character", name)
 	case n == "." || n == "..":
-		return "", errorf(KindValue, "name", "name %q is not a segment name", name)
+		return "", status.Errorf(status.KindValue, "name", "name %q is not a segment name", name)
 	case len(n) > MaxNameLen:
-		return "", errorf(KindValue, "name", "name %.40q... is %d bytes long; at most %d are allowed",
+		return "", status.Errorf(status.KindValue, "name", "name %.40q... is %d bytes long; at most %d are allowed",
 			n, len(n), MaxNameLen)
 	}
 	return n, nil

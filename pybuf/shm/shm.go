@@ -7,6 +7,7 @@ package shm
 
 import (
 	"errors"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 	"math"
 	"unsafe"
 
@@ -29,13 +30,13 @@ const createAttempts = 16
 // of one name would each believe they own it.
 func Create(name string, size uint64, mode uint32) (Mapping, error) {
 	if size == 0 {
-		return Mapping{}, errorf(KindValue, "size", "size must be at least 1 byte, not 0")
+		return Mapping{}, status.Errorf(status.KindValue, "size", "size must be at least 1 byte, not 0")
 	}
 	if size > math.MaxInt64 {
-		return Mapping{}, errorf(KindOverflow, "size", "size %d is too large", size)
+		return Mapping{}, status.Errorf(status.KindOverflow, "size", "size %d is too large", size)
 	}
 	if mode&^0o777 != 0 {
-		return Mapping{}, errorf(KindValue, "mode", "mode %#o has bits other than permissions (0o777)", mode)
+		return Mapping{}, status.Errorf(status.KindValue, "mode", "mode %#o has bits other than permissions (0o777)", mode)
 	}
 	if name != "" {
 		n, err := CleanName(name)
@@ -46,7 +47,7 @@ func Create(name string, size uint64, mode uint32) (Mapping, error) {
 	}
 	for range createAttempts - 1 {
 		m, err := create(randomName(), size, mode)
-		var e *Error
+		var e *status.Error
 		if !errors.As(err, &e) || e.Arg != "name" {
 			return m, err
 		}
@@ -59,9 +60,9 @@ func create(name string, size uint64, mode uint32) (Mapping, error) {
 	fd, err := unix.Open(p, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, mode)
 	switch {
 	case err == unix.EEXIST:
-		return Mapping{}, errorf(KindValue, "name", "name %q: a shared-memory segment of that name already exists", name)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: a shared-memory segment of that name already exists", name)
 	case err != nil:
-		return Mapping{}, errorf(KindValue, "name", "name %q: cannot create the segment: %v", name, err)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot create the segment: %v", name, err)
 	}
 	defer unix.Close(fd) // the mapping does not need the descriptor
 	done := false
@@ -71,14 +72,14 @@ func create(name string, size uint64, mode uint32) (Mapping, error) {
 		}
 	}()
 	if err := unix.Ftruncate(fd, int64(size)); err != nil {
-		return Mapping{}, errorf(KindValue, "size", "size %d: cannot size the segment: %v", size, err)
+		return Mapping{}, status.Errorf(status.KindValue, "size", "size %d: cannot size the segment: %v", size, err)
 	}
 	if err := reserve(fd, size); err != nil {
 		return Mapping{}, err
 	}
 	addr, err := unix.MmapPtr(fd, 0, nil, uintptr(size), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
-		return Mapping{}, errorf(KindValue, "size", "size %d: cannot map the segment: %v", size, err)
+		return Mapping{}, status.Errorf(status.KindValue, "size", "size %d: cannot map the segment: %v", size, err)
 	}
 	done = true
 	return Mapping{Name: name, Addr: addr, Size: size}, nil
@@ -99,9 +100,9 @@ func reserve(fd int, size uint64) error {
 		if unix.Fstatfs(fd, &st) == nil {
 			free = formatBytes(st.Bavail * uint64(st.Bsize))
 		}
-		return errorf(KindValue, "size", "size %d: not enough room in %s (%s free)", size, Dir, free)
+		return status.Errorf(status.KindValue, "size", "size %d: not enough room in %s (%s free)", size, Dir, free)
 	default:
-		return errorf(KindValue, "size", "size %d: cannot allocate the segment: %v", size, err)
+		return status.Errorf(status.KindValue, "size", "size %d: cannot allocate the segment: %v", size, err)
 	}
 }
 
@@ -120,30 +121,30 @@ func Attach(name string, readonly bool) (Mapping, error) {
 	fd, err := unix.Open(path(n), flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	switch {
 	case err == unix.ENOENT:
-		return Mapping{}, errorf(KindNotFound, "name", "name %q: no such shared-memory segment", n)
+		return Mapping{}, status.Errorf(status.KindNotFound, "name", "name %q: no such shared-memory segment", n)
 	case err == unix.EACCES && !readonly:
-		return Mapping{}, errorf(KindValue, "name", "name %q: permission denied for read-write access (readonly=True may work)", n)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: permission denied for read-write access (readonly=True may work)", n)
 	case err == unix.ELOOP:
-		return Mapping{}, errorf(KindValue, "name", "name %q is a symbolic link, not a shared-memory segment", n)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q is a symbolic link, not a shared-memory segment", n)
 	case err != nil:
-		return Mapping{}, errorf(KindValue, "name", "name %q: cannot open the segment: %v", n, err)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot open the segment: %v", n, err)
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return Mapping{}, errorf(KindValue, "name", "name %q: cannot stat the segment: %v", n, err)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot stat the segment: %v", n, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return Mapping{}, errorf(KindValue, "name", "name %q is not a shared-memory segment", n)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q is not a shared-memory segment", n)
 	}
 	if st.Size <= 0 {
 		// mmap refuses length 0; a creator that has not sized it yet is the usual cause
-		return Mapping{}, errorf(KindValue, "name", "name %q: the segment is empty (size 0)", n)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: the segment is empty (size 0)", n)
 	}
 	size := uint64(st.Size)
 	addr, err := unix.MmapPtr(fd, 0, nil, uintptr(size), prot, unix.MAP_SHARED)
 	if err != nil {
-		return Mapping{}, errorf(KindValue, "name", "name %q: cannot map the segment: %v", n, err)
+		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot map the segment: %v", n, err)
 	}
 	return Mapping{Name: n, Addr: addr, Size: size}, nil
 }
@@ -157,7 +158,7 @@ func Unlink(name string) error {
 		return err
 	}
 	if err := unix.Unlink(path(n)); err != nil && err != unix.ENOENT {
-		return errorf(KindValue, "name", "name %q: cannot unlink the segment: %v", n, err)
+		return status.Errorf(status.KindValue, "name", "name %q: cannot unlink the segment: %v", n, err)
 	}
 	return nil
 }

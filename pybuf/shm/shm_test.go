@@ -2,6 +2,7 @@ package shm
 
 import (
 	"fmt"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 	"math"
 	"os"
 	"strings"
@@ -13,9 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func requireKind(t *testing.T, err error, kind Kind, arg, contains string) {
+func requireKind(t *testing.T, err error, kind status.Kind, arg, contains string) {
 	t.Helper()
-	var e *Error
+	var e *status.Error
 	require.ErrorAs(t, err, &e)
 	assert.Equal(t, kind, e.Kind, e.Msg)
 	assert.Equal(t, arg, e.Arg, e.Msg)
@@ -75,7 +76,7 @@ func TestUnlinkKeepsMappingsValidAndIsIdempotent(t *testing.T) {
 	bytesOf(m)[63] = 7
 	assert.EqualValues(t, 7, bytesOf(m)[63])
 	_, err := Attach(m.Name, false)
-	requireKind(t, err, KindNotFound, "name", "no such shared-memory segment")
+	requireKind(t, err, status.KindNotFound, "name", "no such shared-memory segment")
 }
 
 func TestReadonlyAttachMapsReadOnly(t *testing.T) {
@@ -100,18 +101,18 @@ func TestReadonlyAttachMapsReadOnly(t *testing.T) {
 func TestCreateRefusesAnExistingName(t *testing.T) {
 	m := mapped(t, uniqueName(t), 64)
 	_, err := Create(m.Name, 64, 0o600)
-	requireKind(t, err, KindValue, "name", "already exists")
+	requireKind(t, err, status.KindValue, "name", "already exists")
 }
 
 func TestCreateBadArguments(t *testing.T) {
 	_, err := Create("", 0, 0o600)
-	requireKind(t, err, KindValue, "size", "not 0")
+	requireKind(t, err, status.KindValue, "size", "not 0")
 	_, err = Create("", math.MaxInt64+1, 0o600)
-	requireKind(t, err, KindOverflow, "size", "too large")
+	requireKind(t, err, status.KindOverflow, "size", "too large")
 	_, err = Create("", 64, 0o4600)
-	requireKind(t, err, KindValue, "mode", "0o777")
+	requireKind(t, err, status.KindValue, "mode", "0o777")
 	_, err = Create("a/b", 64, 0o600)
-	requireKind(t, err, KindValue, "name", "'/'")
+	requireKind(t, err, status.KindValue, "name", "'/'")
 }
 
 func TestCreateTooLargeForDevShmFailsCleanly(t *testing.T) {
@@ -120,14 +121,14 @@ func TestCreateTooLargeForDevShmFailsCleanly(t *testing.T) {
 	size := st.Blocks*uint64(st.Bsize) + 1<<30 // more than the file system holds
 	name := uniqueName(t)
 	_, err := Create(name, size, 0o600)
-	requireKind(t, err, KindValue, "size", "")
+	requireKind(t, err, status.KindValue, "size", "")
 	_, statErr := os.Stat(Dir + "/" + name)
 	assert.True(t, os.IsNotExist(statErr), "a failed create leaves no name behind")
 }
 
 func TestAttachErrors(t *testing.T) {
 	_, err := Attach("pybuf_gotest_missing_segment", false)
-	requireKind(t, err, KindNotFound, "name", `"pybuf_gotest_missing_segment": no such shared-memory segment`)
+	requireKind(t, err, status.KindNotFound, "name", `"pybuf_gotest_missing_segment": no such shared-memory segment`)
 
 	// Created by someone who has not sized it yet.
 	name := uniqueName(t)
@@ -136,7 +137,7 @@ func TestAttachErrors(t *testing.T) {
 	unix.Close(fd)
 	defer Unlink(name)
 	_, err = Attach(name, false)
-	requireKind(t, err, KindValue, "name", "empty")
+	requireKind(t, err, status.KindValue, "name", "empty")
 }
 
 func TestAttachRefusesSymlinks(t *testing.T) {
@@ -144,7 +145,7 @@ func TestAttachRefusesSymlinks(t *testing.T) {
 	require.NoError(t, os.Symlink("/etc/passwd", Dir+"/"+name))
 	defer os.Remove(Dir + "/" + name)
 	_, err := Attach(name, true)
-	requireKind(t, err, KindValue, "name", "symbolic link")
+	requireKind(t, err, status.KindValue, "name", "symbolic link")
 }
 
 func TestCleanName(t *testing.T) {
@@ -159,7 +160,7 @@ func TestCleanName(t *testing.T) {
 		strings.Repeat("n", MaxNameLen+1): "at most 127",
 	} {
 		_, err := CleanName(in)
-		requireKind(t, err, KindValue, "name", why)
+		requireKind(t, err, status.KindValue, "name", why)
 	}
 	got, err := CleanName("/" + strings.Repeat("n", MaxNameLen))
 	require.NoError(t, err)
@@ -167,7 +168,7 @@ func TestCleanName(t *testing.T) {
 }
 
 func TestUnlinkChecksTheName(t *testing.T) {
-	requireKind(t, Unlink("../etc/passwd"), KindValue, "name", "'/'")
+	requireKind(t, Unlink("../etc/passwd"), status.KindValue, "name", "'/'")
 	assert.NoError(t, Unlink("pybuf_gotest_never_existed"))
 }
 

@@ -28,7 +28,9 @@ def _is_cffi(obj: object) -> bool:
     return type(obj).__module__ == "_cffi_backend"
 
 
-def address(args: tuple[object, str]) -> int:
+def address(args: tuple[object, str]) -> int | None:
+    """The address a ctypes or cffi object (or an __index__ object) stands
+    for; None for anything else, which the shim turns into its TypeError."""
     obj, argname = args
     if obj is None and argname == "arg":
         return 0
@@ -45,10 +47,21 @@ def address(args: tuple[object, str]) -> int:
             pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):
         return operator.index(obj)  # type: ignore[arg-type]
-    raise TypeError(
-        f"{argname} must be an int, a ctypes pointer or array, or a cffi pointer, "
-        f"not {type(obj).__name__}"
-    )
+    return None
+
+
+def cffi_pointer(obj: object) -> int | None:
+    """The address ffi.cast gives for a cffi pointer, array or function, None
+    for other cdata: the shim checks its own reading of each cffi type
+    against this once, then reads that type's pointers in C."""
+    if not _is_cffi(obj):
+        return None
+    try:
+        if _cffi().typeof(obj).kind not in ("pointer", "array", "function"):
+            return None
+        return int(_cffi().cast("uintptr_t", obj))
+    except TypeError:
+        return None
 
 
 def release(obj: object) -> tuple[int, object] | None:
@@ -144,6 +157,7 @@ def _hooks() -> dict[str, Any]:
     return {
         "address": address,
         "release": release,
+        "cffi_pointer": cffi_pointer,
         "dtype": dtype,
         "array": array,
         "reduce": _pickle.reduce,

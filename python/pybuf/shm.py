@@ -200,17 +200,10 @@ def _map_segment(name: str, readonly: bool, host: str | None = None) -> Segment:
     return attach(name, readonly=readonly)
 
 
-def _rebuild_buffer(
-    name: str,
-    offset: int,
-    shape: tuple[int, ...],
-    fmt: str,
-    strides: tuple[int, ...],
-    readonly: bool,
-    host: str | None = None,
-) -> Any:
-    """Unpickles a Buffer of a segment (in a Dask task: see _unpickle)."""
-    return _unpickle(_map_buffer, (name, offset, shape, fmt, strides, readonly, host))
+def _rebuild_buffer(*args: Any) -> Any:
+    """Unpickles a Buffer of a segment (in a Dask task: see _unpickle); takes
+    _map_buffer's arguments."""
+    return _unpickle(_map_buffer, args)
 
 
 def _map_buffer(

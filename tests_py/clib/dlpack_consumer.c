@@ -1,34 +1,16 @@
 /* A minimal DLPack consumer, as a C library (a tensor framework) would be:
  * it reads a tensor from a capsule's struct and frees it from a thread of its
- * own, without the GIL. The structs are those of dlpack.h 1.0. */
+ * own, without the GIL. */
 #include <pthread.h>
 #include <stdint.h>
 
-typedef struct { uint32_t major, minor; } DLPackVersion;
-typedef struct { int32_t device_type, device_id; } DLDevice;
-typedef struct { uint8_t code, bits; uint16_t lanes; } DLDataType;
-typedef struct {
-    void *data;
-    DLDevice device;
-    int32_t ndim;
-    DLDataType dtype;
-    int64_t *shape;
-    int64_t *strides;
-    uint64_t byte_offset;
-} DLTensor;
-typedef struct DLManagedTensorVersioned {
-    DLPackVersion version;
-    void *manager_ctx;
-    void (*deleter)(struct DLManagedTensorVersioned *);
-    uint64_t flags;
-    DLTensor dl_tensor;
-} DLManagedTensorVersioned;
+#include "dlpack.h" /* pybuf/capi: the structs pybuf produces */
 
 /* Sum of a 1-D int32 tensor, honouring its stride; -1 if it is not one. */
 long long consumer_sum_int32(DLManagedTensorVersioned *m)
 {
     DLTensor *t = &m->dl_tensor;
-    if (m->version.major != 1 || t->ndim != 1 || t->dtype.code != 0 || t->dtype.bits != 32)
+    if (m->version.major != 1 || t->ndim != 1 || t->dtype.code != kDLInt || t->dtype.bits != 32)
         return -1;
     int64_t step = t->strides ? t->strides[0] : 1;
     const int32_t *p = (const int32_t *)((const char *)t->data + t->byte_offset);

@@ -23,8 +23,7 @@ DEFAULT_TESTS = [
     "tests_py/test_errors.py", "tests_py/test_from_buffer.py", "tests_py/test_addresses.py",
     "tests_py/test_statemachine.py",
 ]
-SHIM_SOURCES = ("buffer.c", "owner.c", "release.c", "dlpack.c", "foreign.c", "layout.c",
-                "module.c", "core_loader.c", "site.c")
+SHIM_SOURCES = tuple(sorted(f for f in os.listdir(os.path.join(ROOT, "cshim")) if f.endswith(".c")))
 PYBUF_FRAME = re.compile(r"_pybuf|pybuf_|\((%s):\d+\)" % "|".join(map(re.escape, SHIM_SOURCES)))
 ERROR_START = re.compile(r"^==\d+== (Invalid (read|write|free)|Use of uninitialised|"
                          r"Conditional jump|Syscall param|Mismatched free|Source and destination|"

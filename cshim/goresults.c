@@ -54,23 +54,23 @@ static PyObject *adopt_array(const gofunc *g, pybuf_go_array *a)
 {
     a->format[PYBUF_FORMATLEN - 1] = '\0';
     a->layout.format = a->format;
-    OwnerObject *o = owner_new_internal(g->st, g->qualname);
+    OwnerObject *o = owner_begin(g->st, g->qualname);
     PyObject *format = NULL, *b = NULL;
-    if (o != NULL && owner_register(o) == 0 && (format = PyUnicode_FromString(a->format)) != NULL) {
-        if (a->release != NULL)
-            owner_configure_cfunc(o, a->release, a->release_arg);
-        b = (PyObject *)buffer_new(o, &a->layout, format, a->readonly);
+    if (o != NULL) {
+        if (a->release != NULL) {
+            o->rel.kind = RELEASE_CFUNC;
+            o->rel.cfunc = a->release;
+            o->rel.carg = a->release_arg;
+        }
+        if ((format = PyUnicode_FromString(a->format)) != NULL)
+            b = owner_commit(o, &a->layout, format, a->readonly);
+        b = owner_end(o, b); /* disarmed on failure: its release is not the owner's to run */
     }
     Py_XDECREF(format);
     if (b == NULL) {
-        if (o != NULL) {
-            owner_disarm(o);
-            Py_DECREF(o);
-        }
         run_release(a); /* the export is consumed whatever happens */
         return NULL;
     }
-    Py_DECREF(o);
     return as_array(b);
 }
 

@@ -19,7 +19,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="uses /proc/self/maps and fork")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-GO_RUNTIME_MARKER = "_cgo_wait_runtime_init_done"
 
 
 @pytest.fixture(scope="session")
@@ -38,8 +37,9 @@ def goext(tmp_path_factory):
 
 
 # Binds the example's functions; `load` says how the library becomes the core.
-PRELUDE = """\
+PRELUDE = ("import sys; sys.path.insert(0, %r)\n" % os.path.dirname(os.path.abspath(__file__))).replace("%", "%%") + """\
 import ctypes, gc, json, os, sys, time
+from goruntimes import go_runtimes
 import numpy as np
 LIB = sys.argv[1]
 
@@ -52,19 +52,6 @@ def bind(lib):
         getattr(lib, f).restype = ctypes.c_int64
     return lib
 
-def go_runtimes():
-    found = set()
-    for line in open("/proc/self/maps"):
-        path = line.split()[-1]
-        if ".so" not in path or not os.path.exists(path) or path in found:
-            continue
-        try:
-            h = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        except OSError:
-            continue
-        if hasattr(h, "%s"):
-            found.add(path)
-    return sorted(found)
 
 LOAD = %r
 if LOAD == "ctypes_first":
@@ -87,7 +74,7 @@ def done(**result):
 
 
 def run_goext(lib, code, *, load="ctypes_first", env=None, timeout=60):
-    body = PRELUDE % (GO_RUNTIME_MARKER, load) + textwrap.dedent(code)
+    body = PRELUDE % (load,) + textwrap.dedent(code)
     full_env = {**os.environ, **(env or {})}
     if load == "env":
         full_env["PYBUF_CORE"] = lib

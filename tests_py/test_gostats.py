@@ -350,21 +350,9 @@ def test_two_threads_sleep_at_once():
 
 # --- loading -----------------------------------------------------------------------
 
-PRELUDE = """\
+PRELUDE = "import sys; sys.path.insert(0, %r)\n" % os.path.dirname(os.path.abspath(__file__)) + """\
 import ctypes, gc, json, os, sys
-def go_runtimes():
-    found = set()
-    for line in open("/proc/self/maps"):
-        path = line.split()[-1]
-        if ".so" not in path or not os.path.exists(path) or path in found:
-            continue
-        try:
-            h = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
-        except OSError:
-            continue
-        if hasattr(h, "_cgo_wait_runtime_init_done"):
-            found.add(os.path.realpath(path))
-    return sorted(found)
+from goruntimes import go_runtimes
 def done(**result):
     print(json.dumps(result))
 """

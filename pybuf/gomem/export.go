@@ -116,6 +116,12 @@ func exportSlice[P any](t reflect.Type, data *P, n int, keep any, shape []int) (
 		e.pinner.Pin(data)
 	}
 	d, err := describe(uint64(uintptr(unsafe.Pointer(data))), el.format, el.itemsize, dims)
+	return publish(e, d, err)
+}
+
+// publish hands out descriptor d for table entry e: registered, its release
+// armed; when describing failed, e's memory is unpinned and nothing is kept.
+func publish(e *entry, d *Descriptor, err error) (*Descriptor, error) {
 	if err != nil {
 		if e.pinner != nil {
 			e.pinner.Unpin()

@@ -115,15 +115,7 @@ func exportStrided(t reflect.Type, data unsafe.Pointer, n int, keep any, offset 
 		addr = uint64(uintptr(data)) // a view of nothing points at the slice, as NumPy's would
 	}
 	d, err := describeStrided(addr, el.format, el.itemsize, dims, byteStrides)
-	if err != nil {
-		if e.pinner != nil {
-			e.pinner.Unpin()
-		}
-		return nil, err
-	}
-	d.id = register(e)
-	armDescriptor(d)
-	return d, nil
+	return publish(e, d, err)
 }
 
 func abs(x int) int {

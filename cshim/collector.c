@@ -170,9 +170,3 @@ void collector_phase_changed(PyObject *module, PyObject *phase)
         PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
         watch_armed(st);
 }
-
-Py_ssize_t collector_pending(module_state *st)
-{
-    return (st->gc_armed ? PyList_GET_SIZE(st->gc_armed) : 0) +
-           (st->gc_watched ? PyDict_GET_SIZE(st->gc_watched) : 0);
-}

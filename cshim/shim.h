@@ -277,7 +277,6 @@ void creator_thread_decref(creator_thread *c);
 /* collector.c: releasing garbage owners after every finalizer of their cycle. */
 void collector_arm(OwnerObject *o);
 void collector_phase_changed(PyObject *module, PyObject *phase); /* gc.callbacks */
-Py_ssize_t collector_pending(module_state *st); /* armed or watched owners */
 
 /* interp_end.c: owners still registered when their interpreter ends. */
 int interp_end_watch(module_state *st);

@@ -62,7 +62,15 @@ static PyObject *tick_fired(PyObject *module, PyObject *weakref);
 static PyMethodDef release_def = {"_release_when_unreachable", release_when_unreachable, METH_O,
                                   NULL};
 static PyMethodDef tick_def = {"_collector_tick", tick_fired, METH_O, NULL};
-static PyMethodDef sentinel_def = {"_collector_sentinel", tick_fired, METH_O, NULL};
+/* The sentinel only has to exist (and be a cycle): it is never called. */
+static PyObject *sentinel_never_called(PyObject *self, PyObject *unused)
+{
+    (void)self;
+    (void)unused;
+    Py_RETURN_NONE;
+}
+static PyMethodDef sentinel_def = {"_collector_sentinel", sentinel_never_called, METH_NOARGS,
+                                   NULL};
 
 /* The weakref callback: the owner is unreachable and every finalizer of its
  * cycle has run. `key` is the owner's address. */
@@ -137,9 +145,9 @@ static void tick_arm(PyObject *module, module_state *st)
 
 static PyObject *tick_fired(PyObject *module, PyObject *weakref)
 {
-    module_state *st = module != NULL && PyModule_Check(module) ? PyModule_GetState(module) : NULL;
+    module_state *st = PyModule_GetState(module);
     if (st == NULL)
-        Py_RETURN_NONE; /* the sentinel's own weakref-less death */
+        return NULL;
     Py_INCREF(weakref); /* `gc_tick` may be its last reference */
     Py_CLEAR(st->gc_tick);
     Py_DECREF(weakref);

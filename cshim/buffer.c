@@ -55,6 +55,7 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->readonly = readonly != 0;
     b->c_contiguous = l->c_contiguous;
     b->f_contiguous = l->f_contiguous;
+    b->element_strides = l->element_strides;
     b->dl_code = l->dl_code;
     b->dl_bits = l->dl_bits;
     b->lo = l->lo;

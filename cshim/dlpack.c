@@ -241,13 +241,11 @@ PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs
                      "floats, complex and bool are)", b->format);
         return NULL;
     }
-    for (int i = 0; i < b->ndim && !do_copy; i++) {
-        if (b->strides[i] % b->itemsize != 0) {
-            PyErr_SetString(PyExc_BufferError,
-                            "strides are not multiples of the itemsize: DLPack counts "
-                            "strides in elements (pass copy=True)");
-            return NULL;
-        }
+    if (!b->element_strides && !do_copy) {
+        PyErr_SetString(PyExc_BufferError,
+                        "strides are not multiples of the itemsize: DLPack counts "
+                        "strides in elements (pass copy=True)");
+        return NULL;
     }
     if (b->readonly && !versioned && !do_copy) {
         PyErr_SetString(PyExc_BufferError,

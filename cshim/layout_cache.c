@@ -29,7 +29,7 @@ typedef struct {
     /* what the core answered */
     int64_t strides[CACHED_MAXDIM];
     int64_t itemsize, nbytes, lo, hi;
-    int32_t dl_code, dl_bits, c_contiguous, f_contiguous;
+    int32_t dl_code, dl_bits, c_contiguous, f_contiguous, element_strides;
     uint64_t addr_min, addr_max;
 } entry;
 
@@ -95,6 +95,7 @@ int layout_cache_lookup(layout_cache *c, pybuf_layout *l)
     l->dl_bits = e->dl_bits;
     l->c_contiguous = e->c_contiguous;
     l->f_contiguous = e->f_contiguous;
+    l->element_strides = e->element_strides;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
     ATOMIC_ADD(&hits, 1);
@@ -122,6 +123,7 @@ void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *s
     e->dl_bits = l->dl_bits;
     e->c_contiguous = l->c_contiguous;
     e->f_contiguous = l->f_contiguous;
+    e->element_strides = l->element_strides;
     e->addr_min = l->addr_min;
     e->addr_max = l->addr_max;
 }

@@ -156,6 +156,7 @@ typedef struct {
     int ndim;
     int readonly;
     int c_contiguous, f_contiguous;
+    int element_strides;      /* the core's verdict: strides in whole items (DLPack) */
     int32_t dl_code, dl_bits;
     int64_t lo, hi;           /* extent relative to address */
     int64_t exports;          /* atomic */

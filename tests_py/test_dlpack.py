@@ -51,6 +51,30 @@ def test_from_dlpack_strided(fake):
     assert a[1, 2] == 9
 
 
+@pytest.mark.parametrize("strides", [(6,), (4, 6)])
+def test_strides_between_items_refused_unless_copy(fake, strides):
+    # DLPack counts strides in items: 6 bytes apart is 1.5 int32 items.
+    h = fake.create_ints(16)
+    shape = (3,) if len(strides) == 1 else (2, 3)
+    for _ in range(2):  # the second layout comes from the shim's cache of Go's verdicts
+        buf = pybuf.Owner().buffer(h.ptr, shape, "i", strides=strides)
+        with pytest.raises(BufferError, match="not multiples of the itemsize"):
+            buf.__dlpack__(max_version=(1, 0))
+        assert buf.exports == 0
+        a = np.from_dlpack(buf, copy=True)
+        assert a.shape == shape
+        assert a.tobytes() == memoryview(buf).tobytes()
+
+
+def test_region_strides_between_items_refused(fake):
+    h = fake.create_ints(16)
+    buf = pybuf.Owner().buffer(h.ptr, 16, "i")
+    r = buf.region(0, 5, "i", strides=(10,))
+    with pytest.raises(BufferError, match="not multiples of the itemsize"):
+        r.__dlpack__()
+    assert np.from_dlpack(buf.region(0, 5, "i", strides=(12,)))[1] == 3
+
+
 @pytest.mark.parametrize("dtype, np_dtype", [("d", np.float64), ("B", np.uint8),
                                              ("e", np.float16), ("?", np.bool_),
                                              ("Zf", np.complex64), ("q", np.int64)])

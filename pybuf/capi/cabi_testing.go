@@ -29,6 +29,7 @@ type layoutCase struct {
 	Nbytes, Lo, Hi          int64
 	CContiguous             bool
 	FContiguous             bool
+	ElementStrides          bool
 }
 
 // callLayout runs pybuf_core_layout on a C copy of in and returns the struct
@@ -74,6 +75,7 @@ func callLayout(in layoutCase) (out layoutCase, status int32, msg string, msgLen
 	out.DLCode, out.DLBits = int32(l.dl_code), int32(l.dl_bits)
 	out.Nbytes, out.Lo, out.Hi = int64(l.nbytes), int64(l.lo), int64(l.hi)
 	out.CContiguous, out.FContiguous = l.c_contiguous != 0, l.f_contiguous != 0
+	out.ElementStrides = l.element_strides != 0
 	msgLen = int(C.strnlen(errBuf, C.PYBUF_ERRLEN))
 	return out, status, C.GoStringN(errBuf, C.int(msgLen)), msgLen
 }
@@ -189,6 +191,7 @@ func headerStatuses() []int32 {
 
 func headerTraceKinds() (buffer, export int32)  { return C.PYBUF_TRACE_BUFFER, C.PYBUF_TRACE_EXPORT }
 func headerStateBits() (closed, released int64) { return C.PYBUF_STATE_CLOSED, C.PYBUF_STATE_RELEASED }
+func headerABI() int32                          { return C.PYBUF_CORE_ABI }
 func headerMaxDim() int                         { return C.PYBUF_MAXDIM }
 func headerErrLen() int                         { return C.PYBUF_ERRLEN }
 func headerDLCodes() []int32 {

@@ -80,6 +80,7 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 	l.hi = C.int64_t(res.Hi)
 	l.c_contiguous = cBool(res.CContiguous)
 	l.f_contiguous = cBool(res.FContiguous)
+	l.element_strides = cBool(res.ElementStrides)
 	lowest, highest := res.AddressRange()
 	l.addr_min, l.addr_max = C.uint64_t(lowest), C.uint64_t(highest)
 	writeErr(errBuf, "")

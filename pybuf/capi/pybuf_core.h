@@ -18,7 +18,7 @@
 #include "dlpack.h"
 
 /* Bumped whenever a struct or signature below changes. */
-#define PYBUF_CORE_ABI 3
+#define PYBUF_CORE_ABI 4
 
 /* Most dimensions a layout may have (NumPy's own limit is 64). */
 #define PYBUF_MAXDIM 64
@@ -85,6 +85,7 @@ typedef struct {
     int64_t nbytes;            /* itemsize * prod(shape) */
     int64_t lo, hi;            /* bytes touched: [address+lo, address+hi); 0,0 if empty */
     int32_t c_contiguous, f_contiguous;
+    int32_t element_strides;   /* every stride a multiple of itemsize (DLPack) */
     /* out (plain layouts): the same format, shape and strides are valid at
      * every address in [addr_min, addr_max], so the shim may cache them */
     uint64_t addr_min, addr_max;

@@ -16,6 +16,9 @@ type Result struct {
 	Lo, Hi      int64   // bytes touched relative to address: [address+Lo, address+Hi); 0,0 when any dim is 0
 	CContiguous bool    // as CPython's PyBuffer_IsContiguous(view, 'C')
 	FContiguous bool
+	// ElementStrides: every stride is a whole number of items, so the layout
+	// can be described in elements (DLPack counts strides that way).
+	ElementStrides bool
 }
 
 // Check validates a layout placed at address. For negative strides, address is
@@ -99,6 +102,7 @@ func extent(s Spec) (Result, *Error) {
 	if s.Strides != nil {
 		copy(r.Strides, s.Strides)
 	}
+	r.ElementStrides = wholeItems(s.Itemsize, r.Strides)
 	if empty {
 		r.Nbytes = 0
 		r.CContiguous, r.FContiguous = true, true
@@ -127,6 +131,17 @@ func extent(s Spec) (Result, *Error) {
 	r.CContiguous = contiguous(s.Itemsize, s.Shape, r.Strides, ndim-1, -1)
 	r.FContiguous = contiguous(s.Itemsize, s.Shape, r.Strides, 0, 1)
 	return r, nil
+}
+
+// wholeItems reports whether every stride is a multiple of the itemsize
+// (extent has checked that the itemsize is positive).
+func wholeItems(itemsize int64, strides []int64) bool {
+	for _, st := range strides {
+		if st%itemsize != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // contiguous is CPython's _IsCContiguous / _IsFortranContiguous for a

@@ -138,6 +138,13 @@ func verifyResult(t *testing.T, s Spec, ref refExtent, got Result) {
 	if len(got.Strides) != len(s.Shape) || got.Nbytes != ref.nbytes.Int64() {
 		t.Fatalf("%+v: strides %v nbytes %d, want nbytes %v", s, got.Strides, got.Nbytes, ref.nbytes)
 	}
+	whole := true
+	for _, st := range got.Strides {
+		whole = whole && st%s.Itemsize == 0
+	}
+	if got.ElementStrides != whole {
+		t.Fatalf("%+v: ElementStrides %v for strides %v", s, got.ElementStrides, got.Strides)
+	}
 	if ref.empty {
 		if got.Lo != 0 || got.Hi != 0 || !got.CContiguous || !got.FContiguous {
 			t.Fatalf("%+v: empty layout gave %+v", s, got)

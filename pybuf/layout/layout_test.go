@@ -105,6 +105,25 @@ func TestCheckContiguity(t *testing.T) {
 	}
 }
 
+func TestCheckElementStrides(t *testing.T) {
+	cases := []struct {
+		shape, strides []int64
+		whole          bool
+	}{
+		{[]int64{2, 3}, nil, true},
+		{[]int64{2, 3}, []int64{-24, 8}, true},
+		{[]int64{4}, []int64{0}, true},
+		{[]int64{4}, []int64{12}, false},      // 1.5 items apart
+		{[]int64{1, 3}, []int64{3, 8}, false}, // a size-1 dimension's stride still counts
+		{[]int64{0, 3}, []int64{5, 8}, false}, // and so does an empty layout's
+	}
+	for _, c := range cases {
+		r, err := Check(0x100, Spec{Itemsize: 8, Shape: c.shape, Strides: c.strides})
+		require.NoError(t, err, "%v %v", c.shape, c.strides)
+		assert.Equal(t, c.whole, r.ElementStrides, "%v %v", c.shape, c.strides)
+	}
+}
+
 func TestCheckStridesAreCopied(t *testing.T) {
 	strides := []int64{8}
 	r, err := Check(8, Spec{Itemsize: 8, Shape: []int64{2}, Strides: strides})

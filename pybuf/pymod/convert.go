@@ -275,6 +275,7 @@ func (s *slot) export(dst *C.pybuf_go_array, v reflect.Value) (*gomem.Descriptor
 	l.lo, l.hi = C.int64_t(res.Lo), C.int64_t(res.Hi)
 	l.c_contiguous = C.int32_t(btoi(res.CContiguous))
 	l.f_contiguous = C.int32_t(btoi(res.FContiguous))
+	l.element_strides = C.int32_t(btoi(res.ElementStrides))
 	lowest, highest := res.AddressRange()
 	l.addr_min, l.addr_max = C.uint64_t(lowest), C.uint64_t(highest)
 	dst.format = e.format

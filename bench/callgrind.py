@@ -38,6 +38,7 @@ from create import _ai_owner  # the same alternative as make bench's group 1
 AIOwner = _ai_owner(addr)
 buf = pybuf.alloc(512, "d")
 arr = np.zeros(512)
+ba = bytearray(4096)
 i32 = np.int32
 """
 
@@ -49,6 +50,9 @@ SCENARIOS = {
     "AIOwner() create+drop": "AIOwner()",
     "np.asarray(wrap(addr, 10, 'i'))": "np.asarray(pybuf.wrap(addr, 10, 'i'))",
     "np.asarray(bytearray(40))": "np.asarray(bytearray(40))",
+    "bytearray(40)": "bytearray(40)",
+    "np.asarray(buf), view + drop": "np.asarray(buf)",
+    "np.asarray(bytearray), view + drop": "np.asarray(ba)",
     "Owner()": "pybuf.Owner()",
     "Owner(release=f)": "pybuf.Owner(release=noop_release)",
     "np.from_dlpack(buf)": "np.from_dlpack(buf)",

@@ -35,7 +35,8 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->exports = 0;
     /* One block: shape, strides, then the format string. */
     size_t dims = sizeof(Py_ssize_t) * 2 * (size_t)l->ndim;
-    b->shape = PyMem_Malloc(dims + (size_t)flen + 1);
+    size_t block = dims + (size_t)flen + 1;
+    b->shape = block <= sizeof b->inline_block ? b->inline_block : PyMem_Malloc(block);
     if (b->shape == NULL) {
         PyObject_GC_Del(b);
         PyErr_NoMemory();
@@ -197,7 +198,8 @@ static void Buffer_dealloc(BufferObject *self)
         if (core != NULL)
             core->untrace(self->trace_token);
     }
-    PyMem_Free(self->shape); /* and the format, in the same block */
+    if (self->shape != self->inline_block)
+        PyMem_Free(self->shape); /* and the format, in the same block */
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
     if (owner != NULL) {

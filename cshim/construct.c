@@ -35,16 +35,10 @@ static int check_name(PyObject *name)
     return 0;
 }
 
-/* tp_new of Owner and its subclasses: the only allocation of an owner. */
-PyObject *owner_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+/* The only allocation of an owner: of `type` (Owner or a subclass) whose
+ * module's state is st. */
+static OwnerObject *owner_alloc(PyTypeObject *type, PyObject *module, module_state *st)
 {
-    (void)args;
-    (void)kwds;
-    PyObject *module;
-    module_state *st = state_of_type(type, &module);
-    if (st == NULL)
-        return NULL;
-    owner_class_prepare(type);
     OwnerObject *o = (OwnerObject *)type->tp_alloc(type, 0);
     if (o == NULL)
         return NULL;
@@ -54,7 +48,20 @@ PyObject *owner_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     o->fixed_nbytes = -1;
     o->fork_generation = fork_generation();
     o->name = Py_NewRef(Py_None);
-    return (PyObject *)o;
+    return o;
+}
+
+/* tp_new of Owner and its subclasses. */
+PyObject *owner_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)args;
+    (void)kwds;
+    PyObject *module;
+    module_state *st = state_of_type(type, &module);
+    if (st == NULL)
+        return NULL;
+    owner_class_prepare(type);
+    return (PyObject *)owner_alloc(type, module, st);
 }
 
 OwnerObject *owner_begin(module_state *st, PyObject *name)
@@ -69,7 +76,8 @@ OwnerObject *owner_begin(module_state *st, PyObject *name)
     }
     if (core_require(st) == NULL)
         return NULL;
-    OwnerObject *o = (OwnerObject *)owner_tp_new(st->owner_type, NULL, NULL);
+    /* pybuf's own Owner type: its finalizer needs no wrapping */
+    OwnerObject *o = owner_alloc(st->owner_type, st->module, st);
     if (o != NULL)
         Py_SETREF(o->name, Py_NewRef(name));
     return o;

@@ -267,6 +267,7 @@ static int module_exec(PyObject *m)
 {
     module_state *st = state_of(m);
     st->interp = current_interp();
+    st->module = m; /* borrowed: the state lives inside it */
     if ((st->layouts = layout_cache_new()) == NULL)
         return -1;
     if (add_exceptions(m, st) < 0 || intern_constants(st) < 0)

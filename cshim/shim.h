@@ -108,6 +108,7 @@ typedef struct release_job {
 typedef struct layout_cache layout_cache;
 
 typedef struct {
+    PyObject *module;          /* borrowed: the module whose state this is */
     PyTypeObject *owner_type;
     PyTypeObject *buffer_type;
     PyObject *fork_error;
@@ -165,6 +166,9 @@ typedef struct {
     Py_ssize_t *shape;        /* ndim entries, ndim strides, then the format: one block */
     Py_ssize_t *strides;
     PyObject *weakreflist;
+    /* The block of shape when it fits (most buffers: up to 2 dimensions and
+     * a short format), saving an allocation on every Buffer. */
+    Py_ssize_t inline_block[8];
 } BufferObject;
 
 /* module.c */

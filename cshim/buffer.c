@@ -62,8 +62,8 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->lo = l->lo;
     b->hi = l->hi;
     b->owner = (OwnerObject *)Py_NewRef(owner);
-    ATOMIC_ADD(&owner->counts.buffers, 1);
-    ATOMIC_ADD(&owner->counts.nbytes, l->nbytes);
+    gil_counter_add(&owner->counts.buffers, 1);
+    gil_counter_add(&owner->counts.nbytes, l->nbytes);
     if (trace_on()) {
         const core_api *core = core_if_usable();
         char *site = site_capture();
@@ -103,14 +103,14 @@ void buffer_export_taken(BufferObject *b)
     if (++planted % 7 == 0)
         return;
 #endif
-    ATOMIC_ADD(&b->exports, 1);
-    ATOMIC_ADD(&b->owner->counts.exports, 1);
+    gil_counter_add(&b->exports, 1);
+    gil_counter_add(&b->owner->counts.exports, 1);
 }
 
 void buffer_export_dropped(BufferObject *b)
 {
-    ATOMIC_ADD(&b->exports, -1);
-    if (ATOMIC_ADD(&b->owner->counts.exports, -1) == 0 &&
+    gil_counter_add(&b->exports, -1);
+    if (gil_counter_add(&b->owner->counts.exports, -1) == 0 &&
         (ATOMIC_LOAD(&b->owner->counts.state) & STATE_ENDING))
         owner_maybe_release_after_export(b->owner);
 }
@@ -203,8 +203,8 @@ static void Buffer_dealloc(BufferObject *self)
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
     if (owner != NULL) {
-        ATOMIC_ADD(&owner->counts.nbytes, -nbytes);
-        ATOMIC_ADD(&owner->counts.buffers, -1);
+        gil_counter_add(&owner->counts.nbytes, -nbytes);
+        gil_counter_add(&owner->counts.buffers, -1);
         owner_maybe_release_after_buffer(owner);
         Py_DECREF(owner);
     }

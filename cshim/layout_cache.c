@@ -98,7 +98,7 @@ int layout_cache_lookup(layout_cache *c, pybuf_layout *l)
     l->element_strides = e->element_strides;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
-    ATOMIC_ADD(&hits, 1);
+    COUNTER_ADD(&hits);
     return 1;
 }
 

@@ -75,7 +75,7 @@ static void state_check(const OwnerObject *o)
 static int64_t state_add(OwnerObject *o, int64_t bits)
 {
     state_check(o);
-    int64_t before = ATOMIC_FETCH_OR(&o->counts.state, bits);
+    int64_t before = gil_fetch_or(&o->counts.state, bits);
     STATE_ASSERT(!(bits & STATE_DONE) || (before & STATE_RELEASED) || (bits & STATE_RELEASED));
     STATE_ASSERT(!(bits & STATE_ENDING) || (bits & STATE_CLOSED) || (before & STATE_CLOSED));
     return before;

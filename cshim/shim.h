@@ -26,13 +26,46 @@
 #define ATOMIC_LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define ATOMIC_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ATOMIC_ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
-#define ATOMIC_OR(p, v) __atomic_or_fetch((p), (v), __ATOMIC_ACQ_REL)
-#define ATOMIC_FETCH_OR(p, v) __atomic_fetch_or((p), (v), __ATOMIC_ACQ_REL)
 /* Diagnostic counters (core uses, cache hits) that tests read: an atomic
  * load and store, no locked read-modify-write on the creation path. Two
  * interpreters counting at once may lose a count; nothing decides on them. */
 #define COUNTER_ADD(p) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + 1, \
                                         __ATOMIC_RELAXED)
+
+/*
+ * An owner's counts (`buffers`, `nbytes`, `exports`, `state`) and a
+ * Buffer's `exports` change only on threads that hold the owner's
+ * interpreter's GIL: a Buffer is made and deallocated there, the buffer
+ * protocol and every state transition run there, and a DLPack deleter on
+ * any other thread first takes that interpreter's GIL (dlpack.c,
+ * drop_export_in_its_interp), as CPython does when another interpreter lets
+ * go of a shared view. Anyone may read them (the Go registry, atomically).
+ * With a GIL, a load and a store cannot interleave with another change, so
+ * the locked read-modify-write, which costs more than the rest of a
+ * Buffer's bookkeeping, is left out; a free-threaded build has no GIL and
+ * takes it. gil_counter_add returns the new value, gil_fetch_or the old.
+ */
+static inline int64_t gil_counter_add(int64_t *p, int64_t v)
+{
+#ifdef Py_GIL_DISABLED
+    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+#else
+    int64_t n = __atomic_load_n(p, __ATOMIC_RELAXED) + v;
+    __atomic_store_n(p, n, __ATOMIC_RELEASE);
+    return n;
+#endif
+}
+
+static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
+{
+#ifdef Py_GIL_DISABLED
+    return __atomic_fetch_or(p, bits, __ATOMIC_ACQ_REL);
+#else
+    int64_t before = __atomic_load_n(p, __ATOMIC_RELAXED);
+    __atomic_store_n(p, before | bits, __ATOMIC_RELEASE);
+    return before;
+#endif
+}
 
 /*
  * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).

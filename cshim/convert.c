@@ -137,9 +137,10 @@ int flag_from_object(PyObject *obj, int *out)
  * cffi pointers, read in C. cffi has no public C API; its cdata objects start
  * (after PyObject_HEAD) with their CType and their data pointer, which for a
  * pointer, an array or a function is the address itself. Each CType is
- * checked once against the hook (ffi.cast("uintptr_t", p) in Python, today's
+ * checked once against a hook (ffi.cast("uintptr_t", p) in Python, today's
  * path) before its cdata are read here; a CType whose answer differs, or that
- * is no pointer kind, keeps going through the hook.
+ * is no pointer kind, keeps going through the hook. Addresses and releases
+ * have a hook and a table of verdicts each: a release must be a function.
  */
 typedef struct {
     PyObject_HEAD
@@ -157,29 +158,33 @@ static int cffi_layout_plausible(PyObject *obj)
     return ct != NULL && strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
 }
 
-/* 1 and *out: read in C; 0: use the hook; -1: error. */
-static int cffi_address(module_state *st, PyObject *obj, uint64_t *out)
+/* 1 and *out: read in C; 0: use the hook; -1: error. `hook` answers with
+ * the address Python reads, or a tuple that starts with it; *verdicts keeps
+ * whether C agreed, per CType. */
+static int cffi_read(module_state *st, PyObject *obj, PyObject **verdicts, const char *hook,
+                     uint64_t *out)
 {
     if (!cffi_layout_plausible(obj))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
     uint64_t in_c = (uint64_t)(uintptr_t)((cffi_cdata_head *)obj)->c_data;
-    if (st->cffi_checked == NULL && (st->cffi_checked = PyDict_New()) == NULL)
+    if (*verdicts == NULL && (*verdicts = PyDict_New()) == NULL)
         return -1;
-    PyObject *verdict = PyDict_GetItemWithError(st->cffi_checked, ct);
+    PyObject *verdict = PyDict_GetItemWithError(*verdicts, ct);
     if (verdict == NULL && PyErr_Occurred())
         return -1;
     if (verdict == NULL) {
         /* First cdata of this CType: the hook says what Python reads. */
-        PyObject *py = hook_call(st, "cffi_pointer", obj);
+        PyObject *py = hook_call(st, hook, obj);
         if (py == NULL)
             return -1;
-        int same = PyLong_Check(py) && PyLong_AsUnsignedLongLong(py) == in_c;
+        PyObject *addr = PyTuple_Check(py) && PyTuple_GET_SIZE(py) > 0 ? PyTuple_GET_ITEM(py, 0) : py;
+        int same = PyLong_Check(addr) && PyLong_AsUnsignedLongLong(addr) == in_c;
         if (PyErr_Occurred())
             PyErr_Clear(); /* an answer that does not fit is no agreement */
         Py_DECREF(py);
         verdict = same ? Py_True : Py_False;
-        if (PyDict_SetItem(st->cffi_checked, ct, verdict) < 0)
+        if (PyDict_SetItem(*verdicts, ct, verdict) < 0)
             return -1;
     }
     if (verdict != Py_True)
@@ -199,7 +204,7 @@ int address_from_object(module_state *st, PyObject *obj, const char *argname, ui
     if (PyLong_Check(obj) && !PyBool_Check(obj)) {
         num = Py_NewRef(obj);
     } else {
-        int r = cffi_address(st, obj, out);
+        int r = cffi_read(st, obj, &st->cffi_checked, "cffi_pointer", out);
         if (r != 0)
             return r < 0 ? -1 : 0;
         PyObject *args = Py_BuildValue("(Os)", obj, argname);
@@ -407,12 +412,12 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
     }
     uint64_t fn = 0, carg = 0;
     PyObject *keep = NULL;
-    int is_ctypes = 0;
+    int found = 0;
     if (PyLong_Check(release) && !PyBool_Check(release)) {
         if (address_from_object(st, release, "release", &fn) < 0)
             return -1;
-    } else if ((is_ctypes = ctypes_function_pointer(st, release, &fn)) != 0) {
-        if (is_ctypes < 0)
+    } else if ((found = ctypes_function_pointer(st, release, &fn)) != 0) {
+        if (found < 0)
             return -1;
         keep = Py_NewRef(release);
     } else if (PyCallable_Check(release) &&
@@ -428,6 +433,11 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
         job->kind = RELEASE_PYCALL;
         job->callable = Py_NewRef(release);
         return 0;
+    } else if ((found = cffi_read(st, release, &st->cffi_functions, "release", &fn)) != 0) {
+        /* a cffi function pointer of a type whose reading the hook confirmed */
+        if (found < 0)
+            return -1;
+        keep = Py_NewRef(release);
     } else {
         /* cffi function pointers: the hook gives (address, object to keep),
          * or None for anything that is no C function. */

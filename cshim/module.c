@@ -186,6 +186,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->cfuncptr_type);
     Py_VISIT(st->dtype_specs);
     Py_VISIT(st->cffi_checked);
+    Py_VISIT(st->cffi_functions);
     Py_VISIT(st->bytes_format);
     Py_VISIT(st->dlpack_kwnames_seen);
     Py_VISIT(st->gc_armed);
@@ -209,6 +210,7 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->cfuncptr_type);
     Py_CLEAR(st->dtype_specs);
     Py_CLEAR(st->cffi_checked);
+    Py_CLEAR(st->cffi_functions);
     Py_CLEAR(st->bytes_format);
     Py_CLEAR(st->dlpack_kwnames_seen);
     Py_CLEAR(st->gc_tick);

@@ -150,6 +150,7 @@ typedef struct {
     PyObject *cfuncptr_type;   /* _ctypes.CFuncPtr, found at first need */
     PyObject *dtype_specs;     /* convert.c: dtype object -> (it, the dtype hook's answer) */
     PyObject *cffi_checked;    /* convert.c: cffi CType -> whether C reads its cdata */
+    PyObject *cffi_functions;  /* convert.c: the same, for cdata given as a release */
     PyObject *bytes_format;    /* "B", the default dtype */
     PyObject *dlpack_kwnames_seen; /* dlpack.c: the last kwnames tuple of __dlpack__ */
     int dlpack_kwmap[4];       /* its entries' parameter indexes */

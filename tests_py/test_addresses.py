@@ -146,6 +146,40 @@ def test_release_cffi_cast_function_pointer(fake, h, ffi_lib):
     _run_release(fake, h, fp, h.h)
 
 
+def test_release_cffi_function_read_in_c_after_one_check(run_isolated):
+    # The release hook answers once per cffi function type; after that the
+    # shim reads the function's address itself, and each release still runs.
+    pytest.importorskip("cffi")
+    rc, out, err = run_isolated("""
+        import os, cffi
+        from pybuf import _convert, _pybuf
+        calls = {"release": 0}
+        hooks = _convert._hooks()
+        def counted(obj, inner=hooks["release"]):
+            calls["release"] += 1
+            return inner(obj)
+        hooks["release"] = counted
+        _pybuf._set_hooks(hooks, os.path.dirname(pybuf.__file__) + os.sep)
+        ffi = cffi.FFI()
+        ffi.cdef("void fake_destroy(void *h);")
+        C = ffi.dlopen(fake.path)
+        for i in range(3):
+            h = fake.create_ints(4)
+            buf = pybuf.wrap(h.ptr, 4, "i", release=C.fake_destroy, arg=h.h)
+            assert np.asarray(buf)[3] == 3
+            del buf
+            assert h.destroys == 1, h.destroys
+        print("hook calls", calls["release"])
+        try:
+            pybuf.wrap(0, 0, "i", release=ffi.new("int *"))
+        except TypeError as e:
+            print("TypeError", e)
+    """)
+    assert rc == 0, describe(rc, out, err)
+    assert "hook calls 1" in out, out
+    assert "TypeError release: this cffi object is not a function pointer" in out, out
+
+
 def test_release_python_cfunctype_callback(run_isolated):
     # a ctypes callback is a C function too: it takes the GIL itself
     rc, out, err = run_isolated("""

@@ -29,6 +29,12 @@ from common import Row, interleaved  # noqa: E402
 GROUP = "6 Go module"
 
 
+def pair(label: str, subject: str, against: str, g: dict, rounds: int, **row) -> Row:
+    """One row: the statement `subject` against `against`, interleaved in rounds."""
+    s = interleaved({subject: (subject, g), against: (against, g)}, rounds=rounds)
+    return Row(GROUP, label, s[subject], s[against], **row)
+
+
 def gomodule_rows() -> list[Row]:
     import gostats
 
@@ -36,41 +42,24 @@ def gomodule_rows() -> list[Row]:
     labs = libc.labs
     labs.argtypes = [ctypes.c_long]
     labs.restype = ctypes.c_long
-    s = interleaved({
-        "gostats.add(1, 2)": ("add(1, 2)", {"add": gostats.add}),
-        "ctypes labs(-3)": ("labs(-3)", {"labs": labs}),
-    }, rounds=101)
-    rows = [Row(GROUP, "gostats.add(1, 2) vs ctypes libc labs(-3)", s["gostats.add(1, 2)"],
-                s["ctypes labs(-3)"], target="<= 0.60x",
-                note="argument conversion in C, GIL released, one C->Go crossing")]
-    rows[-1].met = rows[-1].ratio is not None and rows[-1].ratio <= 0.60
-
-    g = {"grid": gostats.grid, "np": np}
-    s = interleaved({
-        "grid(1000, 1000)": ("grid(1000, 1000)", g),
-        "np.array(grid(1000, 1000))": ("np.array(grid(1000, 1000))", g),
-    }, rounds=21)
-    rows.append(Row(GROUP, "10^6 float64 Go result: grid(1000, 1000) exported vs the same result copied",
-                    s["grid(1000, 1000)"], s["np.array(grid(1000, 1000))"],
-                    note="both make and fill the grid in Go; the alternative copies it out, as a copying binding does"))
-
-    x = np.linspace(0.0, 1.0, 1_000_000)
-    strided = np.linspace(0.0, 1.0, 2_000_000)[::2]
-    g = {"mean": gostats.mean, "x": x, "strided": strided, "np": np}
-    s = interleaved({
-        "mean(x)": ("mean(x)", g),
-        "mean(np.ascontiguousarray(strided))": ("mean(np.ascontiguousarray(strided))", g),
-    }, rounds=21)
-    rows.append(Row(GROUP, "borrowed 10^6 float64 input: mean(x) vs mean(np.ascontiguousarray(x_strided))",
-                    s["mean(x)"], s["mean(np.ascontiguousarray(strided))"],
-                    note="x is read where it lies; the alternative first makes the contiguous copy a "
-                         "non-borrowing binding needs"))
-    s = interleaved({
-        "grid(1, 1)": ("grid(1, 1)", {"grid": gostats.grid}),
-        "add(1, 2)": ("add(1, 2)", {"add": gostats.add}),
-    }, rounds=51)
-    rows.append(Row(GROUP, "fixed cost of an array result: grid(1, 1) vs add(1, 2)", s["grid(1, 1)"], s["add(1, 2)"],
-                    note="owner, Buffer, numpy.asarray; the release runs when the array dies"))
+    g = {"add": gostats.add, "labs": labs, "grid": gostats.grid, "mean": gostats.mean, "np": np,
+         "x": np.linspace(0.0, 1.0, 1_000_000),
+         "strided": np.linspace(0.0, 1.0, 2_000_000)[::2]}
+    add = pair("gostats.add(1, 2) vs ctypes libc labs(-3)", "add(1, 2)", "labs(-3)", g, 101,
+               target="<= 0.60x", note="argument conversion in C, GIL released, one C->Go crossing")
+    add.met = add.ratio is not None and add.ratio <= 0.60
+    rows = [
+        add,
+        pair("10^6 float64 Go result: grid(1000, 1000) exported vs the same result copied",
+             "grid(1000, 1000)", "np.array(grid(1000, 1000))", g, 21,
+             note="both make and fill the grid in Go; the alternative copies it out, as a copying binding does"),
+        pair("borrowed 10^6 float64 input: mean(x) vs mean(np.ascontiguousarray(x_strided))",
+             "mean(x)", "mean(np.ascontiguousarray(strided))", g, 21,
+             note="x is read where it lies; the alternative first makes the contiguous copy a "
+                  "non-borrowing binding needs"),
+        pair("fixed cost of an array result: grid(1, 1) vs add(1, 2)", "grid(1, 1)", "add(1, 2)", g, 51,
+             note="owner, Buffer, numpy.asarray; the release runs when the array dies"),
+    ]
     assert gostats.live_pins() == 0, "a benchmark left a Go export pinned"
     return rows
 

@@ -1,9 +1,26 @@
-"""The parts of a binding's wrapper cycle that the state machine (test_statemachine.py)
-and the exit script (exit_cycles_script.py) both build."""
+"""The parts of a binding's wrapper cycle that the state machine (test_statemachine.py),
+the exit script (exit_cycles_script.py) and the isolated exit and lifetime tests build."""
 import ctypes
 import pickle
 
 import numpy as np
+
+import pybuf
+
+
+class ViewWrapper:
+    """A binding's wrapper over 16 ints of the fake library: its owner's release is
+    the wrapper's own `release` method (a subclass writes it), and it keeps a
+    memoryview of its buffer, so the owner has an export when the wrapper dies."""
+
+    def __init__(self, fake):
+        self.h = fake.create_ints(16)
+        self.owner = pybuf.Owner(release=self.release)
+        self.buf = self.owner.buffer(self.h.ptr, 16, "i")
+        self.view = memoryview(self.buf)
+
+    def release(self):
+        raise NotImplementedError
 
 
 class CallableRelease:

@@ -18,53 +18,55 @@ def owned(fake, name="lib state"):
     return h, owner, owner.buffer(h.ptr, 64, "i")
 
 
-def test_arrow_buffer_and_array_keep_the_owner(fake):
-    pa = pytest.importorskip("pyarrow")
+def held_until_dropped(fake, consume, use, exports=None):
+    """`consume(buf)` makes a consumer; the owner is closed and every name of
+    it and its buffer dropped; the release waits for the consumer alone, which
+    `use` reads (and may write) first."""
     h, owner, buf = owned(fake)
-    abuf = pa.py_buffer(buf)
-    arr = pa.Array.from_buffers(pa.int32(), 64, [None, abuf])
-    del abuf
-    assert owner.exports == 1
+    consumer = consume(buf)
+    if exports is not None:
+        assert owner.exports == exports
     owner.close()
     del buf, owner
     gc.collect()
     assert h.destroys == 0
-    assert arr[5].as_py() == 5
-    del arr
+    use(consumer, h)
+    del consumer
     gc.collect()
     assert h.destroys == 1
+
+
+def test_arrow_buffer_and_array_keep_the_owner(fake):
+    pa = pytest.importorskip("pyarrow")
+
+    def consume(buf):
+        return pa.Array.from_buffers(pa.int32(), 64, [None, pa.py_buffer(buf)])
+
+    def use(arr, h):
+        assert arr[5].as_py() == 5
+
+    held_until_dropped(fake, consume, use, exports=1)
 
 
 def test_arrow_foreign_buffer_with_base_keeps_the_owner(fake):
     pa = pytest.importorskip("pyarrow")
-    h, owner, buf = owned(fake)
-    fb = pa.foreign_buffer(buf.address, buf.nbytes, base=buf)
-    owner.close()
-    del buf, owner
-    gc.collect()
-    assert h.destroys == 0
-    assert np.frombuffer(fb, dtype=np.int32)[7] == 7
-    del fb
-    gc.collect()
-    assert h.destroys == 1
+
+    def use(fb, h):
+        assert np.frombuffer(fb, dtype=np.int32)[7] == 7
+
+    held_until_dropped(fake, lambda buf: pa.foreign_buffer(buf.address, buf.nbytes, base=buf), use)
 
 
 def test_cffi_from_buffer_holds_the_buffer(fake):
     cffi = pytest.importorskip("cffi")
     ffi = cffi.FFI()
-    h, owner, buf = owned(fake)
-    cdata = ffi.from_buffer("int[]", buf)
-    assert owner.exports == 1
-    owner.close()
-    del buf, owner
-    gc.collect()
-    assert h.destroys == 0
-    assert cdata[9] == 9
-    cdata[9] = -9
-    assert h.read(9) == -9
-    del cdata
-    gc.collect()
-    assert h.destroys == 1
+
+    def use(cdata, h):
+        assert cdata[9] == 9
+        cdata[9] = -9
+        assert h.read(9) == -9
+
+    held_until_dropped(fake, lambda buf: ffi.from_buffer("int[]", buf), use, exports=1)
 
 
 def test_cffi_function_pointer_release(fake):

@@ -16,17 +16,16 @@ def test_exit_with_live_views_cycles_and_pending_releases(run_isolated):
         h2 = fake.create_ints(16)
         m2 = memoryview(pybuf.wrap(h2.ptr, 16, "i", release=fake.lib.fake_destroy, arg=h2.h))
         # a garbage cycle with a Python release that needs its wrapper
-        class W:
-            def __init__(self):
-                self.h = fake.create_ints(16)
-                self.owner = pybuf.Owner(release=self.release)
-                self.buf = self.owner.buffer(self.h.ptr, 16, "i")
-                self.view = memoryview(self.buf)
-                self.me = self
+        from cycle_parts import ViewWrapper
+        class W(ViewWrapper):
             def release(self):
                 fake.lib.fake_destroy(self.h.h)
-        W(); W()
-        w_alive = W()
+        def W_cycle():
+            w = W(fake)
+            w.me = w
+            return w
+        W_cycle(); W_cycle()
+        w_alive = W_cycle()
         # a DLPack capsule never consumed, an alloc, a region, an ndarray(buffer=)
         h4 = fake.create_ints(16)
         b4 = pybuf.wrap(h4.ptr, 16, "i", release=fake.lib.fake_destroy, arg=h4.h)

@@ -378,17 +378,12 @@ def test_garbage_cycle_through_export_python_release(run_isolated):
     # not be intact then (rule 2), but the release runs exactly once and nothing
     # crashes; a failure inside it reaches sys.unraisablehook.
     rc, out, err = run_isolated("""
+        from cycle_parts import ViewWrapper
         calls = []
-        class W:
-            def __init__(self):
-                self.h = fake.create_ints(16)
-                self.owner = pybuf.Owner(release=self.release)
-                self.buf = self.owner.buffer(self.h.ptr, 16, "i")
-                self.view = memoryview(self.buf)
-                self.handle = self.h.h
-            def release(self, h=None):
+        class W(ViewWrapper):
+            def release(self):
                 calls.append(1)
-        w = W(); h = w.h
+        w = W(fake); h = w.h
         del w
         for _ in range(3):
             gc.collect()

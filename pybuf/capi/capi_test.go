@@ -49,37 +49,36 @@ func TestAbiAndVersion(t *testing.T) {
 	assert.Regexp(t, `^\d+\.\d+\.\d+$`, callVersion())
 }
 
+// The whole struct as the core leaves it: every output field, and the inputs
+// untouched.
 func TestLayoutPlainWithFormat(t *testing.T) {
-	out, status, msg, _ := callLayout(layoutCase{
-		Format: ptr("<d"), Ndim: 2, Shape: []int64{3, 4}, Address: 0x1000,
-	})
+	in := layoutCase{Format: ptr("<d"), Ndim: 2, Shape: []int64{3, 4}, Address: 0x1000}
+	out, status, msg, _ := callLayout(in)
 	require.Zero(t, status, msg)
 	assert.Empty(t, msg)
-	assert.Equal(t, []int64{32, 8}, out.Strides)
-	assert.EqualValues(t, 0x1000, out.Address)
-	assert.EqualValues(t, 8, out.Itemsize)
-	assert.EqualValues(t, 2, out.DLCode)
-	assert.EqualValues(t, 64, out.DLBits)
-	assert.EqualValues(t, 96, out.Nbytes)
-	assert.EqualValues(t, 0, out.Lo)
-	assert.EqualValues(t, 96, out.Hi)
-	assert.True(t, out.CContiguous)
-	assert.False(t, out.FContiguous)
+	want := in
+	want.Strides, want.Itemsize, want.DLCode, want.DLBits = []int64{32, 8}, 8, 2, 64
+	want.Nbytes, want.Lo, want.Hi = 96, 0, 96
+	want.CContiguous, want.ElementStrides = true, true
+	assert.Equal(t, want, out)
 }
 
 func TestLayoutGivenStridesAndNullFormat(t *testing.T) {
-	out, status, msg, _ := callLayout(layoutCase{
+	in := layoutCase{
 		Ndim: 2, Shape: []int64{3, 4}, HasStrides: true, Strides: []int64{4, 12},
 		Address: 0x2000, Itemsize: 4, DLCode: 0, DLBits: 32,
-	})
+	}
+	out, status, msg, _ := callLayout(in)
 	require.Zero(t, status, msg)
-	assert.Equal(t, []int64{4, 12}, out.Strides)
-	assert.EqualValues(t, 4, out.Itemsize, "NULL format keeps the itemsize")
-	assert.EqualValues(t, 0, out.DLCode)
-	assert.EqualValues(t, 32, out.DLBits)
-	assert.EqualValues(t, 48, out.Nbytes)
-	assert.False(t, out.CContiguous)
-	assert.True(t, out.FContiguous)
+	want := in // a NULL format keeps the itemsize and the DLPack type
+	want.Nbytes, want.Lo, want.Hi = 48, 0, 48
+	want.FContiguous, want.ElementStrides = true, true
+	assert.Equal(t, want, out)
+
+	in.Strides = []int64{6, 18} // 1.5 items apart: no DLPack export
+	out, status, msg, _ = callLayout(in)
+	require.Zero(t, status, msg)
+	assert.False(t, out.ElementStrides)
 }
 
 func TestLayoutRegion(t *testing.T) {

@@ -2,13 +2,14 @@
 
 import ctypes
 from collections.abc import Callable
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Literal, SupportsIndex, TypeAlias
 
 from typing_extensions import CapsuleType, Self
 
 from . import shm as shm
+from ._live import OwnerInfo as OwnerInfo
+from ._live import live as live
 
 __version__: str
 
@@ -104,15 +105,6 @@ class Buffer:
     ) -> CapsuleType: ...
     def __dlpack_device__(self) -> tuple[int, int]: ...
 
-@dataclass(frozen=True)
-class OwnerInfo:
-    name: str | None
-    closed: bool
-    buffers: int
-    exports: int
-    nbytes: int
-    created_at: str | None
-    holders: tuple[tuple[str, str | None], ...] = ()
 
 def wrap(
     address: Address,
@@ -130,6 +122,5 @@ def alloc(shape: Shape, dtype: DType = "B", *, name: str | None = None) -> Buffe
 def from_buffer(obj: Any, *, readonly: bool | None = None, name: str | None = None) -> Buffer: ...
 def adopt(descriptor: Address, *, name: str | None = None) -> Buffer: ...
 def run_pending() -> int: ...
-def live() -> list[OwnerInfo]: ...
 def trace(on: bool = True) -> bool: ...
 def load_core(path: str | bytes | Any) -> None: ...

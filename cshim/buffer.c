@@ -26,22 +26,17 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
         PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
         return NULL;
     }
-    BufferObject *b = PyObject_GC_New(BufferObject, owner->st->buffer_type);
+    /* One block: shape, strides, then the format string. */
+    size_t dims = sizeof(Py_ssize_t) * 2 * (size_t)l->ndim;
+    BufferObject *b = PyObject_GC_NewVar(BufferObject, owner->st->buffer_type,
+                                         (Py_ssize_t)(dims + (size_t)flen + 1));
     if (b == NULL)
         return NULL;
     b->owner = NULL;
     b->weakreflist = NULL;
     b->trace_token = 0;
     b->exports = 0;
-    /* One block: shape, strides, then the format string. */
-    size_t dims = sizeof(Py_ssize_t) * 2 * (size_t)l->ndim;
-    size_t block = dims + (size_t)flen + 1;
-    b->shape = block <= sizeof b->inline_block ? b->inline_block : PyMem_Malloc(block);
-    if (b->shape == NULL) {
-        PyObject_GC_Del(b);
-        PyErr_NoMemory();
-        return NULL;
-    }
+    b->shape = b->block;
     b->format = (char *)b->shape + dims;
     memcpy(b->format, fmt, (size_t)flen + 1);
     b->strides = b->shape + l->ndim;
@@ -198,8 +193,6 @@ static void Buffer_dealloc(BufferObject *self)
         if (core != NULL)
             core->untrace(self->trace_token);
     }
-    if (self->shape != self->inline_block)
-        PyMem_Free(self->shape); /* and the format, in the same block */
     tp->tp_free((PyObject *)self);
     Py_DECREF(tp);
     if (owner != NULL) {
@@ -420,6 +413,7 @@ static PyType_Slot Buffer_slots[] = {
 static PyType_Spec Buffer_spec = {
     .name = "pybuf.Buffer",
     .basicsize = sizeof(BufferObject),
+    .itemsize = 1, /* bytes of the block */
     .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_DISALLOW_INSTANTIATION,
     .slots = Buffer_slots,
 };

@@ -183,7 +183,7 @@ typedef struct OwnerObject {
 } OwnerObject;
 
 typedef struct {
-    PyObject_HEAD
+    PyObject_VAR_HEAD         /* ob_size: bytes of `block` */
     OwnerObject *owner;       /* strong; kept until dealloc, even by tp_clear */
     char *address;            /* element (0,...,0) */
     Py_ssize_t nbytes;
@@ -196,13 +196,13 @@ typedef struct {
     int64_t lo, hi;           /* extent relative to address */
     int64_t exports;          /* atomic */
     uint64_t trace_token;
-    char *format;             /* a copy, in the block of shape */
-    Py_ssize_t *shape;        /* ndim entries, ndim strides, then the format: one block */
-    Py_ssize_t *strides;
+    char *format;             /* a copy, in `block` */
+    Py_ssize_t *shape;        /* in `block` */
+    Py_ssize_t *strides;      /* in `block` */
     PyObject *weakreflist;
-    /* The block of shape when it fits (most buffers: up to 2 dimensions and
-     * a short format), saving an allocation on every Buffer. */
-    Py_ssize_t inline_block[8];
+    /* ndim shape entries, ndim strides, then the format: allocated with the
+     * Buffer itself (a variable-size object), so a Buffer is one allocation */
+    Py_ssize_t block[];
 } BufferObject;
 
 /* module.c */

@@ -254,9 +254,12 @@ PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
 
-    dl_context *ctx = calloc(1, sizeof *ctx + sizeof(int64_t) * 2 * (size_t)b->ndim);
+    /* malloc, not calloc: glibc's calloc skips the thread cache, and the
+     * dims are all written by describe() */
+    dl_context *ctx = malloc(sizeof *ctx + sizeof(int64_t) * 2 * (size_t)b->ndim);
     if (ctx == NULL)
         return PyErr_NoMemory();
+    memset(ctx, 0, sizeof *ctx);
     void *data = b->address;
     if (do_copy && (data = ctx->copy = copy_bytes(b)) == NULL) {
         free(ctx);

@@ -171,7 +171,7 @@ def _owner_time_rows(run) -> list[Row]:
     rows, first = [], {}
     for n in OWNER_COUNTS:
         # small counts are quick and noisy: more rounds there
-        rounds = {10**3: 51, 10**4: 21, 10**5: 7}.get(n, 3)
+        rounds = {10**3: 51, 10**4: 21, 10**5: 7}.get(n, 5)
         res = run("child_owner_times", n, rounds, timeout=300)
         t = res.get("times") or {}
         for what in ("create", "release"):

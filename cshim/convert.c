@@ -322,13 +322,23 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
  */
 #define DTYPE_SPECS_MAX 256
 
+/* The answer for the dtype a loop passes again and again, without hashing it. */
+static PyObject *remember_last(module_state *st, PyObject *dtype, PyObject *spec)
+{
+    Py_XSETREF(st->dtype_last, Py_NewRef(dtype));
+    Py_XSETREF(st->dtype_last_spec, Py_NewRef(spec));
+    return spec;
+}
+
 PyObject *dtype_spec(module_state *st, PyObject *dtype, PyObject *reason)
 {
     int cacheable = !PyUnicode_Check(dtype) && reason == Py_None;
+    if (cacheable && dtype == st->dtype_last)
+        return Py_NewRef(st->dtype_last_spec);
     if (cacheable && st->dtype_specs != NULL) {
         PyObject *hit = PyDict_GetItemWithError(st->dtype_specs, dtype);
         if (hit != NULL && PyTuple_GET_ITEM(hit, 0) == dtype)
-            return Py_NewRef(PyTuple_GET_ITEM(hit, 1));
+            return remember_last(st, dtype, Py_NewRef(PyTuple_GET_ITEM(hit, 1)));
         if (hit == NULL && PyErr_Occurred()) {
             if (!PyErr_ExceptionMatches(PyExc_TypeError)) /* unhashable: no cache */
                 return NULL;
@@ -353,7 +363,7 @@ PyObject *dtype_spec(module_state *st, PyObject *dtype, PyObject *reason)
         goto no_cache;
     }
     Py_DECREF(entry);
-    return spec;
+    return remember_last(st, dtype, spec);
 no_cache:
     PyErr_Clear(); /* the answer stands; only the cache failed */
     return spec;

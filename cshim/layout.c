@@ -119,8 +119,10 @@ int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObjec
     extra_shape = PyTuple_GET_ITEM(spec, 1);
     extra_strides = PyTuple_GET_ITEM(spec, 2);
     int32_t extra_n = ndim;
-    if (dims_from_object(extra_shape, "dtype", l->shape, &extra_n) < 0 ||
-        (l->has_strides && dims_from_object(extra_strides, "dtype", l->strides, &nstrides) < 0)) {
+    int scalar = PyTuple_Check(extra_shape) && PyTuple_GET_SIZE(extra_shape) == 0 &&
+                 PyTuple_Check(extra_strides) && PyTuple_GET_SIZE(extra_strides) == 0;
+    if (!scalar && (dims_from_object(extra_shape, "dtype", l->shape, &extra_n) < 0 ||
+                    (l->has_strides && dims_from_object(extra_strides, "dtype", l->strides, &nstrides) < 0))) {
         Py_DECREF(spec);
         return -1;
     }

@@ -187,6 +187,8 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
     Py_VISIT(st->dtype_specs);
     Py_VISIT(st->cffi_checked);
     Py_VISIT(st->cffi_functions);
+    Py_VISIT(st->dtype_last);
+    Py_VISIT(st->dtype_last_spec);
     Py_VISIT(st->bytes_format);
     Py_VISIT(st->dlpack_kwnames_seen);
     Py_VISIT(st->gc_armed);
@@ -211,6 +213,8 @@ static int module_clear(PyObject *m)
     Py_CLEAR(st->dtype_specs);
     Py_CLEAR(st->cffi_checked);
     Py_CLEAR(st->cffi_functions);
+    Py_CLEAR(st->dtype_last);
+    Py_CLEAR(st->dtype_last_spec);
     Py_CLEAR(st->bytes_format);
     Py_CLEAR(st->dlpack_kwnames_seen);
     Py_CLEAR(st->gc_tick);

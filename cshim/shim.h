@@ -149,6 +149,7 @@ typedef struct {
     PyObject *hooks;           /* name -> callable (python/pybuf/_convert.py) */
     PyObject *cfuncptr_type;   /* _ctypes.CFuncPtr, found at first need */
     PyObject *dtype_specs;     /* convert.c: dtype object -> (it, the dtype hook's answer) */
+    PyObject *dtype_last, *dtype_last_spec; /* convert.c: the last of them, looked up first */
     PyObject *cffi_checked;    /* convert.c: cffi CType -> whether C reads its cdata */
     PyObject *cffi_functions;  /* convert.c: the same, for cdata given as a release */
     PyObject *bytes_format;    /* "B", the default dtype */

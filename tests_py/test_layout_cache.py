@@ -1,5 +1,7 @@
 """The shim's cache of validated layouts: reused only where the core allows."""
 
+import ctypes
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,19 @@ def test_layouts_that_differ_only_in_strides_are_not_confused():
     b = pybuf.wrap(mem.address, (2, 2), "i", strides=(4, 8))
     assert (a.strides, b.strides) == ((8, 4), (4, 8))
     assert a.c_contiguous and b.f_contiguous and not b.c_contiguous
+
+
+def test_dtype_answers_are_kept_per_dtype_object():
+    # The shim keeps the dtype hook's answer per dtype object and looks the last
+    # one up first: alternating dtypes, and equal dtypes that are distinct
+    # objects, each get their own format.
+    mem = ctypes.create_string_buffer(256)
+    addr = ctypes.addressof(mem)
+    rec = np.dtype([("x", "<i4"), ("y", "<f8")])
+    for _ in range(3):
+        for dt, fmt, itemsize in ((np.int32, "i", 4), (np.float64, "d", 8), (np.dtype("<u2"), "H", 2),
+                                  (rec, memoryview(np.empty(0, rec)).format, 12),
+                                  (np.dtype(np.int32), "i", 4)):
+            b = pybuf.wrap(addr, 4, dt)
+            assert (b.format, b.itemsize) == (fmt, itemsize), dt
+            assert np.asarray(b).dtype == np.dtype(dt)

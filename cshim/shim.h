@@ -421,7 +421,17 @@ char *site_capture(void);
 #define SHIM_CURRENT_TSTATE() PyThreadState_GetUnchecked()
 #else
 #define SHIM_IS_FINALIZING() _Py_IsFinalizing()
-#define SHIM_CURRENT_TSTATE() _PyThreadState_UncheckedGet()
+#define SHIM_CURRENT_TSTATE() shim_current_tstate()
+/* The calling thread's thread state if it holds a GIL, else NULL. Before
+ * 3.12, _PyThreadState_UncheckedGet() reads one process-wide "current"
+ * thread state, the GIL holder's, whichever thread asks: a thread that holds
+ * no GIL (a DLPack consumer's) would take it for its own. It is the caller's
+ * only when its thread id is the caller's. */
+static inline PyThreadState *shim_current_tstate(void)
+{
+    PyThreadState *t = _PyThreadState_UncheckedGet();
+    return t != NULL && t->thread_id == PyThread_get_thread_ident() ? t : NULL;
+}
 #endif
 
 /* The exception being raised, taken out of the thread state (or NULL). */

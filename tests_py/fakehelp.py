@@ -22,6 +22,40 @@ def compile_fakelib(outdir):
     return out
 
 
+CONSUMER_SOURCE = os.path.join(TESTS_DIR, "clib", "dlpack_consumer.c")
+DLPACK_H_DIR = os.path.join(os.path.dirname(TESTS_DIR), "pybuf", "capi")  # dlpack.h
+
+
+def load_dlpack_consumer(outdir):
+    """The C DLPack consumer (clib/dlpack_consumer.c), compiled into `outdir` and
+    loaded with ctypes.CDLL, so the GIL is released during each call."""
+    import ctypes
+
+    out = os.path.join(str(outdir), "libconsumer.so")
+    subprocess.run([os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O1", "-I", DLPACK_H_DIR,
+                    "-o", out, CONSUMER_SOURCE, "-lpthread"], check=True, timeout=120)
+    lib = ctypes.CDLL(out)
+    lib.consumer_sum_int32.restype = ctypes.c_longlong
+    lib.consumer_flags.restype = ctypes.c_uint64
+    for f in (lib.consumer_sum_int32, lib.consumer_flags, lib.consumer_delete_on_thread,
+              lib.consumer_delete_later):
+        f.argtypes = [ctypes.c_void_p]
+    return lib
+
+
+def take(capsule, name=b"dltensor_versioned"):
+    """What a DLPack consumer does: take the tensor and rename the capsule as used."""
+    import ctypes
+
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    rename = ctypes.pythonapi.PyCapsule_SetName
+    rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
+    ptr = get(capsule, name)
+    assert rename(capsule, b"used_" + name) == 0
+    return ptr
+
+
 class Handle:
     """One fake library handle: `h` (int handle), `ptr` (int data address)."""
 

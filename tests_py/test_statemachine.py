@@ -30,7 +30,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
 
 import pybuf  # noqa: E402
 from cycle_parts import CallableRelease, hold  # noqa: E402
-from fakehelp import ENV_LIB, compile_fakelib, load_fake  # noqa: E402
+from fakehelp import ENV_LIB, compile_fakelib, load_dlpack_consumer, load_fake, take  # noqa: E402
 
 N = 16                      # int32 per fake handle
 MAX_OWNERS = 4
@@ -80,6 +80,18 @@ def fake():
         # Counting, not aborting, on a double destroy: the model reports it.
         _fake = load_fake(strict=False)
     return _fake
+
+
+_consumer = []              # [lib, its TemporaryDirectory]
+
+
+def consumer():
+    """The C DLPack consumer, built once per process."""
+    if not _consumer:
+        import tempfile
+        d = tempfile.TemporaryDirectory(prefix="pybuf-sm-consumer-")
+        _consumer.extend([load_dlpack_consumer(d.name), d])
+    return _consumer[0]
 
 
 class MOwner:
@@ -324,6 +336,31 @@ class PybufMachine(RuleBasedStateMachine):
         assert b.obj.exports == self.exports_of(b), (
             f"buffer exports {b.obj.exports} after a copy, model {self.exports_of(b)}")
         return None
+
+    @precondition(lambda self: any(b.obj is not None for b in self.buffers))
+    @rule(i=st.integers(0, 99), n=st.integers(1, 12))
+    @recorded
+    def foreign_frees_race_views(self, i, n):
+        """A tensor framework frees DLPack tensors of a buffer from threads of its own,
+        without the GIL, while this thread keeps taking and dropping views of the same
+        buffer; then waits for every free. The model does not change: a count lost or
+        taken twice between the threads shows in the invariants."""
+        b = self.pick([b for b in self.buffers if b.obj is not None], i)
+        closed = b.owner.closed or b.owner.released
+        lib = consumer()
+        for _ in range(n):
+            try:
+                cap = b.obj.__dlpack__(max_version=(1, 0))
+            except BufferError:
+                assert closed, "__dlpack__: BufferError on an open owner"
+                break
+            assert not closed, "__dlpack__ exported a closed buffer"
+            assert lib.consumer_delete_later(take(cap)) == 0
+            m = memoryview(b.obj)
+            a = np.asarray(b.obj)
+            assert np_read(a) == [b.owner.values[k] for k in range(b.start, b.start + b.n)]
+            del m, a
+        assert lib.consumer_wait_all() == 0
 
     @precondition(lambda self: any(v.obj is not None for v in self.views)
                   and len(self.views) < MAX_VIEWS)

@@ -195,7 +195,7 @@ typedef struct {
     int element_strides;      /* the core's verdict: strides in whole items (DLPack) */
     int32_t dl_code, dl_bits;
     int64_t lo, hi;           /* extent relative to address */
-    int64_t exports;          /* atomic */
+    int64_t exports;          /* gil_counter_add; read atomically */
     uint64_t trace_token;
     char *format;             /* a copy, in `block` */
     Py_ssize_t *shape;        /* in `block` */

@@ -8,7 +8,9 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"unsafe"
 
+	"github.com/pybuf-go/pybuf/pybuf/internal/clayout"
 	"github.com/pybuf-go/pybuf/pybuf/layout"
 	"github.com/pybuf-go/pybuf/pybuf/status"
 )
@@ -68,21 +70,7 @@ func completeLayout(l *C.pybuf_layout, errBuf *C.char) C.int32_t {
 		return fail(errBuf, err)
 	}
 
-	for i := range ndim {
-		l.strides[i] = C.int64_t(res.Strides[i])
-	}
-	l.address = C.uint64_t(address)
-	l.itemsize = C.int64_t(format.Itemsize)
-	l.dl_code = C.int32_t(format.DLCode)
-	l.dl_bits = C.int32_t(format.DLBits)
-	l.nbytes = C.int64_t(res.Nbytes)
-	l.lo = C.int64_t(res.Lo)
-	l.hi = C.int64_t(res.Hi)
-	l.c_contiguous = cBool(res.CContiguous)
-	l.f_contiguous = cBool(res.FContiguous)
-	l.element_strides = cBool(res.ElementStrides)
-	lowest, highest := res.AddressRange()
-	l.addr_min, l.addr_max = C.uint64_t(lowest), C.uint64_t(highest)
+	clayout.Write(unsafe.Pointer(l), address, format, res)
 	writeErr(errBuf, "")
 	return C.PYBUF_OK
 }

@@ -16,6 +16,7 @@ import (
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/gomem"
+	"github.com/pybuf-go/pybuf/pybuf/internal/clayout"
 	"github.com/pybuf-go/pybuf/pybuf/layout"
 	"github.com/pybuf-go/pybuf/pybuf/status"
 )
@@ -265,19 +266,8 @@ func (s *slot) export(dst *C.pybuf_go_array, v reflect.Value) (*gomem.Descriptor
 	l.nstrides = e.ndim
 	for i := range spec.Shape {
 		l.shape[i] = C.int64_t(spec.Shape[i])
-		l.strides[i] = C.int64_t(res.Strides[i])
 	}
-	l.address = e.address
-	l.itemsize = C.int64_t(s.parsed.Itemsize)
-	l.dl_code = C.int32_t(s.parsed.DLCode)
-	l.dl_bits = C.int32_t(s.parsed.DLBits)
-	l.nbytes = C.int64_t(res.Nbytes)
-	l.lo, l.hi = C.int64_t(res.Lo), C.int64_t(res.Hi)
-	l.c_contiguous = C.int32_t(btoi(res.CContiguous))
-	l.f_contiguous = C.int32_t(btoi(res.FContiguous))
-	l.element_strides = C.int32_t(btoi(res.ElementStrides))
-	lowest, highest := res.AddressRange()
-	l.addr_min, l.addr_max = C.uint64_t(lowest), C.uint64_t(highest)
+	clayout.Write(unsafe.Pointer(l), uint64(e.address), s.parsed, res)
 	dst.format = e.format
 	dst.readonly = e.readonly
 	dst.release = e.release

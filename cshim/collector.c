@@ -80,12 +80,22 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
     if (o == NULL)
         return NULL;
     module_state *st = o->st; /* the owner holds its module: valid until its dealloc */
+    /* From the collector, the owner lives only through its cycle, and the
+     * release may break it (a bound method of the object that holds the
+     * owner, dropped with the job): without a reference of its own, the owner
+     * would be freed inside its release, before run_release marks it done.
+     * From Owner_dealloc (no reference left) the dealloc keeps it. */
+    int held = Py_REFCNT(o) > 0;
+    if (held)
+        Py_INCREF(o);
     owner_release_garbage(o);
     /* the weakref may die with its entry: not before it is no longer used */
     Py_INCREF(weakref);
     if (st->gc_watched != NULL && PyDict_DelItem(st->gc_watched, key) < 0)
         PyErr_Clear();
     Py_DECREF(weakref);
+    if (held)
+        Py_DECREF(o); /* may free it (and its module, so st is not used after) */
     Py_RETURN_NONE;
 }
 

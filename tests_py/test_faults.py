@@ -9,15 +9,13 @@ build with the shim's assert()s on (no NDEBUG): the state machine runs against e
 invariant cshim/release.c states (wheels leave them out).
 """
 import os
-import shutil
 import subprocess
 import sys
-import sysconfig
 
 import pytest
 
-import pybuf
 from fakehelp import ENV_LIB, TESTS_DIR, describe
+from shimbuild import build_shim
 
 ROOT = os.path.dirname(TESTS_DIR)
 MACHINE = os.path.join(TESTS_DIR, "test_statemachine.py")
@@ -34,19 +32,7 @@ FAULTS = {
 
 def build_variant(fault, dest):
     """The installed pybuf package, its extension rebuilt with PYBUF_FAULT=fault."""
-    installed = os.path.dirname(pybuf.__file__)
-    pkg = os.path.join(dest, "pybuf")
-    shutil.copytree(installed, pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    ext = [f for f in os.listdir(pkg) if f.startswith("_pybuf.") and f.endswith(".so")]
-    assert len(ext) == 1, ext
-    cshim = os.path.join(ROOT, "cshim")
-    sources = sorted(os.path.join(cshim, f) for f in os.listdir(cshim) if f.endswith(".c"))
-    cmd = [os.environ.get("CC", "cc"), "-shared", "-fPIC", "-O2", "-std=gnu11",
-           f"-DPYBUF_FAULT={fault}", "-UNDEBUG", "-I", sysconfig.get_paths()["include"],
-           "-I", os.path.join(ROOT, "pybuf", "capi"), *sources, "-ldl",
-           "-o", os.path.join(pkg, ext[0])]
-    subprocess.run(cmd, check=True, timeout=300, capture_output=True)
-    return dest
+    return build_shim(dest, defines=[f"PYBUF_FAULT={fault}"])
 
 
 def run_machine(pythonpath, fakelib):

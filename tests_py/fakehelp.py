@@ -43,6 +43,11 @@ def load_dlpack_consumer(outdir):
     return lib
 
 
+# PyCapsule_SetName keeps the pointer, not a copy: the new names must outlive every
+# capsule, as a C consumer's string literals do (a temporary bytes was freed under it).
+USED_NAMES = {b"dltensor_versioned": b"used_dltensor_versioned", b"dltensor": b"used_dltensor"}
+
+
 def take(capsule, name=b"dltensor_versioned"):
     """What a DLPack consumer does: take the tensor and rename the capsule as used."""
     import ctypes
@@ -52,7 +57,7 @@ def take(capsule, name=b"dltensor_versioned"):
     rename = ctypes.pythonapi.PyCapsule_SetName
     rename.argtypes = [ctypes.py_object, ctypes.c_char_p]
     ptr = get(capsule, name)
-    assert rename(capsule, b"used_" + name) == 0
+    assert rename(capsule, USED_NAMES[name]) == 0
     return ptr
 
 

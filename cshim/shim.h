@@ -77,6 +77,9 @@ static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
 #define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
 #define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
                                    finalizer (0.1.0's collector timing) */
+#define FAULT_OOB_READ 5        /* __dlpack__ reads one int64 past its context's
+                                   dims: harmless without a sanitizer, caught by
+                                   AddressSanitizer (tests_py/test_sanitize.py) */
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif

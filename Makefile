@@ -1,6 +1,7 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
-#   make test   go vet, go test ./..., pytest (on python3, then on CPython 3.12 and 3.13)
+#   make test   go vet, go test ./..., pytest (on python3, under ASan/UBSan, then on
+#               CPython 3.12 and 3.13), wheel and sdist checks
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -8,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck
+.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +35,13 @@ go-test:
 
 py-test: install gostats
 	$(PY) -m pytest -q tests_py
+
+# The pytest suite against the C shim built with AddressSanitizer and
+# UndefinedBehaviorSanitizer, asserts on (no NDEBUG), into build/asan; the installed
+# package is untouched. Fails on any sanitizer finding, in pytest or in a process a
+# test starts (tests_py/sanitize/run.py; what it skips: tests_py/sanitize/skips.py).
+test-asan: install gostats
+	$(PY) tests_py/sanitize/run.py
 
 # The pytest suite again on pyenv's CPython 3.12 and 3.13, each in its own
 # virtualenv (.venv-3.12, .venv-3.13): the subinterpreter tests need 3.12+,
@@ -64,7 +72,7 @@ wheel:
 test-dist: wheel
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
-test: dev go-test typecheck py-test test-pythons test-dist
+test: dev go-test typecheck py-test test-asan test-pythons test-dist
 
 demo: install
 	$(PY) examples/seed_demo.py

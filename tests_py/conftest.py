@@ -8,6 +8,27 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import fakehelp  # noqa: E402
 from fakehelp import Calls, ENV_LIB, compile_fakelib, load_fake  # noqa: E402
+from sanitize.skips import skip_reason  # noqa: E402
+
+ASAN_FLAG = "PYBUF_ASAN"  # set by tests_py/sanitize/run.py
+ASAN_SKIPPED = []
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under the sanitizer leg (tests_py/sanitize/run.py), skip what cannot run there."""
+    if not os.environ.get(ASAN_FLAG):
+        return
+    for item in items:
+        reason = skip_reason(item.nodeid)
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=f"under ASan: {reason}"))
+            ASAN_SKIPPED.append(item.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if os.environ.get(ASAN_FLAG):
+        terminalreporter.write_line(f"sanitizer leg: {len(ASAN_SKIPPED)} test(s) skipped as "
+                                    "unable to run under ASan (tests_py/sanitize/skips.py)")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -13,10 +13,10 @@ CPython is not built with ASan, so its runtime is preloaded (LD_PRELOAD, from
 environment, and with it the preload, the options and the sanitized package.
 PYTHONMALLOC=malloc: every Python object then comes from malloc, so ASan sees the bounds
 and the frees of what the shim reads (pymalloc's arenas would hide both). Leak detection
-is off (CPython keeps its objects at exit by design). Reports are written to files under
+is off (CPython keeps its objects at exit by design). ASan's reports are written to files under
 the report directory (log_path), not to stderr, so a finding in a subprocess whose
 output a test reads or discards still counts: the run fails when pytest fails or when any
-report file exists, and prints each report.
+report holds a finding, and prints each one. UBSan's go to stderr (see UBSAN_OPTIONS).
 
 PYBUF_FAULT=n builds a planted fault (cshim/shim.h) into the sanitized shim;
 test_sanitize.py uses it to show that the run can fail.
@@ -63,9 +63,10 @@ def sanitizer_env(build_dir, report_dir):
             "detect_leaks=0", "allocator_may_return_null=1", "abort_on_error=1",
             "halt_on_error=1", "handle_segv=1", "allow_user_segv_handler=1",
             "detect_stack_use_after_return=0", f"log_path={report}"]),
-        "UBSAN_OPTIONS": ":".join([
-            "print_stacktrace=1", "halt_on_error=1", "abort_on_error=1",
-            f"log_path={report}"]),
+        # GCC's libubsan, loaded beside a preloaded libasan, ignores log_path: its reports
+        # go to the process's stderr, and -fno-sanitize-recover=all aborts the process,
+        # which fails pytest itself or the test that checks the subprocess's status.
+        "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1:abort_on_error=1",
         "PYTHONMALLOC": "malloc",
         "PYTHONPATH": os.pathsep.join(p for p in [build_dir, os.environ.get("PYTHONPATH")] if p),
         ENV_FLAG: "1",

@@ -26,8 +26,7 @@ pytestmark = pytest.mark.skipif(not os.environ.get("PYBUF_ASAN"),
 
 
 def run_leg(build_dir, fault, *pytest_args):
-    env = dict(os.environ, PYBUF_ASAN_DIR=str(build_dir), PYTHON=sys.executable,
-               PYBUF_FAULT=str(fault))
+    env = dict(os.environ, PYBUF_ASAN_DIR=str(build_dir), PYBUF_FAULT=str(fault))
     p = subprocess.run([sys.executable, RUNNER, *pytest_args], capture_output=True, text=True,
                        timeout=900, env=env, cwd=ROOT)
     return p.returncode, p.stdout, p.stderr

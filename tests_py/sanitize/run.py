@@ -100,7 +100,7 @@ def reports(report_dir):
 
 
 def main(argv):
-    python = os.environ.get("PYTHON", os.path.join(ROOT, ".venv", "bin", "python"))
+    python = sys.executable  # the interpreter pybuf is installed in (make: $(PY))
     build_dir = os.path.abspath(os.environ.get("PYBUF_ASAN_DIR", os.path.join(ROOT, "build", "asan")))
     t0 = time.monotonic()
     build(build_dir)

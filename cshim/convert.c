@@ -248,9 +248,41 @@ int address_from_object(module_state *st, PyObject *obj, const char *argname, ui
 
 /* ---- shapes and strides ---- */
 
+/* One item's __index__, called directly: an exception it raises passes
+ * through as it is, and an answer that is no int is named by its place. */
+static int dim_from_item(PyObject *item, const char *argname, Py_ssize_t i, int64_t *out)
+{
+    if (!PyIndex_Check(item) || PyBool_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd] must be an int, not %.100s", argname, i,
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyLong_Check(item) ? Py_NewRef(item)
+                                       : Py_TYPE(item)->tp_as_number->nb_index(item);
+    if (idx == NULL)
+        return -1;
+    if (!PyLong_Check(idx)) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd]: __index__ returned %.100s, not an int", argname,
+                     i, Py_TYPE(idx)->tp_name);
+        Py_DECREF(idx);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
+    Py_DECREF(idx);
+    if (overflow) {
+        PyErr_Format(PyExc_OverflowError, "%s[%zd] does not fit in 64 bits", argname, i);
+        return -1;
+    }
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t *n)
 {
-    PyObject *fast;
+    PyObject *items;
     if (PyLong_CheckExact(seq)) { /* the common 1-D case, without a tuple */
         int overflow = 0;
         long long v = PyLong_AsLongLongAndOverflow(seq, &overflow);
@@ -265,49 +297,41 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
         dims[(*n)++] = v;
         return 0;
     }
+    /* A tuple of our own, holding its items: each item's __index__ is
+     * Python code that may empty, grow or free the caller's list (and its
+     * items), so nothing is read from the list after the first call. A list
+     * subclass is read as a list (its storage), as before: no __len__,
+     * __iter__ or __getitem__ of its own runs. */
     if (PyIndex_Check(seq)) {
-        fast = PyTuple_Pack(1, seq);
-    } else if (PyTuple_Check(seq) || PyList_Check(seq)) {
-        fast = Py_NewRef(seq);
+        items = PyTuple_Pack(1, seq);
+    } else if (PyTuple_Check(seq)) {
+        items = Py_NewRef(seq); /* immutable: it holds its items while we hold it */
+    } else if (PyList_Check(seq)) {
+        items = PyList_AsTuple(seq);
     } else {
         PyErr_Format(PyExc_TypeError, "%s must be an int or a tuple of ints, not %.100s",
                      argname, Py_TYPE(seq)->tp_name);
         return -1;
     }
-    if (fast == NULL)
+    if (items == NULL)
         return -1;
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
+    Py_ssize_t len = PyTuple_GET_SIZE(items);
     /* More than the fixed arrays of pybuf_layout hold: only counted, so that
      * Go's one check of the number of dimensions words the error. */
     if (*n + len > PYBUF_MAXDIM) {
-        Py_DECREF(fast);
+        Py_DECREF(items);
         *n = (int32_t)(len > INT32_MAX / 2 ? INT32_MAX / 2 : *n + len);
         return 0;
     }
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
-        if (!PyIndex_Check(item) || PyBool_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "%s[%zd] must be an int, not %.100s",
-                         argname, i, Py_TYPE(item)->tp_name);
-            Py_DECREF(fast);
-            return -1;
-        }
-        PyObject *idx = PyNumber_Index(item);
-        if (idx == NULL) {
-            Py_DECREF(fast);
-            return -1;
-        }
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
-        Py_DECREF(idx);
-        if (overflow) {
-            PyErr_Format(PyExc_OverflowError, "%s[%zd] does not fit in 64 bits", argname, i);
-            Py_DECREF(fast);
+        int64_t v;
+        if (dim_from_item(PyTuple_GET_ITEM(items, i), argname, i, &v) < 0) {
+            Py_DECREF(items);
             return -1;
         }
         dims[(*n)++] = v;
     }
-    Py_DECREF(fast);
+    Py_DECREF(items);
     return 0;
 }
 

@@ -346,11 +346,16 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
  */
 #define DTYPE_SPECS_MAX 256
 
-/* The answer for the dtype a loop passes again and again, without hashing it. */
+/* The answer for the dtype a loop passes again and again, without hashing
+ * it. The pair changes together: the old dtype's last reference may go here,
+ * and its __del__ may come back for another dtype. */
 static PyObject *remember_last(module_state *st, PyObject *dtype, PyObject *spec)
 {
-    Py_XSETREF(st->dtype_last, Py_NewRef(dtype));
-    Py_XSETREF(st->dtype_last_spec, Py_NewRef(spec));
+    PyObject *old_dtype = st->dtype_last, *old_spec = st->dtype_last_spec;
+    st->dtype_last = Py_NewRef(dtype);
+    st->dtype_last_spec = Py_NewRef(spec);
+    Py_XDECREF(old_dtype);
+    Py_XDECREF(old_spec);
     return spec;
 }
 

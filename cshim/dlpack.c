@@ -213,8 +213,13 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
             map[i] = found;
     }
     if (nkw > 0 && nkw <= 4) {
-        Py_XSETREF(st->dlpack_kwnames_seen, Py_NewRef(kwnames));
+        /* the tuple and its map change together: the old tuple's last
+         * reference may go here, and a str subclass key's __del__ may call
+         * __dlpack__ again */
+        PyObject *old = st->dlpack_kwnames_seen;
         memcpy(st->dlpack_kwmap, map, sizeof map);
+        st->dlpack_kwnames_seen = Py_NewRef(kwnames);
+        Py_XDECREF(old);
     }
     return 0;
 }

@@ -113,6 +113,8 @@ static void job_forget(release_job *job)
     job->thread = NULL;
 }
 
+void release_job_forget(release_job *job) { job_forget(job); }
+
 /*
  * Runs a release. `from_user`: the caller is the user's own call (close(),
  * run_pending()), so a Python release that raises propagates (-1); from
@@ -225,11 +227,14 @@ static release_job *dequeue_for(creator_thread *c)
 }
 
 /* Runs the queued releases of creator `c`, one at a time, outside the lock
- * (a release may queue or run others). */
-static int pending_run(creator_thread *c, int raise_errors)
+ * (a release may queue or run others); returns how many ran, or -1. The
+ * record is held across the releases, which are Python code. */
+static int64_t pending_run(creator_thread *c, int raise_errors)
 {
     PyObject *first_error = NULL;
     release_job *job;
+    int64_t ran = 0;
+    creator_thread_incref(c);
     while ((job = dequeue_for(c)) != NULL) {
         if (job_run(job, raise_errors) < 0) {
             if (first_error == NULL)
@@ -238,15 +243,17 @@ static int pending_run(creator_thread *c, int raise_errors)
                 PyErr_WriteUnraisable(NULL);
         }
         PyMem_RawFree(job);
+        ran++;
     }
+    creator_thread_decref(c);
     if (first_error != NULL) {
         shim_err_restore(first_error);
         return -1;
     }
-    return 0;
+    return ran;
 }
 
-int pending_run_mine(int raise_errors)
+int64_t pending_run_mine(int raise_errors)
 {
     if (ATOMIC_LOAD(&pending_count) == 0)
         return 0;

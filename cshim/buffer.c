@@ -79,12 +79,11 @@ fail:
 
 int buffer_check_exportable(BufferObject *b)
 {
-    int64_t state = ATOMIC_LOAD(&b->owner->counts.state);
-    if (state & (STATE_CLOSED | STATE_RELEASED)) {
-        PyObject *label = owner_label(b->owner);
+    if (ATOMIC_LOAD(&b->owner->counts.state) & (STATE_CLOSED | STATE_RELEASED)) {
+        PyObject *label = owner_label(b->owner); /* the name's repr: Python code */
         if (label == NULL)
             return -1;
-        if (state & STATE_CLOSED)
+        if (ATOMIC_LOAD(&b->owner->counts.state) & STATE_CLOSED)
             PyErr_Format(PyExc_BufferError,
                          "buffer of %U is closed: it gives out no new views "
                          "(existing ones keep working until they die)", label);

@@ -416,13 +416,18 @@ static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn
             PyErr_Clear();
             return 0;
         }
-        st->cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
+        PyObject *type = PyObject_GetAttrString(mod, "CFuncPtr");
         Py_DECREF(mod);
-        if (st->cfuncptr_type == NULL || !PyType_Check(st->cfuncptr_type)) {
-            Py_CLEAR(st->cfuncptr_type);
+        if (type == NULL || !PyType_Check(type)) {
+            Py_XDECREF(type);
             PyErr_Clear();
             return 0;
         }
+        /* the import and the lookup may run Python code that came here first */
+        if (st->cfuncptr_type == NULL)
+            st->cfuncptr_type = type;
+        else
+            Py_DECREF(type);
     }
     if (!PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)st->cfuncptr_type))
         return 0;

@@ -53,6 +53,8 @@
  * State: per interpreter (module_state: gc_armed, gc_watched, gc_tick), touched
  * with that interpreter's GIL held; owners are armed, watched and released in
  * the interpreter that created them.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -27,6 +27,8 @@
  *
  * Every entry point starts with entry_parse (convert.c): its arguments, then
  * the releases queued for this thread.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -9,6 +9,8 @@
  *
  * Per interpreter (module_state), with its GIL held: the two caches below
  * hold that interpreter's objects.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -7,6 +7,8 @@
  * what is per process (the Go core, the registry and its queue, fork
  * state) lives in the other files, behind locks or atomics, because own-GIL
  * interpreters run in parallel (docs/INTERPRETERS.md).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

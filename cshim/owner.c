@@ -6,6 +6,8 @@
  * (release.c): when it is closed and its last Buffer dies, when its last
  * reference goes, or, in a garbage cycle, once every finalizer of the cycle has
  * run and nothing can reach it any more (collector.c).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

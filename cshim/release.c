@@ -42,6 +42,8 @@
  * Two words for "released" on purpose: the `released` attribute reads DONE
  * (close(strict=True) and tests wait for the release to have returned); the
  * repr and error messages say "released" from RELEASED on (no new views).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -3,6 +3,8 @@
  *
  * Mapping and unlinking run in Go (pybuf/shm); the mapping is given back with
  * munmap at release, in C, so it also happens where Go cannot run.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -354,7 +354,8 @@ PyObject *from_buffer(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (PyObject_GetBuffer(obj, view, flags) < 0) {
         PyMem_Free(view);
         owner_end(o, NULL);
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) && !PyObject_CheckBuffer(obj)) {
+            /* no exporter at all; an exporter's own TypeError passes through */
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "obj must support the buffer protocol, not %.100s",
                          Py_TYPE(obj)->tp_name);

@@ -474,6 +474,15 @@ def test_exporter_whose_buffer_raises_propagates_exactly():
 
 
 @needs_buffer_protocol_in_python
+def test_exporter_whose_buffer_raises_type_error_propagates_exactly():
+    def fail():
+        raise TypeError("from __buffer__")
+
+    with pytest.raises(TypeError, match="^from __buffer__$"):
+        pybuf.from_buffer(Exporter(on_buffer=fail))
+
+
+@needs_buffer_protocol_in_python
 def test_exporter_whose_buffer_makes_and_closes_owners_is_wrapped():
     others = Calls()
 

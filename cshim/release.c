@@ -328,6 +328,13 @@ static int run_release(OwnerObject *o, int from_user)
     int64_t before = state_add(o, STATE_RELEASED);
     if ((before & STATE_RELEASED) && PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return 0;
+    /* The release is Python code, and so is dropping what it held: in a
+     * garbage cycle the owner's last reference (its wrapper's) may go while
+     * it runs. Held until DONE is set; not while it is being deallocated (its
+     * count is 0 then, and nothing else can free it). */
+    int held = Py_REFCNT(o) > 0;
+    if (held)
+        Py_INCREF(o);
     unregister(o);
     release_job job = take_job(o);
     state_check(o);
@@ -347,6 +354,8 @@ static int run_release(OwnerObject *o, int from_user)
     }
     state_add(o, STATE_DONE);
     state_check(o);
+    if (held)
+        Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;
 }
 

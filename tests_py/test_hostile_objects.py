@@ -697,3 +697,31 @@ def test_release_that_makes_new_owners_leaves_them_working():
     np.asarray(made[1])[:] = [1, 2, 3, 4]
     assert list(np.asarray(made[0])[:4]) == [1, 2, 3, 4]
     assert not made[0].closed and not made[1].closed
+
+
+def test_release_that_drops_its_owner_in_a_garbage_cycle_runs_once(fake):
+    """The release deletes the last references to its own owner while it runs (the
+    owner is freed before the release returns); pybuf must not touch it after."""
+
+    class Wrapper:
+        def __init__(self):
+            self.h = fake.create_ints(4)
+            self.owner = pybuf.Owner(release=self.release)
+            self.buf = self.owner.buffer(self.h.ptr, 4, "i")
+            self.ran = ran
+
+        def release(self):
+            self.ran.append(weakref.ref(self.owner))
+            del self.owner, self.buf
+            gc.collect()
+            self.h.lib.fake_destroy(self.h.h)
+
+    ran = []
+    w = Wrapper()
+    h = w.h
+    del w
+    for _ in range(3):
+        gc.collect()
+    assert len(ran) == 1 and ran[0]() is None
+    assert h.destroys == 1
+    assert pybuf.alloc(8).owner.buffers == 1

@@ -18,8 +18,9 @@
  * caller's release never runs (ownership was never taken), and the owner is
  * RELEASED without ever having been seen.
  *
- * Python objects are hostile (docs/ARCHITECTURE.md): every step above may run
- * Python code (a hook, an __index__, a thread's name while tracing). An owner
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a
+ * call into Python is used after it, and every step above may run Python code
+ * (a hook, an __index__, a thread's name while tracing). An owner
  * from owner_begin is not tracked by the collector until owner_commit, so no
  * such code can reach it (gc.get_objects() included); an owner Python made
  * itself (Owner(), a Segment) is checked again after the last call into
@@ -27,8 +28,6 @@
  *
  * Every entry point starts with entry_parse (convert.c): its arguments, then
  * the releases queued for this thread.
- *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -150,14 +150,22 @@ typedef struct {
     char *c_data;
 } cffi_cdata_head;
 
+/* cffi's types are static (C) types: a Python class can take any name,
+ * "_cffi_backend.x" included (type() accepts dots), and a bytes subclass so
+ * named would have its length read as a CType pointer. */
+static int is_cffi_type(PyTypeObject *tp, const char *name, size_t n)
+{
+    return !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strncmp(tp->tp_name, name, n) == 0;
+}
+
 static int cffi_layout_plausible(PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 ||
+    if (!is_cffi_type(tp, "_cffi_backend.", 14) ||
         tp->tp_basicsize < (Py_ssize_t)sizeof(cffi_cdata_head))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
-    return ct != NULL && strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
+    return ct != NULL && is_cffi_type(Py_TYPE(ct), "_cffi_backend.CType", 20);
 }
 
 /* 1 and *out: read in C; 0: use the hook; -1: error. `hook` answers with
@@ -467,7 +475,7 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
             return -1;
         keep = Py_NewRef(release);
     } else if (PyCallable_Check(release) &&
-               strncmp(Py_TYPE(release)->tp_name, "_cffi_backend.", 14) != 0) {
+               !is_cffi_type(Py_TYPE(release), "_cffi_backend.", 14)) {
         /* a Python callable: ctypes functions were taken above, and a cffi
          * object (callable too) goes to the hook below */
         if (arg != Py_None) {

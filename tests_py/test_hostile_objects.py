@@ -199,6 +199,23 @@ def test_sequence_that_is_no_list_or_tuple_is_type_error_naming_shape():
         pybuf.alloc(Seq())
 
 
+# --- objects dressed as cffi's --------------------------------------------------------
+
+
+def test_python_class_named_like_a_cffi_type_is_no_cffi_pointer(mem):
+    # type() accepts dots: its length would sit where cffi keeps the CType pointer
+    Disguised = type("_cffi_backend.__CDataOwn", (bytes,), {})
+    with pytest.raises(TypeError, match="address must be an int, a ctypes pointer"):
+        pybuf.wrap(Disguised(b"abcde"), 4)
+
+
+def test_python_callable_named_like_a_cffi_type_is_a_python_release():
+    calls = Calls()
+    Disguised = type("_cffi_backend.__CDataOwn", (), {"__call__": lambda self: calls()})
+    pybuf.Owner(Disguised()).close()
+    assert calls.calls == 1
+
+
 # --- the owner closed, or its last Buffer dropped, in the middle of a call ---------------
 
 

@@ -45,7 +45,7 @@ def address(args: tuple[object, str]) -> int | None:
         except TypeError:
             pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):
-        value = type(obj).__index__(obj)  # its own exception passes through as it is
+        value = type(obj).__index__(obj)  # type: ignore[attr-defined]  # its own exception passes through
         if not isinstance(value, int):
             raise TypeError(f"{argname}: __index__ returned {type(value).__name__}, not an int")
         return value

@@ -5,6 +5,8 @@
  * The descriptor is consumed whatever happens: copied and freed by the core.
  * If adopt raises, the descriptor's release has run (ownership
  * was handed over with the descriptor).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

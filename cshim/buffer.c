@@ -6,32 +6,39 @@
  * it is deallocated (not merely cleared: a memoryview's tp_clear still calls
  * our releasebuffer afterwards), so the owner's release cannot run while a
  * view can still reach the memory.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
 #include <string.h>
 #include <structmember.h>
 
+/* The one place a Buffer is made, and the last word on its owner: whatever
+ * Python code ran before (hooks, __index__, a thread's name while tracing)
+ * may have closed or released the owner, so it is checked here, after the
+ * last call into Python. */
 BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly)
 {
+    char *site = trace_on() ? site_capture() : NULL; /* Python code: first */
     Py_ssize_t flen;
     const char *fmt = PyUnicode_AsUTF8AndSize(format, &flen);
-    if (fmt == NULL)
-        return NULL;
+    if (fmt == NULL || owner_check_open(owner) < 0)
+        goto fail;
     if (l->nbytes > PY_SSIZE_T_MAX) {
         PyErr_SetString(PyExc_OverflowError, "shape: the buffer is larger than Py_ssize_t");
-        return NULL;
+        goto fail;
     }
     if (owner->st->buffer_type == NULL) { /* module_clear ran: the module is being freed */
         PyErr_SetString(PyExc_RuntimeError, "pybuf: the module is being torn down");
-        return NULL;
+        goto fail;
     }
     /* One block: shape, strides, then the format string. */
     size_t dims = sizeof(Py_ssize_t) * 2 * (size_t)l->ndim;
     BufferObject *b = PyObject_GC_NewVar(BufferObject, owner->st->buffer_type,
                                          (Py_ssize_t)(dims + (size_t)flen + 1));
     if (b == NULL)
-        return NULL;
+        goto fail;
     b->owner = NULL;
     b->weakreflist = NULL;
     b->trace_token = 0;
@@ -61,23 +68,24 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     gil_counter_add(&owner->counts.nbytes, l->nbytes);
     if (trace_on()) {
         const core_api *core = core_if_usable();
-        char *site = site_capture();
         if (core != NULL && owner->core_id != 0)
             b->trace_token = core->trace(owner->core_id, PYBUF_TRACE_BUFFER, site);
-        free(site);
     }
+    free(site);
     PyObject_GC_Track(b);
     return b;
+fail:
+    free(site);
+    return NULL;
 }
 
 int buffer_check_exportable(BufferObject *b)
 {
-    int64_t state = ATOMIC_LOAD(&b->owner->counts.state);
-    if (state & (STATE_CLOSED | STATE_RELEASED)) {
-        PyObject *label = owner_label(b->owner);
+    if (ATOMIC_LOAD(&b->owner->counts.state) & (STATE_CLOSED | STATE_RELEASED)) {
+        PyObject *label = owner_label(b->owner); /* the name's repr: Python code */
         if (label == NULL)
             return -1;
-        if (state & STATE_CLOSED)
+        if (ATOMIC_LOAD(&b->owner->counts.state) & STATE_CLOSED)
             PyErr_Format(PyExc_BufferError,
                          "buffer of %U is closed: it gives out no new views "
                          "(existing ones keep working until they die)", label);
@@ -110,33 +118,58 @@ void buffer_export_dropped(BufferObject *b)
         owner_maybe_release_after_export(b->owner);
 }
 
+/* While tracing: the export's creation site, taken before the checks below
+ * (capturing it runs Python code, which may close the owner). */
+static void getbuffer_traced(BufferObject *self, Py_buffer *view)
+{
+    char *site = site_capture();
+    const core_api *core = core_if_usable();
+    if (core != NULL && self->owner->core_id != 0)
+        view->internal = (void *)(uintptr_t)core->trace(self->owner->core_id,
+                                                       PYBUF_TRACE_EXPORT, site);
+    free(site);
+}
+
+static void untrace_export(Py_buffer *view)
+{
+    if (view->internal != NULL) {
+        const core_api *core = core_if_usable();
+        if (core != NULL)
+            core->untrace((uint64_t)(uintptr_t)view->internal);
+        view->internal = NULL;
+    }
+}
+
 /* Mirrors CPython's memoryview: honour exactly what the consumer asked. */
 static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
 {
     view->obj = NULL;
+    view->internal = NULL;
+    if (trace_on())
+        getbuffer_traced(self, view);
     if (buffer_check_exportable(self) < 0)
-        return -1;
+        goto refused;
     if ((flags & PyBUF_WRITABLE) && self->readonly) {
         PyErr_SetString(PyExc_BufferError, "buffer is read-only: no writable view");
-        return -1;
+        goto refused;
     }
     if ((flags & PyBUF_C_CONTIGUOUS) == PyBUF_C_CONTIGUOUS && !self->c_contiguous) {
         PyErr_SetString(PyExc_BufferError, "buffer is not C-contiguous");
-        return -1;
+        goto refused;
     }
     if ((flags & PyBUF_F_CONTIGUOUS) == PyBUF_F_CONTIGUOUS && !self->f_contiguous) {
         PyErr_SetString(PyExc_BufferError, "buffer is not Fortran-contiguous");
-        return -1;
+        goto refused;
     }
     if ((flags & PyBUF_ANY_CONTIGUOUS) == PyBUF_ANY_CONTIGUOUS && !self->c_contiguous &&
         !self->f_contiguous) {
         PyErr_SetString(PyExc_BufferError, "buffer is not contiguous");
-        return -1;
+        goto refused;
     }
     if ((flags & PyBUF_STRIDES) != PyBUF_STRIDES && !self->c_contiguous) {
         PyErr_SetString(PyExc_BufferError,
                         "buffer is not C-contiguous: the consumer must accept strides");
-        return -1;
+        goto refused;
     }
     view->buf = self->address;
     view->len = self->nbytes;
@@ -148,28 +181,17 @@ static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
     view->shape = (flags & PyBUF_ND) == PyBUF_ND ? self->shape : NULL;
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? self->strides : NULL;
     view->suboffsets = NULL;
-    view->internal = NULL;
-    if (trace_on()) {
-        const core_api *core = core_if_usable();
-        char *site = site_capture();
-        if (core != NULL && self->owner->core_id != 0)
-            view->internal = (void *)(uintptr_t)core->trace(self->owner->core_id,
-                                                           PYBUF_TRACE_EXPORT, site);
-        free(site);
-    }
     view->obj = Py_NewRef(self);
     buffer_export_taken(self);
     return 0;
+refused:
+    untrace_export(view);
+    return -1;
 }
 
 static void Buffer_releasebuffer(BufferObject *self, Py_buffer *view)
 {
-    if (view->internal != NULL) {
-        const core_api *core = core_if_usable();
-        if (core != NULL)
-            core->untrace((uint64_t)(uintptr_t)view->internal);
-        view->internal = NULL;
-    }
+    untrace_export(view);
     buffer_export_dropped(self);
 }
 
@@ -252,10 +274,8 @@ static PyObject *Buffer_region(BufferObject *self, PyObject *const *args, Py_ssi
         Py_DECREF(fmt_in);
     if (r < 0)
         return NULL;
-    if (owner_check_open(self->owner) < 0) {
-        Py_DECREF(format);
-        return NULL;
-    }
+    /* buffer_new checks the owner again: the hooks and __index__ ran Python
+     * code. The parent's fields read above are its own, fixed at creation. */
     PyObject *b = (PyObject *)buffer_new(self->owner, &l, format, readonly);
     Py_DECREF(format);
     return b;
@@ -347,8 +367,8 @@ static PyObject *Buffer_repr(BufferObject *self)
     PyObject *shape = tuple_of(self->shape, self->ndim);
     if (shape == NULL)
         return NULL;
+    PyObject *label = owner_label(self->owner); /* the name's repr: Python code */
     int64_t state = ATOMIC_LOAD(&self->owner->counts.state);
-    PyObject *label = owner_label(self->owner);
     char address[24];
     snprintf(address, sizeof address, "0x%llx", (unsigned long long)(uintptr_t)self->address);
     PyObject *r = label == NULL ? NULL : PyUnicode_FromFormat(

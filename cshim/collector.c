@@ -53,6 +53,8 @@
  * State: per interpreter (module_state: gc_armed, gc_watched, gc_tick), touched
  * with that interpreter's GIL held; owners are armed, watched and released in
  * the interpreter that created them.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -79,23 +81,18 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
     OwnerObject *o = (OwnerObject *)PyLong_AsVoidPtr(key);
     if (o == NULL)
         return NULL;
-    module_state *st = o->st; /* the owner holds its module: valid until its dealloc */
-    /* From the collector, the owner lives only through its cycle, and the
-     * release may break it (a bound method of the object that holds the
-     * owner, dropped with the job): without a reference of its own, the owner
-     * would be freed inside its release, before run_release marks it done.
-     * From Owner_dealloc (no reference left) the dealloc keeps it. */
-    int held = Py_REFCNT(o) > 0;
-    if (held)
-        Py_INCREF(o);
-    owner_release_garbage(o);
+    /* The release may free the owner (its cycle's last reference goes with
+     * what the release held), and with it the owner's reference to the
+     * module whose state `st` is: the module is held here instead. */
+    PyObject *module = Py_NewRef(o->module);
+    module_state *st = o->st;
+    owner_release_garbage(o); /* `o` may be gone from here on */
     /* the weakref may die with its entry: not before it is no longer used */
     Py_INCREF(weakref);
     if (st->gc_watched != NULL && PyDict_DelItem(st->gc_watched, key) < 0)
         PyErr_Clear();
     Py_DECREF(weakref);
-    if (held)
-        Py_DECREF(o); /* may free it (and its module, so st is not used after) */
+    Py_DECREF(module);
     Py_RETURN_NONE;
 }
 

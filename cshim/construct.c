@@ -18,6 +18,14 @@
  * caller's release never runs (ownership was never taken), and the owner is
  * RELEASED without ever having been seen.
  *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a
+ * call into Python is used after it, and every step above may run Python code
+ * (a hook, an __index__, a thread's name while tracing). An owner
+ * from owner_begin is not tracked by the collector until owner_commit, so no
+ * such code can reach it (gc.get_objects() included); an owner Python made
+ * itself (Owner(), a Segment) is checked again after the last call into
+ * Python, in owner_commit.
+ *
  * Every entry point starts with entry_parse (convert.c): its arguments, then
  * the releases queued for this thread.
  */
@@ -78,39 +86,61 @@ OwnerObject *owner_begin(module_state *st, PyObject *name)
         return NULL;
     /* pybuf's own Owner type: its finalizer needs no wrapping */
     OwnerObject *o = owner_alloc(st->owner_type, st->module, st);
-    if (o != NULL)
-        Py_SETREF(o->name, Py_NewRef(name));
+    if (o == NULL)
+        return NULL;
+    /* Out of the collector's sight until owner_commit: nothing the
+     * constructor's Python calls run can find it and close or re-init it. */
+    PyObject_GC_UnTrack(o);
+    Py_SETREF(o->name, Py_NewRef(name));
     return o;
 }
 
 /* An owner fresh from tp_new that a Python subclass (or Segment) made: not
- * yet taken, not yet registered. */
+ * yet taken, not yet registered, holding nothing. */
 static int owner_is_fresh(OwnerObject *o)
 {
-    return o->core_id == 0 && o->rel.kind == RELEASE_NONE && ATOMIC_LOAD(&o->counts.state) == 0;
+    return o->core_id == 0 && o->rel.kind == RELEASE_NONE && o->rel.thread == NULL &&
+           o->rel.keepalive == NULL && ATOMIC_LOAD(&o->counts.state) == 0;
 }
 
 /* Every caller has asked core_require already (owner_begin, or the owner's
  * own __init__ or _shm_open): no owner where Go cannot run (rule 7). */
-static int owner_register(OwnerObject *o)
+static int owner_register(OwnerObject *o, char *site)
 {
-    if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL)
+    if (o->name != Py_None && (o->name_utf8 = PyUnicode_AsUTF8(o->name)) == NULL) {
+        free(site);
         return -1;
-    return registry_add(o, trace_on() ? site_capture() : NULL);
+    }
+    return registry_add(o, site);
 }
 
 PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, int readonly)
 {
-    if (owner_register(o) < 0) {
+    /* The creation site first: capturing it asks Python for the thread's
+     * name. After it, no Python code runs until the owner is registered. */
+    char *site = trace_on() ? site_capture() : NULL;
+    if (o->core_id != 0 || (ATOMIC_LOAD(&o->counts.state) & (STATE_CLOSED | STATE_RELEASED))) {
+        /* Python code reached this owner (one Python made) while it was
+         * being made, and registered, closed or released it: it is that
+         * code's now, not ours to finish or to disarm. */
+        free(site);
+        PyErr_SetString(PyExc_RuntimeError, "pybuf: the owner was initialized, closed or "
+                        "released by other code while it was being made");
+        return NULL;
+    }
+    if (owner_register(o, site) < 0) {
         owner_disarm(o);
         return NULL;
     }
-    if (l == NULL)
-        return Py_NewRef(o);
-    PyObject *b = (PyObject *)buffer_new(o, l, format, readonly);
-    if (b == NULL)
-        owner_disarm(o);
-    return b;
+    PyObject *result = l == NULL ? Py_NewRef(o) : (PyObject *)buffer_new(o, l, format, readonly);
+    if (result == NULL) {
+        if (!(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED))
+            owner_disarm(o);
+        return NULL;
+    }
+    if (!PyObject_GC_IsTracked((PyObject *)o)) /* made by owner_begin: done, now visible */
+        PyObject_GC_Track(o);
+    return result;
 }
 
 PyObject *owner_end(OwnerObject *o, PyObject *result)
@@ -121,11 +151,25 @@ PyObject *owner_end(OwnerObject *o, PyObject *result)
     return result;
 }
 
-/* Takes the caller's release (release=, arg=, release_thread=). */
+/* The caller's release (release=, arg=, release_thread=) into `job`: all of
+ * it, or nothing. May run Python code (hooks, __index__). */
+static int release_job_from_args(module_state *st, PyObject *release, PyObject *arg,
+                                 PyObject *thread, release_job *job)
+{
+    if (release_from_args(st, release ? release : Py_None, arg ? arg : Py_None, job) < 0)
+        return -1;
+    if (release_thread_from_arg(thread ? thread : Py_None, &job->thread) < 0) {
+        release_job_forget(job);
+        return -1;
+    }
+    return 0;
+}
+
+/* Takes the caller's release into an owner from owner_begin (that no Python
+ * code can reach). */
 static int owner_take_release(OwnerObject *o, PyObject *release, PyObject *arg, PyObject *thread)
 {
-    return release_from_args(o->st, release ? release : Py_None, arg ? arg : Py_None, &o->rel) < 0 ||
-           release_thread_from_arg(thread ? thread : Py_None, &o->rel.thread) < 0 ? -1 : 0;
+    return release_job_from_args(o->st, release, arg, thread, &o->rel);
 }
 
 /* ---- Owner(release=None, *, arg=None, name=None, release_thread=None) ---- */
@@ -133,28 +177,53 @@ static int owner_take_release(OwnerObject *o, PyObject *release, PyObject *arg, 
 static const char *const owner_init_names[] = {"release", "arg", "name", "release_thread"};
 static const entry_params owner_init_params = {"Owner", owner_init_names, 4, 1, 0};
 
+static int init_called_twice(void)
+{
+    PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
+    return -1;
+}
+
+/* `self` is reachable from Python code all along (it is a subclass's
+ * `self`): the release is built aside and put in only after the last call
+ * into Python, once `self` is seen to be fresh still. */
+static int owner_init_held(OwnerObject *self, PyObject *const *a)
+{
+    if (!owner_is_fresh(self))
+        return init_called_twice();
+    PyObject *name = a[2] ? a[2] : Py_None;
+    if (check_name(name) < 0 || core_require(self->st) == NULL)
+        return -1;
+    release_job job;
+    memset(&job, 0, sizeof job);
+    if (release_job_from_args(self->st, a[0], a[1], a[3], &job) < 0) {
+        if (owner_is_fresh(self))
+            owner_disarm(self);
+        return -1;
+    }
+    if (!owner_is_fresh(self)) { /* the hooks' Python code initialized or closed it */
+        release_job_forget(&job);
+        return init_called_twice();
+    }
+    self->rel = job;
+    Py_SETREF(self->name, Py_NewRef(name)); /* a fresh owner's is None: no __del__ runs */
+    PyObject *r = owner_commit(self, NULL, NULL, 0);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
 int owner_tp_init(OwnerObject *self, PyObject *args, PyObject *kwds)
 {
     PyObject *a[4];
     if (entry_parse_tuple(&owner_init_params, args, kwds, a) < 0)
         return -1;
-    if (!owner_is_fresh(self)) {
-        PyErr_SetString(PyExc_TypeError, "Owner.__init__() may be called only once");
-        return -1;
-    }
-    PyObject *name = a[2] ? a[2] : Py_None;
-    if (check_name(name) < 0)
-        return -1;
-    Py_SETREF(self->name, Py_NewRef(name));
-    if (core_require(self->st) == NULL)
-        return -1;
-    if (owner_take_release(self, a[0], a[1], a[3]) < 0) {
-        owner_disarm(self);
-        return -1;
-    }
-    PyObject *r = owner_commit(self, NULL, NULL, 0);
-    Py_XDECREF(r);
-    return r == NULL ? -1 : 0;
+    /* Held: they are borrowed from `kwds`, a dict that Python code run
+     * below (a hook, an __index__) may reach and empty. */
+    for (int i = 0; i < 4; i++)
+        Py_XINCREF(a[i]);
+    int r = owner_init_held(self, a);
+    for (int i = 0; i < 4; i++)
+        Py_XDECREF(a[i]);
+    return r;
 }
 
 /* ---- Owner.buffer(address, shape, dtype='B', *, strides=None, readonly=False) ---- */
@@ -173,15 +242,10 @@ static PyObject *buffer_from_args(OwnerObject *self, PyObject *address, PyObject
     PyObject *format = NULL;
     if (layout_from_args(self->st, &l, shape, dtype, strides ? strides : Py_None, &format) < 0)
         return NULL;
-    PyObject *b;
-    if (committing) {
-        b = owner_commit(self, &l, format, readonly);
-    } else if (owner_check_open(self) < 0) {
-        /* the dtype hook ran Python code: the owner may have been closed since */
-        b = NULL;
-    } else {
-        b = (PyObject *)buffer_new(self, &l, format, readonly);
-    }
+    /* buffer_new checks the owner again: the hooks and __index__ above ran
+     * Python code, which may have closed it since */
+    PyObject *b = committing ? owner_commit(self, &l, format, readonly)
+                             : (PyObject *)buffer_new(self, &l, format, readonly);
     Py_DECREF(format);
     return b;
 }
@@ -289,7 +353,8 @@ PyObject *from_buffer(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
     if (PyObject_GetBuffer(obj, view, flags) < 0) {
         PyMem_Free(view);
         owner_end(o, NULL);
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError) && !PyObject_CheckBuffer(obj)) {
+            /* no exporter at all; an exporter's own TypeError passes through */
             PyErr_Clear();
             PyErr_Format(PyExc_TypeError, "obj must support the buffer protocol, not %.100s",
                          Py_TYPE(obj)->tp_name);

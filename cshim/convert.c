@@ -9,6 +9,8 @@
  *
  * Per interpreter (module_state), with its GIL held: the two caches below
  * hold that interpreter's objects.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -148,14 +150,22 @@ typedef struct {
     char *c_data;
 } cffi_cdata_head;
 
+/* cffi's types are static (C) types: a Python class can take any name,
+ * "_cffi_backend.x" included (type() accepts dots), and a bytes subclass so
+ * named would have its length read as a CType pointer. */
+static int is_cffi_type(PyTypeObject *tp, const char *name, size_t n)
+{
+    return !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strncmp(tp->tp_name, name, n) == 0;
+}
+
 static int cffi_layout_plausible(PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 ||
+    if (!is_cffi_type(tp, "_cffi_backend.", 14) ||
         tp->tp_basicsize < (Py_ssize_t)sizeof(cffi_cdata_head))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
-    return ct != NULL && strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
+    return ct != NULL && is_cffi_type(Py_TYPE(ct), "_cffi_backend.CType", 20);
 }
 
 /* 1 and *out: read in C; 0: use the hook; -1: error. `hook` answers with
@@ -248,9 +258,41 @@ int address_from_object(module_state *st, PyObject *obj, const char *argname, ui
 
 /* ---- shapes and strides ---- */
 
+/* One item's __index__, called directly: an exception it raises passes
+ * through as it is, and an answer that is no int is named by its place. */
+static int dim_from_item(PyObject *item, const char *argname, Py_ssize_t i, int64_t *out)
+{
+    if (!PyIndex_Check(item) || PyBool_Check(item)) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd] must be an int, not %.100s", argname, i,
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    PyObject *idx = PyLong_Check(item) ? Py_NewRef(item)
+                                       : Py_TYPE(item)->tp_as_number->nb_index(item);
+    if (idx == NULL)
+        return -1;
+    if (!PyLong_Check(idx)) {
+        PyErr_Format(PyExc_TypeError, "%s[%zd]: __index__ returned %.100s, not an int", argname,
+                     i, Py_TYPE(idx)->tp_name);
+        Py_DECREF(idx);
+        return -1;
+    }
+    int overflow = 0;
+    long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
+    Py_DECREF(idx);
+    if (overflow) {
+        PyErr_Format(PyExc_OverflowError, "%s[%zd] does not fit in 64 bits", argname, i);
+        return -1;
+    }
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t *n)
 {
-    PyObject *fast;
+    PyObject *items;
     if (PyLong_CheckExact(seq)) { /* the common 1-D case, without a tuple */
         int overflow = 0;
         long long v = PyLong_AsLongLongAndOverflow(seq, &overflow);
@@ -265,49 +307,41 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
         dims[(*n)++] = v;
         return 0;
     }
+    /* A tuple of our own, holding its items: each item's __index__ is
+     * Python code that may empty, grow or free the caller's list (and its
+     * items), so nothing is read from the list after the first call. A list
+     * subclass is read as a list (its storage), as before: no __len__,
+     * __iter__ or __getitem__ of its own runs. */
     if (PyIndex_Check(seq)) {
-        fast = PyTuple_Pack(1, seq);
-    } else if (PyTuple_Check(seq) || PyList_Check(seq)) {
-        fast = Py_NewRef(seq);
+        items = PyTuple_Pack(1, seq);
+    } else if (PyTuple_Check(seq)) {
+        items = Py_NewRef(seq); /* immutable: it holds its items while we hold it */
+    } else if (PyList_Check(seq)) {
+        items = PyList_AsTuple(seq);
     } else {
         PyErr_Format(PyExc_TypeError, "%s must be an int or a tuple of ints, not %.100s",
                      argname, Py_TYPE(seq)->tp_name);
         return -1;
     }
-    if (fast == NULL)
+    if (items == NULL)
         return -1;
-    Py_ssize_t len = PySequence_Fast_GET_SIZE(fast);
+    Py_ssize_t len = PyTuple_GET_SIZE(items);
     /* More than the fixed arrays of pybuf_layout hold: only counted, so that
      * Go's one check of the number of dimensions words the error. */
     if (*n + len > PYBUF_MAXDIM) {
-        Py_DECREF(fast);
+        Py_DECREF(items);
         *n = (int32_t)(len > INT32_MAX / 2 ? INT32_MAX / 2 : *n + len);
         return 0;
     }
     for (Py_ssize_t i = 0; i < len; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(fast, i);
-        if (!PyIndex_Check(item) || PyBool_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "%s[%zd] must be an int, not %.100s",
-                         argname, i, Py_TYPE(item)->tp_name);
-            Py_DECREF(fast);
-            return -1;
-        }
-        PyObject *idx = PyNumber_Index(item);
-        if (idx == NULL) {
-            Py_DECREF(fast);
-            return -1;
-        }
-        int overflow = 0;
-        long long v = PyLong_AsLongLongAndOverflow(idx, &overflow);
-        Py_DECREF(idx);
-        if (overflow) {
-            PyErr_Format(PyExc_OverflowError, "%s[%zd] does not fit in 64 bits", argname, i);
-            Py_DECREF(fast);
+        int64_t v;
+        if (dim_from_item(PyTuple_GET_ITEM(items, i), argname, i, &v) < 0) {
+            Py_DECREF(items);
             return -1;
         }
         dims[(*n)++] = v;
     }
-    Py_DECREF(fast);
+    Py_DECREF(items);
     return 0;
 }
 
@@ -322,11 +356,16 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
  */
 #define DTYPE_SPECS_MAX 256
 
-/* The answer for the dtype a loop passes again and again, without hashing it. */
+/* The answer for the dtype a loop passes again and again, without hashing
+ * it. The pair changes together: the old dtype's last reference may go here,
+ * and its __del__ may come back for another dtype. */
 static PyObject *remember_last(module_state *st, PyObject *dtype, PyObject *spec)
 {
-    Py_XSETREF(st->dtype_last, Py_NewRef(dtype));
-    Py_XSETREF(st->dtype_last_spec, Py_NewRef(spec));
+    PyObject *old_dtype = st->dtype_last, *old_spec = st->dtype_last_spec;
+    st->dtype_last = Py_NewRef(dtype);
+    st->dtype_last_spec = Py_NewRef(spec);
+    Py_XDECREF(old_dtype);
+    Py_XDECREF(old_spec);
     return spec;
 }
 
@@ -387,13 +426,18 @@ static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn
             PyErr_Clear();
             return 0;
         }
-        st->cfuncptr_type = PyObject_GetAttrString(mod, "CFuncPtr");
+        PyObject *type = PyObject_GetAttrString(mod, "CFuncPtr");
         Py_DECREF(mod);
-        if (st->cfuncptr_type == NULL || !PyType_Check(st->cfuncptr_type)) {
-            Py_CLEAR(st->cfuncptr_type);
+        if (type == NULL || !PyType_Check(type)) {
+            Py_XDECREF(type);
             PyErr_Clear();
             return 0;
         }
+        /* the import and the lookup may run Python code that came here first */
+        if (st->cfuncptr_type == NULL)
+            st->cfuncptr_type = type;
+        else
+            Py_DECREF(type);
     }
     if (!PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)st->cfuncptr_type))
         return 0;
@@ -431,7 +475,7 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
             return -1;
         keep = Py_NewRef(release);
     } else if (PyCallable_Check(release) &&
-               strncmp(Py_TYPE(release)->tp_name, "_cffi_backend.", 14) != 0) {
+               !is_cffi_type(Py_TYPE(release), "_cffi_backend.", 14)) {
         /* a Python callable: ctypes functions were taken above, and a cffi
          * object (callable too) goes to the hook below */
         if (arg != Py_None) {

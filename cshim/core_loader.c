@@ -12,6 +12,8 @@
  * interpreters run in parallel: the load and the paths are behind
  * `loader_lock`, and the flags read on every call are atomic. The lock is
  * never held while waiting for a GIL or running Python code that could.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #define _GNU_SOURCE
 #include "shim.h"

@@ -5,6 +5,8 @@
  * returns until the consumer's deleter runs (or the unconsumed capsule dies).
  * The structs are DLPack 1.0's (pybuf/capi/dlpack.h, which shim.h includes
  * through pybuf_core.h).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -216,8 +218,13 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
             map[i] = found;
     }
     if (nkw > 0 && nkw <= 4) {
-        Py_XSETREF(st->dlpack_kwnames_seen, Py_NewRef(kwnames));
+        /* the tuple and its map change together: the old tuple's last
+         * reference may go here, and a str subclass key's __del__ may call
+         * __dlpack__ again */
+        PyObject *old = st->dlpack_kwnames_seen;
         memcpy(st->dlpack_kwmap, map, sizeof map);
+        st->dlpack_kwnames_seen = Py_NewRef(kwnames);
+        Py_XDECREF(old);
     }
     return 0;
 }

@@ -6,6 +6,8 @@
  * parameters, converts each by its kind (goargs.c, no Go), releases the GIL,
  * crosses into Go once (pybuf_core_go_call checks the views and runs the
  * function), and turns the results into Python objects (goresults.c).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "gocall.h"
 

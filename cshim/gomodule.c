@@ -8,6 +8,8 @@
  * Go runtime and is refused. An installed module announces its library
  * (entry point group pybuf.go_library), which the loader picks before its
  * own core: the import order does not matter.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

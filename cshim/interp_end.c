@@ -16,6 +16,8 @@
  * daemon threads may still run C code over pybuf memory after it finalizes,
  * so an owner alive at the very end is reported (PYBUF_REPORT_LEAKS), not
  * released.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

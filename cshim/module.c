@@ -7,6 +7,8 @@
  * what is per process (the Go core, the registry and its queue, fork
  * state) lives in the other files, behind locks or atomics, because own-GIL
  * interpreters run in parallel (docs/INTERPRETERS.md).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -35,7 +37,11 @@ PyObject *hook_call(module_state *st, const char *name, PyObject *arg)
                      "(import pybuf, not pybuf._pybuf)", name);
         return NULL;
     }
-    return PyObject_CallOneArg(fn, arg);
+    /* held: the call is Python code, which may replace the hooks dict */
+    Py_INCREF(fn);
+    PyObject *r = PyObject_CallOneArg(fn, arg);
+    Py_DECREF(fn);
+    return r;
 }
 
 static PyObject *set_hooks(PyObject *m, PyObject *args)
@@ -100,10 +106,10 @@ static PyObject *run_pending(PyObject *m, PyObject *unused)
 {
     (void)m;
     (void)unused;
-    int64_t before = ATOMIC_LOAD(&pending_count);
-    if (pending_run_mine(1) < 0)
-        return NULL;
-    return PyLong_FromLongLong(before - ATOMIC_LOAD(&pending_count));
+    /* counted as they run: the releases are Python code, which may queue
+     * others, and other threads queue theirs meanwhile */
+    int64_t ran = pending_run_mine(1);
+    return ran < 0 ? NULL : PyLong_FromLongLong(ran);
 }
 
 static PyObject *load_core(PyObject *m, PyObject *path)

@@ -6,6 +6,8 @@
  * (release.c): when it is closed and its last Buffer dies, when its last
  * reference goes, or, in a garbage cycle, once every finalizer of the cycle has
  * run and nothing can reach it any more (collector.c).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -18,7 +20,11 @@ PyObject *owner_label(OwnerObject *o)
 {
     if (o->name == Py_None)
         return PyUnicode_FromString("an unnamed owner");
-    return PyUnicode_FromFormat("owner %R", o->name);
+    /* held: a str subclass's __repr__ is Python code */
+    PyObject *name = Py_NewRef(o->name);
+    PyObject *label = PyUnicode_FromFormat("owner %R", name);
+    Py_DECREF(name);
+    return label;
 }
 
 static const char *state_word(OwnerObject *o)
@@ -277,10 +283,15 @@ static void Owner_dealloc(OwnerObject *self)
 
 static PyObject *Owner_repr(OwnerObject *self)
 {
-    return PyUnicode_FromFormat("<%s %R %s, %lld buffer(s), %lld export(s)>",
-                                Py_TYPE(self)->tp_name, self->name, state_word(self),
-                                (long long)ATOMIC_LOAD(&self->counts.buffers),
-                                (long long)ATOMIC_LOAD(&self->counts.exports));
+    PyObject *name = PyObject_Repr(self->name); /* Python code: before the counts */
+    if (name == NULL)
+        return NULL;
+    PyObject *r = PyUnicode_FromFormat("<%s %U %s, %lld buffer(s), %lld export(s)>",
+                                       Py_TYPE(self)->tp_name, name, state_word(self),
+                                       (long long)ATOMIC_LOAD(&self->counts.buffers),
+                                       (long long)ATOMIC_LOAD(&self->counts.exports));
+    Py_DECREF(name);
+    return r;
 }
 
 static PyObject *Owner_get_name(OwnerObject *self, void *c) { (void)c; return Py_NewRef(self->name); }

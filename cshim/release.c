@@ -42,6 +42,8 @@
  * Two words for "released" on purpose: the `released` attribute reads DONE
  * (close(strict=True) and tests wait for the release to have returned); the
  * repr and error messages say "released" from RELEASED on (no new views).
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -112,6 +114,8 @@ static void job_forget(release_job *job)
     creator_thread_decref(job->thread);
     job->thread = NULL;
 }
+
+void release_job_forget(release_job *job) { job_forget(job); }
 
 /*
  * Runs a release. `from_user`: the caller is the user's own call (close(),
@@ -225,11 +229,14 @@ static release_job *dequeue_for(creator_thread *c)
 }
 
 /* Runs the queued releases of creator `c`, one at a time, outside the lock
- * (a release may queue or run others). */
-static int pending_run(creator_thread *c, int raise_errors)
+ * (a release may queue or run others); returns how many ran, or -1. The
+ * record is held across the releases, which are Python code. */
+static int64_t pending_run(creator_thread *c, int raise_errors)
 {
     PyObject *first_error = NULL;
     release_job *job;
+    int64_t ran = 0;
+    creator_thread_incref(c);
     while ((job = dequeue_for(c)) != NULL) {
         if (job_run(job, raise_errors) < 0) {
             if (first_error == NULL)
@@ -238,15 +245,17 @@ static int pending_run(creator_thread *c, int raise_errors)
                 PyErr_WriteUnraisable(NULL);
         }
         PyMem_RawFree(job);
+        ran++;
     }
+    creator_thread_decref(c);
     if (first_error != NULL) {
         shim_err_restore(first_error);
         return -1;
     }
-    return 0;
+    return ran;
 }
 
-int pending_run_mine(int raise_errors)
+int64_t pending_run_mine(int raise_errors)
 {
     if (ATOMIC_LOAD(&pending_count) == 0)
         return 0;
@@ -319,6 +328,13 @@ static int run_release(OwnerObject *o, int from_user)
     int64_t before = state_add(o, STATE_RELEASED);
     if ((before & STATE_RELEASED) && PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return 0;
+    /* The release is Python code, and so is dropping what it held: in a
+     * garbage cycle the owner's last reference (its wrapper's) may go while
+     * it runs. Held until DONE is set; not while it is being deallocated (its
+     * count is 0 then, and nothing else can free it). */
+    int held = Py_REFCNT(o) > 0;
+    if (held)
+        Py_INCREF(o);
     unregister(o);
     release_job job = take_job(o);
     state_check(o);
@@ -338,6 +354,8 @@ static int run_release(OwnerObject *o, int from_user)
     }
     state_add(o, STATE_DONE);
     state_check(o);
+    if (held)
+        Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;
 }
 

@@ -305,8 +305,11 @@ int owner_close_release(OwnerObject *o);
 void owner_wait_released(OwnerObject *o);
 /* Marks an owner that never took ownership (a failed constructor) as released. */
 void owner_disarm(OwnerObject *o);
-/* Runs the releases queued for this thread; -1 if one raised and `raise_errors`. */
-int pending_run_mine(int raise_errors);
+/* Drops what a release job that never went into an owner holds. */
+void release_job_forget(release_job *job);
+/* Runs the releases queued for this thread: how many ran; -1 if one raised
+ * and `raise_errors`. */
+int64_t pending_run_mine(int raise_errors);
 /* Runs the releases queued for `c` (its thread is ending, on that thread). */
 void pending_run_for(creator_thread *c);
 extern int64_t pending_count;

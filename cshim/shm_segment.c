@@ -3,6 +3,8 @@
  *
  * Mapping and unlinking run in Go (pybuf/shm); the mapping is given back with
  * munmap at release, in C, so it also happens where Go cannot run.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -22,16 +24,19 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
                           &create, &readonly))
         return NULL;
     pending_run_mine(0);
-    if (o->core_id != 0 || o->rel.kind != RELEASE_NONE || ATOMIC_LOAD(&o->counts.state) != 0) {
-        PyErr_SetString(PyExc_TypeError, "_shm_open: the owner is already in use");
-        return NULL;
-    }
     const char *cname = NULL;
     if (name != Py_None && (cname = PyUnicode_AsUTF8(name)) == NULL)
         return NULL;
     const core_api *core = core_require(st);
     if (core == NULL)
         return NULL;
+    /* After the last call into Python before the mapping (the queued
+     * releases, the core's loader): the owner is still unused. owner_commit
+     * checks it once more. */
+    if (o->core_id != 0 || o->rel.kind != RELEASE_NONE || ATOMIC_LOAD(&o->counts.state) != 0) {
+        PyErr_SetString(PyExc_TypeError, "_shm_open: the owner is already in use");
+        return NULL;
+    }
     pybuf_mapping m;
     memset(&m, 0, sizeof m);
     char err[PYBUF_ERRLEN] = "";

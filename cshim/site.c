@@ -5,6 +5,8 @@
  * module for the thread's name is far too slow for the export hot path.
  * Both pieces of state here are per process and read by every interpreter:
  * the switch is atomic, the package directory is written once.
+ *
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
  */
 #include "shim.h"
 

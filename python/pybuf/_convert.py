@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import operator
 from typing import Any
 
 _ffi: Any = None
@@ -46,7 +45,10 @@ def address(args: tuple[object, str]) -> int | None:
         except TypeError:
             pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):
-        return operator.index(obj)  # type: ignore[arg-type]
+        value = type(obj).__index__(obj)  # type: ignore[attr-defined]  # its own exception passes through
+        if not isinstance(value, int):
+            raise TypeError(f"{argname}: __index__ returned {type(value).__name__}, not an int")
+        return value
     return None
 
 

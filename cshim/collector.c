@@ -79,13 +79,17 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
     OwnerObject *o = (OwnerObject *)PyLong_AsVoidPtr(key);
     if (o == NULL)
         return NULL;
-    module_state *st = o->st; /* the owner holds its module: valid until its dealloc */
+    /* The release may free the owner (what it held may have held the owner's
+     * last reference), and with it the owner's reference to its module. */
+    PyObject *module = Py_NewRef(o->module);
+    module_state *st = o->st;
     owner_release_garbage(o);
     /* the weakref may die with its entry: not before it is no longer used */
     Py_INCREF(weakref);
     if (st->gc_watched != NULL && PyDict_DelItem(st->gc_watched, key) < 0)
         PyErr_Clear();
     Py_DECREF(weakref);
+    Py_DECREF(module);
     Py_RETURN_NONE;
 }
 

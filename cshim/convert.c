@@ -148,14 +148,28 @@ typedef struct {
     char *c_data;
 } cffi_cdata_head;
 
+/* A cdata: its type is _cffi_backend._CDataBase or derives from it. Other
+ * objects of _cffi_backend (a buffer from ffi.buffer, an FFI, a CType) have
+ * no such head: their second word is no CType. cffi's types are static: a
+ * class made in Python under one of their names is not one of them. */
+static int cffi_is_cdata(PyTypeObject *tp)
+{
+    for (; tp != NULL; tp = tp->tp_base)
+        if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+            strcmp(tp->tp_name, "_cffi_backend._CDataBase") == 0)
+            return 1;
+    return 0;
+}
+
 static int cffi_layout_plausible(PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 ||
+    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 || !cffi_is_cdata(tp) ||
         tp->tp_basicsize < (Py_ssize_t)sizeof(cffi_cdata_head))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
-    return ct != NULL && strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
+    return ct != NULL && !(Py_TYPE(ct)->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+           strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
 }
 
 /* 1 and *out: read in C; 0: use the hook; -1: error. `hook` answers with
@@ -488,6 +502,10 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
     job->cfunc = (void (*)(void *))(uintptr_t)fn;
     job->carg = (void *)(uintptr_t)carg;
     job->keepalive = keep;
+    /* Held whatever it is: an owning cffi pointer or a ctypes object frees
+     * the memory carg points into when it dies, and an address read from it
+     * says nothing of that. */
+    job->arg = arg == Py_None ? NULL : Py_NewRef(arg);
     return 0;
 }
 

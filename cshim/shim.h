@@ -123,7 +123,10 @@ typedef struct release_job {
     void (*cfunc)(void *);
     void *carg;
     PyObject *callable;       /* RELEASE_PYCALL */
-    PyObject *keepalive;      /* the ctypes/cffi objects a C release points into */
+    PyObject *keepalive;      /* the ctypes/cffi function object a C release is read from */
+    PyObject *arg;            /* the `arg` object given to a C release, whatever it is (a
+                                 cffi or ctypes object may own the memory carg points
+                                 into): held until the release has returned */
     Py_buffer *source;        /* RELEASE_PYBUFFER */
     void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes;
                                  RELEASE_MUNMAP: the mapping */

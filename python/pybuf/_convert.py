@@ -13,6 +13,9 @@ from typing import Any
 
 _ffi: Any = None
 
+#: ctypes.byref()'s type, which ctypes does not name.
+_CArgObject = type(ctypes.byref(ctypes.c_char()))
+
 
 def _cffi() -> Any:
     """An FFI instance, only once a cffi object has been seen."""
@@ -40,9 +43,16 @@ def address(args: tuple[object, str]) -> int | None:
         return ctypes.cast(obj, ctypes.c_void_p).value or 0
     if isinstance(obj, (ctypes.Array, ctypes.Structure, ctypes.Union, ctypes._SimpleCData)):
         return ctypes.addressof(obj)
+    if type(obj) is _CArgObject:
+        # byref(x, offset): c_void_p takes it as the address of x plus offset
+        return ctypes.cast(obj, ctypes.c_void_p).value or 0
     if _is_cffi(obj):
+        ffi = _cffi()
         try:
-            return int(_cffi().cast("uintptr_t", obj))
+            if type(obj) is ffi.buffer:
+                # ffi.buffer(): the address of the memory it exposes
+                obj = ffi.from_buffer(obj)
+            return int(ffi.cast("uintptr_t", obj))
         except TypeError:
             pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):

@@ -40,7 +40,9 @@ def address(args: tuple[object, str]) -> int | None:
     if isinstance(obj, ctypes.c_void_p):
         return obj.value or 0
     if isinstance(obj, (ctypes._Pointer, ctypes._CFuncPtr)):  # type: ignore[attr-defined]
-        return ctypes.cast(obj, ctypes.c_void_p).value or 0
+        # the pointer's own storage; ctypes.cast would put obj in a reference cycle
+        # with itself, so a pointer dropped after its release would wait for a collection
+        return ctypes.c_void_p.from_buffer(obj).value or 0
     if isinstance(obj, (ctypes.Array, ctypes.Structure, ctypes.Union, ctypes._SimpleCData)):
         return ctypes.addressof(obj)
     if type(obj) is _CArgObject:

@@ -505,7 +505,7 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
     /* Held whatever it is: an owning cffi pointer or a ctypes object frees
      * the memory carg points into when it dies, and an address read from it
      * says nothing of that. */
-    job->arg = arg == Py_None ? NULL : Py_NewRef(arg);
+    job->arg = arg == Py_None || PYBUF_FAULT == FAULT_ARG_NOT_HELD ? NULL : Py_NewRef(arg);
     return 0;
 }
 

@@ -77,6 +77,8 @@ static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
 #define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
 #define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
                                    finalizer (0.1.0's collector timing) */
+#define FAULT_ARG_NOT_HELD 5    /* an owner does not hold its `arg` (as before: a
+                                   cffi ffi.new arg was freed before its release) */
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif

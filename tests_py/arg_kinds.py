@@ -184,40 +184,48 @@ def _cffi_token(lib, tid):
     return p
 
 
-def make_case(fake, kind):
-    """A fresh Case of `kind` over a fresh token."""
+def make_arg(fake, kind, tid):
+    """(arg, memory, link) of `kind` over a fresh token whose id is `tid`: `memory` is
+    the object whose death frees the token (None: C memory, never freed), `link` an
+    object of the arg that can carry an attribute (None: none can)."""
     lib = fake.lib
-    tid = next_id()
     if kind == "none":
-        return Case(fake, kind, None, None, None)
+        return None, None, None
     if kind == "int":
-        return Case(fake, kind, lib.fake_token_new(tid), None, tid)
+        return lib.fake_token_new(tid), None, None
     if kind == "index":
         h = Handle(lib.fake_token_new(tid))
-        return Case(fake, kind, h, None, tid, link=h)
+        return h, None, h
     if kind == "ctypes_pointer":
         t = _ctypes_token(lib, tid)
-        return Case(fake, kind, ctypes.pointer(t), t, tid, link=t)
+        return ctypes.pointer(t), t, t
     if kind == "ctypes_byref":
         # no link: a byref object takes no part in the collector (as an ndarray), so a
         # cycle through it is never garbage
         t = _ctypes_token(lib, tid)
-        return Case(fake, kind, ctypes.byref(t), t, tid)
+        return ctypes.byref(t), t, None
     if kind == "ctypes_array":
         a = _ctypes_array_token(lib, tid)
-        return Case(fake, kind, a, a, tid, link=a)
+        return a, a, a
     if kind == "c_void_p":
         v = VoidP(lib.fake_token_new(tid))
-        return Case(fake, kind, v, None, tid, link=v)
+        return v, None, v
     if kind == "cffi_new":
         p = _cffi_token(lib, tid)
-        return Case(fake, kind, p, p, tid)
+        return p, p, None
     if kind == "cffi_cast":
-        return Case(fake, kind, ffi().cast("fake_token *", lib.fake_token_new(tid)), None, tid)
+        return ffi().cast("fake_token *", lib.fake_token_new(tid)), None, None
     if kind == "cffi_buffer":
         p = _cffi_token(lib, tid)
-        return Case(fake, kind, ffi().buffer(p), p, tid)
+        return ffi().buffer(p), p, None
     if kind == "cffi_from_buffer":
         a = _ctypes_array_token(lib, tid)
-        return Case(fake, kind, ffi().from_buffer(a), a, tid, link=a)
+        return ffi().from_buffer(a), a, a
     raise AssertionError(kind)
+
+
+def make_case(fake, kind):
+    """A fresh Case of `kind` over a fresh token."""
+    tid = None if kind == "none" else next_id()
+    arg, memory, link = make_arg(fake, kind, tid)
+    return Case(fake, kind, arg, memory, tid, link=link)

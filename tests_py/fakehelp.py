@@ -124,6 +124,7 @@ class Fake:
             ("fake_token_init", None, [vp, ctypes.c_uint64]),
             ("fake_token_new", vp, [ctypes.c_uint64]),
             ("fake_token_release", None, [vp]),
+            ("fake_destroy_token", None, [vp]),
             ("fake_token_releases", ctypes.c_long, [ctypes.c_uint64]),
             ("fake_token_bad", ctypes.c_long, []),
             ("fake_token_nulls", ctypes.c_long, []),

@@ -32,6 +32,9 @@
  *                                              released; anything else (a second
  *                                              release, freed or reused memory) only
  *                                              counts as bad; NULL counts as NULL
+ *   void  fake_destroy_token(void *p)       -> a live token whose id is a handle: marked
+ *                                              released, then fake_destroy(handle);
+ *                                              anything else only counts as bad
  *   long  fake_token_releases(uint64 id), fake_token_bad(void), fake_token_nulls(void)
  *   FAKE_TOKEN_REPORT=1 in the environment: at process exit (after Python's
  *                                              finalization) one line on fd 2:
@@ -272,6 +275,20 @@ void fake_token_release(void *p) {
         token_bad++;
     }
     pthread_mutex_unlock(&mu);
+}
+
+void fake_destroy_token(void *p) {
+    fake_token *t = p;
+    pthread_mutex_lock(&mu);
+    int live = t != NULL && t->magic == FAKE_TOKEN_LIVE;
+    uint64_t handle = live ? t->id : 0;
+    if (live)
+        t->magic = FAKE_TOKEN_RELEASED;
+    else
+        token_bad++;
+    pthread_mutex_unlock(&mu);
+    if (live)
+        fake_destroy((void *)(uintptr_t)handle);
 }
 
 long fake_token_releases(uint64_t id) {

@@ -150,22 +150,37 @@ typedef struct {
     char *c_data;
 } cffi_cdata_head;
 
-/* cffi's types are static (C) types: a Python class can take any name,
- * "_cffi_backend.x" included (type() accepts dots), and a bytes subclass so
- * named would have its length read as a CType pointer. */
-static int is_cffi_type(PyTypeObject *tp, const char *name, size_t n)
+/* One of cffi's own (static) types: a cdata, or a function wrapper of a
+ * compiled module. A Python class can take any name, "_cffi_backend.x"
+ * included (type() accepts dots), so the name alone proves nothing. */
+static int cffi_static_type(PyTypeObject *tp)
 {
-    return !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) && strncmp(tp->tp_name, name, n) == 0;
+    return !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+           strncmp(tp->tp_name, "_cffi_backend.", 14) == 0;
+}
+
+/* A cdata: its type is _cffi_backend._CDataBase or derives from it. Other
+ * objects of _cffi_backend (a buffer from ffi.buffer, an FFI, a CType) have
+ * no such head: their second word is no CType. cffi's types are static: a
+ * class made in Python under one of their names is not one of them. */
+static int cffi_is_cdata(PyTypeObject *tp)
+{
+    for (; tp != NULL; tp = tp->tp_base)
+        if (!(tp->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+            strcmp(tp->tp_name, "_cffi_backend._CDataBase") == 0)
+            return 1;
+    return 0;
 }
 
 static int cffi_layout_plausible(PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (!is_cffi_type(tp, "_cffi_backend.", 14) ||
+    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 || !cffi_is_cdata(tp) ||
         tp->tp_basicsize < (Py_ssize_t)sizeof(cffi_cdata_head))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
-    return ct != NULL && is_cffi_type(Py_TYPE(ct), "_cffi_backend.CType", 20);
+    return ct != NULL && !(Py_TYPE(ct)->tp_flags & Py_TPFLAGS_HEAPTYPE) &&
+           strcmp(Py_TYPE(ct)->tp_name, "_cffi_backend.CType") == 0;
 }
 
 /* 1 and *out: read in C; 0: use the hook; -1: error. `hook` answers with
@@ -474,8 +489,7 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
         if (found < 0)
             return -1;
         keep = Py_NewRef(release);
-    } else if (PyCallable_Check(release) &&
-               !is_cffi_type(Py_TYPE(release), "_cffi_backend.", 14)) {
+    } else if (PyCallable_Check(release) && !cffi_static_type(Py_TYPE(release))) {
         /* a Python callable: ctypes functions were taken above, and a cffi
          * object (callable too) goes to the hook below */
         if (arg != Py_None) {
@@ -532,6 +546,10 @@ int release_from_args(module_state *st, PyObject *release, PyObject *arg, releas
     job->cfunc = (void (*)(void *))(uintptr_t)fn;
     job->carg = (void *)(uintptr_t)carg;
     job->keepalive = keep;
+    /* Held whatever it is: an owning cffi pointer or a ctypes object frees
+     * the memory carg points into when it dies, and an address read from it
+     * says nothing of that. */
+    job->arg = arg == Py_None || PYBUF_FAULT == FAULT_ARG_NOT_HELD ? NULL : Py_NewRef(arg);
     return 0;
 }
 

@@ -245,6 +245,7 @@ static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
     Py_VISIT(self->module);
     Py_VISIT(self->rel.callable);
     Py_VISIT(self->rel.keepalive);
+    Py_VISIT(self->rel.arg);
     if (self->rel.source != NULL)
         Py_VISIT(self->rel.source->obj);
     return 0;
@@ -256,6 +257,7 @@ static int Owner_clear(OwnerObject *self)
     if (ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) {
         Py_CLEAR(self->rel.callable);
         Py_CLEAR(self->rel.keepalive);
+        Py_CLEAR(self->rel.arg);
     }
     return 0;
 }
@@ -274,6 +276,7 @@ static void Owner_dealloc(OwnerObject *self)
     registry_remove(self);  /* the registry must not keep a pointer into us */
     Py_CLEAR(self->rel.callable);
     Py_CLEAR(self->rel.keepalive);
+    Py_CLEAR(self->rel.arg);
     Py_CLEAR(self->name);
     PyObject *module = self->module; /* after everything that may read st */
     tp->tp_free((PyObject *)self);

@@ -69,7 +69,8 @@ static void state_check(const OwnerObject *o)
     STATE_ASSERT(!(s & STATE_ENDING) || (s & STATE_CLOSED));
     STATE_ASSERT(!(s & STATE_RELEASED) || o->core_id == 0);
     STATE_ASSERT(!(s & STATE_DONE) || (o->rel.kind == RELEASE_NONE && o->rel.callable == NULL &&
-                                       o->rel.keepalive == NULL && o->rel.source == NULL));
+                                       o->rel.keepalive == NULL && o->rel.arg == NULL &&
+                                       o->rel.source == NULL));
     STATE_ASSERT(ATOMIC_LOAD(&o->counts.buffers) >= 0 && ATOMIC_LOAD(&o->counts.exports) >= 0);
 }
 
@@ -100,6 +101,7 @@ static release_job take_job(OwnerObject *o)
         /* planted: the owner keeps its release, so it can run again */
         Py_XINCREF(job.callable);
         Py_XINCREF(job.keepalive);
+        Py_XINCREF(job.arg);
         creator_thread_incref(job.thread);
         return job;
     }
@@ -107,22 +109,30 @@ static release_job take_job(OwnerObject *o)
     return job;
 }
 
+/* Drops what the job held, the pending exception kept. Each decref may run
+ * any code (a cffi `arg` made by ffi.gc runs its destructor; an `arg` or a
+ * callable that closes over a wrapper frees that wrapper, and with it maybe
+ * the owner the job came from): so it comes after every use of the owner. */
 static void job_forget(release_job *job)
 {
+    PyObject *exc = shim_err_take();
     Py_CLEAR(job->callable);
     Py_CLEAR(job->keepalive);
+    Py_CLEAR(job->arg);
     creator_thread_decref(job->thread);
     job->thread = NULL;
+    shim_err_restore(exc);
 }
 
 void release_job_forget(release_job *job) { job_forget(job); }
 
 /*
- * Runs a release. `from_user`: the caller is the user's own call (close(),
- * run_pending()), so a Python release that raises propagates (-1); from
- * deallocation or the garbage collector it goes to sys.unraisablehook.
+ * Calls a release; what the job holds stays held (job_forget drops it).
+ * `from_user`: the caller is the user's own call (close(), run_pending()), so
+ * a Python release that raises propagates (-1); from deallocation or the
+ * garbage collector it goes to sys.unraisablehook.
  */
-static int job_run(release_job *job, int from_user)
+static int job_call(release_job *job, int from_user)
 {
     int status = 0;
     switch (job->kind) {
@@ -165,13 +175,14 @@ static int job_run(release_job *job, int from_user)
         break;
     }
     }
-    if (status < 0) {
-        PyObject *exc = shim_err_take();
-        job_forget(job);
-        shim_err_restore(exc);
-    } else {
-        job_forget(job);
-    }
+    return status;
+}
+
+/* Calls a release, then drops what it held. */
+static int job_run(release_job *job, int from_user)
+{
+    int status = job_call(job, from_user);
+    job_forget(job);
     return status;
 }
 
@@ -195,14 +206,12 @@ static void reset_pending_in_child(void)
 static pthread_once_t pending_atfork_once = PTHREAD_ONCE_INIT;
 static void pending_install_atfork(void) { pthread_atfork(NULL, NULL, reset_pending_in_child); }
 
-static void enqueue(release_job job)
+/* 0: queued (the queue holds what the job holds); -1: no memory to queue it. */
+static int enqueue(release_job job)
 {
     release_job *copy = PyMem_RawMalloc(sizeof *copy);
-    if (copy == NULL) {
-        /* cannot defer: releasing on the wrong thread beats leaking */
-        job_run(&job, 0);
-        return;
-    }
+    if (copy == NULL)
+        return -1;
     *copy = job;
     pthread_once(&pending_atfork_once, pending_install_atfork);
     pthread_mutex_lock(&pending_lock);
@@ -210,6 +219,7 @@ static void enqueue(release_job job)
     pending_releases = copy;
     ATOMIC_ADD(&pending_count, 1);
     pthread_mutex_unlock(&pending_lock);
+    return 0;
 }
 
 /* Takes the first queued release of creator `c` off the list, or NULL. */
@@ -322,7 +332,10 @@ static int run_here(const release_job *job)
     return creator_thread_running(job->thread) ? 0 : -1;
 }
 
-/* Runs the release if it has not run yet (see job_run for from_user). */
+/* Runs the release if it has not run yet (see job_call for from_user).
+ * The owner may be gone when this returns: what the job held (`arg`, the
+ * callable) is dropped last, and it may have held the owner's last
+ * reference through a cycle (arg -> wrapper -> owner). */
 static int run_release(OwnerObject *o, int from_user)
 {
     int64_t before = state_add(o, STATE_RELEASED);
@@ -332,29 +345,31 @@ static int run_release(OwnerObject *o, int from_user)
      * garbage cycle the owner's last reference (its wrapper's) may go while
      * it runs. Held until DONE is set; not while it is being deallocated (its
      * count is 0 then, and nothing else can free it). */
-    int held = Py_REFCNT(o) > 0;
-    if (held)
+    int owner_held = Py_REFCNT(o) > 0;
+    if (owner_held)
         Py_INCREF(o);
     unregister(o);
     release_job job = take_job(o);
     state_check(o);
-    int status = 0, where;
+    int status = 0, where, held = 1;
     if (owner_is_foreign(o)) {
         /* The parent process owns this memory and releases it there. */
-        job_forget(&job);
-    } else if ((where = run_here(&job)) <= 0) {
-        if (where == 0)
-            enqueue(job);
-        else
-            strand(o, job);
+    } else if ((where = run_here(&job)) < 0) {
+        strand(o, job); /* the stranded list takes what the job holds */
+        held = 0;
+    } else if (where == 0 && enqueue(job) == 0) {
+        held = 0;       /* the queue does */
     } else {
+        /* here, or (no memory to queue it) on the wrong thread: that beats leaking */
         o->releasing_thread = PyThread_get_thread_ident();
-        status = job_run(&job, from_user);
+        status = job_call(&job, from_user);
         o->releasing_thread = 0;
     }
     state_add(o, STATE_DONE);
     state_check(o);
     if (held)
+        job_forget(&job);
+    if (owner_held)
         Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;
 }

@@ -77,7 +77,9 @@ static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
 #define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
 #define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
                                    finalizer (0.1.0's collector timing) */
-#define FAULT_OOB_READ 5        /* __dlpack__ reads one int64 past its context's
+#define FAULT_ARG_NOT_HELD 5    /* an owner does not hold its `arg` (as before: a
+                                   cffi ffi.new arg was freed before its release) */
+#define FAULT_OOB_READ 6        /* __dlpack__ reads one int64 past its context's
                                    dims: harmless without a sanitizer, caught by
                                    AddressSanitizer (tests_py/test_sanitize.py) */
 #ifndef PYBUF_FAULT
@@ -126,7 +128,10 @@ typedef struct release_job {
     void (*cfunc)(void *);
     void *carg;
     PyObject *callable;       /* RELEASE_PYCALL */
-    PyObject *keepalive;      /* the ctypes/cffi objects a C release points into */
+    PyObject *keepalive;      /* the ctypes/cffi function object a C release is read from */
+    PyObject *arg;            /* the `arg` object given to a C release, whatever it is (a
+                                 cffi or ctypes object may own the memory carg points
+                                 into): held until the release has returned */
     Py_buffer *source;        /* RELEASE_PYBUFFER */
     void *block;              /* RELEASE_ALIGNED: what PyMem_RawFree takes;
                                  RELEASE_MUNMAP: the mapping */

@@ -126,6 +126,13 @@ class Fake:
             ("fake_count_arg", None, [vp]),
             ("fake_destroy_gil_probe", None, [vp]),
             ("fake_last_gil_state", ctypes.c_int, []),
+            ("fake_token_init", None, [vp, ctypes.c_uint64]),
+            ("fake_token_new", vp, [ctypes.c_uint64]),
+            ("fake_token_release", None, [vp]),
+            ("fake_destroy_token", None, [vp]),
+            ("fake_token_releases", ctypes.c_long, [ctypes.c_uint64]),
+            ("fake_token_bad", ctypes.c_long, []),
+            ("fake_token_nulls", ctypes.c_long, []),
         ]:
             f = getattr(lib, name)
             f.restype = res

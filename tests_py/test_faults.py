@@ -27,6 +27,7 @@ FAULTS = {
     2: "double release: a closed, then deallocated owner releases again",
     3: "skipped export count: every 7th export is not counted",
     4: "eager collector: a garbage owner without exports releases in its finalizer",
+    5: "arg not held: an owner's arg may die before its release",
 }
 
 

@@ -19,7 +19,7 @@ from fakehelp import TESTS_DIR, describe
 
 ROOT = os.path.dirname(TESTS_DIR)
 RUNNER = os.path.join(TESTS_DIR, "sanitize", "run.py")
-FAULT_OOB_READ = 5  # cshim/shim.h
+FAULT_OOB_READ = 6  # cshim/shim.h
 
 pytestmark = pytest.mark.skipif(not os.environ.get("PYBUF_ASAN"),
                                 reason="the sanitizer leg's own proof: runs in make test-asan")

@@ -29,6 +29,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
                                  rule, run_state_machine_as_test)
 
 import pybuf  # noqa: E402
+from arg_kinds import make_arg  # noqa: E402
 from cycle_parts import CallableRelease, hold  # noqa: E402
 from fakehelp import ENV_LIB, compile_fakelib, load_dlpack_consumer, load_fake, take  # noqa: E402
 
@@ -48,6 +49,9 @@ INVISIBLE_HOLDERS = {"ndarray", "ndarray_buffer", "dlpack_capsule"}
 CYCLE_HOLDS = ["none", "buffer", "memoryview", "mv_slice", "ndarray", "ndarray_buffer",
                "ctypes", "dlpack_capsule", "picklebuffer"]
 FINALIZERS = ["none", "reads", "keeps_ndarray", "resurrects", "closes", "closes_strict"]
+# args that own the memory their C release reads (arg_kinds.py)
+OWNING_ARGS = ["cffi_new", "cffi_buffer", "cffi_from_buffer", "ctypes_pointer", "ctypes_byref",
+               "ctypes_array"]
 CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _names = itertools.count()
 EXAMPLES_RUN = [0]          # machines constructed in this process (one per example)
@@ -159,6 +163,8 @@ class PybufMachine(RuleBasedStateMachine):
         self.unraisable = []
         self.kept = []              # (array, model owner): np.ndarray(buffer=) kept by a __del__
         self.resurrected = []       # wrappers a __del__ stored
+        self.arg_freed_early = []   # owners whose arg's memory died before their release
+        self.token_bad = self.fake.lib.fake_token_bad()
         self._hook = sys.unraisablehook
         sys.unraisablehook = lambda u: self.unraisable.append(u)
         # Refcounting frees everything at once; cycles wait for the `collect` rule, so the
@@ -248,6 +254,32 @@ class PybufMachine(RuleBasedStateMachine):
         if o.ref is None:
             o.ref = weakref.ref(self.owner_obj(o))
         self.owners.append(o)
+
+    @precondition(lambda self: len([o for o in self.owners if not o.released]) < MAX_OWNERS)
+    @rule(kind=st.sampled_from(OWNING_ARGS), wrap=st.booleans())
+    @recorded
+    def new_owner_arg_dropped(self, kind, wrap):
+        """A C release whose arg owns the memory the release reads (a cffi or ctypes
+        object holding a token with the handle), dropped by the caller at once: the owner
+        holds it until the release, which finds the token live or counts a bad call."""
+        h = self.fake.create_ints(N)
+        o = MOwner(h, "wrap" if wrap else "c")
+        o.name += f"-arg-{kind}"
+        arg, memory, _ = make_arg(self.fake, kind, h.h)
+        weakref.finalize(memory, self.arg_memory_died, o)
+        release = self.fake.lib.fake_destroy_token
+        if wrap:
+            b = pybuf.wrap(h.ptr, N, "i", release=release, arg=arg, name=o.name)
+            self.buffers.append(MBuffer(o, b, 0, N, False))
+            o.ref = weakref.ref(b.owner)
+        else:
+            o.obj = pybuf.Owner(release=release, arg=arg, name=o.name)
+            o.ref = weakref.ref(o.obj)
+        self.owners.append(o)
+
+    def arg_memory_died(self, o):
+        if o.h.destroys == 0:
+            self.arg_freed_early.append(o.name)
 
     def pick(self, seq, i):
         return seq[i % len(seq)] if seq else None
@@ -586,6 +618,8 @@ class PybufMachine(RuleBasedStateMachine):
         # First, and without touching the memory: a premature release must be reported,
         # not turned into a segfault on the guard pages.
         self.observe_wrapper_cycles()
+        assert not self.arg_freed_early, f"arg freed before its release: {self.arg_freed_early}"
+        assert self.fake.lib.fake_token_bad() == self.token_bad, "a release found no live token"
         for o in self.owners:
             want = 1 if o.released else 0
             assert o.h.destroys == want, (

@@ -13,8 +13,18 @@ from ._live import live as live
 
 __version__: str
 
-#: An address: an int, a ctypes pointer/array/c_void_p, or a cffi pointer.
-Address: TypeAlias = int | ctypes.c_void_p | ctypes._Pointer[Any] | ctypes.Array[Any] | Any
+#: An address: an int (or an object with __index__), a ctypes pointer/array/c_void_p or
+#: byref(), or a cffi pointer, array or buffer (ffi.buffer, ffi.from_buffer). Given as an
+#: Owner's `arg`, the object itself is held until its release has run.
+Address: TypeAlias = (
+    int
+    | SupportsIndex
+    | ctypes.c_void_p
+    | ctypes._Pointer[Any]
+    | ctypes.Array[Any]
+    | ctypes._CArgObject
+    | Any
+)
 Shape: TypeAlias = SupportsIndex | tuple[SupportsIndex, ...]
 #: A PEP 3118 format string, or anything numpy.dtype() accepts.
 DType: TypeAlias = str | Any

@@ -12,6 +12,9 @@ from typing import Any
 
 _ffi: Any = None
 
+#: ctypes.byref()'s type, which ctypes does not name.
+_CArgObject = type(ctypes.byref(ctypes.c_char()))
+
 
 def _cffi() -> Any:
     """An FFI instance, only once a cffi object has been seen."""
@@ -36,12 +39,21 @@ def address(args: tuple[object, str]) -> int | None:
     if isinstance(obj, ctypes.c_void_p):
         return obj.value or 0
     if isinstance(obj, (ctypes._Pointer, ctypes._CFuncPtr)):  # type: ignore[attr-defined]
-        return ctypes.cast(obj, ctypes.c_void_p).value or 0
+        # the pointer's own storage; ctypes.cast would put obj in a reference cycle
+        # with itself, so a pointer dropped after its release would wait for a collection
+        return ctypes.c_void_p.from_buffer(obj).value or 0
     if isinstance(obj, (ctypes.Array, ctypes.Structure, ctypes.Union, ctypes._SimpleCData)):
         return ctypes.addressof(obj)
+    if type(obj) is _CArgObject:
+        # byref(x, offset): c_void_p takes it as the address of x plus offset
+        return ctypes.cast(obj, ctypes.c_void_p).value or 0
     if _is_cffi(obj):
+        ffi = _cffi()
         try:
-            return int(_cffi().cast("uintptr_t", obj))
+            if type(obj) is ffi.buffer:
+                # ffi.buffer(): the address of the memory it exposes
+                obj = ffi.from_buffer(obj)
+            return int(ffi.cast("uintptr_t", obj))
         except TypeError:
             pass  # a struct or other non-scalar cdata: no address
     if hasattr(type(obj), "__index__") and not isinstance(obj, bool):

@@ -22,6 +22,23 @@
  *   void  fake_count_arg(void *p)           -> a `void f(void *)` that adds 1 to
  *                                              the long that p points to (or to
  *                                              the NULL counter when p == NULL)
+ *   Tokens, {uint64 magic; uint64 id} wherever the caller puts them (a ctypes or
+ *   cffi object, or fake_token_new's malloc), for releases that must find their
+ *   argument's memory intact:
+ *   void  fake_token_init(void *p, uint64 id) -> writes a live token at p
+ *   void *fake_token_new(uint64 id)         -> a live token in memory never freed
+ *   void  fake_token_release(void *p)       -> a `void f(void *)`: a live token with
+ *                                              id < FAKE_TOKENS is counted and marked
+ *                                              released; anything else (a second
+ *                                              release, freed or reused memory) only
+ *                                              counts as bad; NULL counts as NULL
+ *   void  fake_destroy_token(void *p)       -> a live token whose id is a handle: marked
+ *                                              released, then fake_destroy(handle);
+ *                                              anything else only counts as bad
+ *   long  fake_token_releases(uint64 id), fake_token_bad(void), fake_token_nulls(void)
+ *   FAKE_TOKEN_REPORT=1 in the environment: at process exit (after Python's
+ *                                              finalization) one line on fd 2:
+ *                                              "fake tokens: released <ids> bad <n> null <n>"
  *
  * Data layout: [guard page][data pages][guard page], guards PROT_NONE.  fake_create
  * puts data at the start of the data pages (page-aligned); when nbytes is a multiple
@@ -217,4 +234,96 @@ int fake_last_gil_state(void) {
     int s = last_gil_state;
     pthread_mutex_unlock(&mu);
     return s;
+}
+
+/* ---- tokens: a release that checks what its argument points to ---- */
+
+typedef struct {
+    uint64_t magic;
+    uint64_t id;
+} fake_token;
+
+#define FAKE_TOKEN_LIVE 0x70CE4A11FEED5AFEull
+#define FAKE_TOKEN_RELEASED 0x70CE4A11DEADDEADull
+#define FAKE_TOKENS 4096
+
+static long token_releases[FAKE_TOKENS];
+static long token_bad, token_nulls;
+
+void fake_token_init(void *p, uint64_t id) {
+    fake_token *t = p;
+    t->magic = FAKE_TOKEN_LIVE;
+    t->id = id;
+}
+
+void *fake_token_new(uint64_t id) {
+    fake_token *t = malloc(sizeof *t);
+    if (t != NULL)
+        fake_token_init(t, id);
+    return t;
+}
+
+void fake_token_release(void *p) {
+    pthread_mutex_lock(&mu);
+    fake_token *t = p;
+    if (t == NULL) {
+        token_nulls++;
+    } else if (t->magic == FAKE_TOKEN_LIVE && t->id < FAKE_TOKENS) {
+        token_releases[t->id]++;
+        t->magic = FAKE_TOKEN_RELEASED;
+    } else {
+        token_bad++;
+    }
+    pthread_mutex_unlock(&mu);
+}
+
+void fake_destroy_token(void *p) {
+    fake_token *t = p;
+    pthread_mutex_lock(&mu);
+    int live = t != NULL && t->magic == FAKE_TOKEN_LIVE;
+    uint64_t handle = live ? t->id : 0;
+    if (live)
+        t->magic = FAKE_TOKEN_RELEASED;
+    else
+        token_bad++;
+    pthread_mutex_unlock(&mu);
+    if (live)
+        fake_destroy((void *)(uintptr_t)handle);
+}
+
+long fake_token_releases(uint64_t id) {
+    pthread_mutex_lock(&mu);
+    long n = id < FAKE_TOKENS ? token_releases[id] : -1;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+long fake_token_bad(void) {
+    pthread_mutex_lock(&mu);
+    long n = token_bad;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+long fake_token_nulls(void) {
+    pthread_mutex_lock(&mu);
+    long n = token_nulls;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
+/* Library destructors run after Py_Finalize: the report sees every release. */
+__attribute__((destructor)) static void token_report(void) {
+    const char *on = getenv("FAKE_TOKEN_REPORT");
+    if (on == NULL || strcmp(on, "1") != 0)
+        return;
+    char line[8192];
+    size_t n = (size_t)snprintf(line, sizeof line, "fake tokens: released");
+    for (int i = 0; i < FAKE_TOKENS && n < sizeof line - 64; i++)
+        for (long k = 0; k < token_releases[i]; k++)
+            n += (size_t)snprintf(line + n, sizeof line - n, " %d", i);
+    n += (size_t)snprintf(line + n, sizeof line - n, " bad %ld null %ld\n", token_bad,
+                          token_nulls);
+    ssize_t w = write(2, line, n < sizeof line ? n : sizeof line - 1);
+    (void)w;
 }

@@ -60,6 +60,10 @@ static void Owner_finalize(OwnerObject *self)
 {
     if (!PyObject_GC_IsFinalized((PyObject *)self))
         return;
+    /* super().__del__() inside a subclass's own __del__: the wrapper below
+     * arms (or releases) once that body has returned. */
+    if (self->in_class_finalizer)
+        return;
     int64_t before = owner_arm(self);
     if (before & (STATE_ARMED | STATE_RELEASED))
         return;
@@ -79,7 +83,12 @@ static void Owner_finalize(OwnerObject *self)
  * does not call super().__del__() would keep the collector from arming the
  * owner: its release would then run from tp_clear, after the collector may
  * have cleared the release itself. So the subclass's finalizer is wrapped
- * (once per class, at its first instance): arm, then the class's own.
+ * (once per class, at its first instance): the class's own, then arm.
+ *
+ * The class's own body runs first because at exit Owner_finalize releases at
+ * once (see above): a body that reads a view of its own buffers must see the
+ * memory still there. Its super().__del__() does nothing (in_class_finalizer);
+ * the release, or the arming, follows the whole body.
  */
 typedef struct {
     PyTypeObject *type;
@@ -92,10 +101,14 @@ static destructor class_finalizer(PyTypeObject *tp);
 
 static void Owner_subclass_finalize(OwnerObject *self)
 {
-    Owner_finalize(self);
     destructor own = class_finalizer(Py_TYPE(self));
-    if (own != NULL)
+    if (own != NULL) {
+        int outer = self->in_class_finalizer; /* a __del__ calling __del__ again */
+        self->in_class_finalizer = 1;
         own((PyObject *)self);
+        self->in_class_finalizer = outer;
+    }
+    Owner_finalize(self);
 }
 
 static void wrap_class_finalizer_locked(PyTypeObject *type)

@@ -9,11 +9,16 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+import subinterp
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 PRELUDE = """\
 import atexit, ctypes, gc, os, sys
 import pybuf
+gc.set_threshold(1 << 30)   # no automatic collection: a cycle stays uncollected until exit
 libc = ctypes.CDLL(None)
 libc.mmap.restype = ctypes.c_void_p
 libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
@@ -168,3 +173,27 @@ def test_module_level_holder_dropped_by_atexit_reads_before_release():
     pybuf (it runs before pybuf's), so the cycle is garbage when pybuf's hook collects."""
     out = lines(run(MODULE_LEVEL_HOLDER, "del-at-exit"))
     assert out[:3] == ["exit", "holder reads 64 open", "released"], out
+
+
+@pytest.mark.skipif(not subinterp.SUBINTERPRETERS,
+                    reason="CPython < 3.12 has no subinterpreters for extensions")
+@pytest.mark.parametrize("own", [pytest.param(False, id="shared-gil"),
+                                 pytest.param(True, id="own-gil", marks=pytest.mark.skipif(
+                                     not subinterp.OWN_GIL, reason="ctypes: 3.13"))])
+def test_garbage_cycle_when_a_subinterpreter_ends_other_del_reads_first(own):
+    """A subinterpreter's exit runs pybuf's atexit callback in it: the same two steps."""
+    code = PRELUDE + textwrap.dedent("""
+        addr = page()
+        o = pybuf.Owner(release=lambda a=addr: protect(a))
+        h = Holder(o, addr)
+        del h, o
+        say("end")
+    """)
+    out = lines(run(f"""
+        import subinterp
+        interp = subinterp.create({own!r})
+        subinterp.run(interp, {code!r})
+        subinterp.destroy(interp)
+        say("destroyed")
+    """))
+    assert out[:4] == ["end", "holder reads 64 open", "released", "destroyed"], out

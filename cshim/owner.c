@@ -67,10 +67,11 @@ static void Owner_finalize(OwnerObject *self)
     int64_t before = owner_arm(self);
     if (before & (STATE_ARMED | STATE_RELEASED))
         return;
-    /* At exit (of the process or of a subinterpreter: from its atexit on)
-     * the collections between teardown steps clear module dicts: a release
-     * waiting for the next one would find its modules gone. So it runs now,
-     * while the cycle is intact (collector.c). */
+    /* At exit (of the process or of a subinterpreter), once pybuf's atexit
+     * callback has collected the garbage of the run, the collections between
+     * teardown steps clear module dicts: a release waiting for the next one
+     * would find its modules gone. So it runs now, while the cycle is intact
+     * (collector.c). */
     if (SHIM_IS_FINALIZING() || self->st->ending ||
         (PYBUF_FAULT == FAULT_EAGER_GC && ATOMIC_LOAD(&self->counts.exports) == 0))
         owner_release_garbage(self);

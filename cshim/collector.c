@@ -37,18 +37,26 @@
  * calling), so it carries the owner's address; the owner's memory is intact
  * until step 4 of that same collection, and the callback runs before.
  *
- * At interpreter exit (the process's, or a subinterpreter's: from its atexit
- * callbacks on) the collector runs between steps that clear module
+ * At interpreter exit (the process's, or a subinterpreter's) pybuf's own
+ * atexit callback first collects until no collection finds a new garbage
+ * owner (collector_collect_at_exit): every cycle that is garbage when exit
+ * starts takes the path above, while gc.callbacks run and module dicts are
+ * whole. From then on the collector runs between steps that clear module
  * dicts, so a release waiting for a later collection would find the modules
  * it uses emptied: there the owner's finalizer releases at once (step 2), the
- * cycle still intact. Another finalizer of the same cycle that runs after it
- * finds the owner released (no new views).
+ * cycle still intact. An Owner subclass's own __del__ body runs before that
+ * (owner.c).
  *
  * Outside the promise: a finalizer that was attached to the cycle after it
  * survived collection k (so it first runs in collection k+1, after step 1)
  * sees a released owner; its buffers refuse new views, and a view it kept
  * from before reads released memory. Nothing pybuf can see at step 1 tells
- * such a cycle from any other.
+ * such a cycle from any other. At exit, a cycle that only becomes garbage
+ * after pybuf's atexit callback (one that module globals kept alive until
+ * finalization empties them, or one an atexit callback registered before
+ * pybuf was imported drops) is released in the owner's finalizer: another
+ * object's __del__ of that cycle that runs after it reads released memory
+ * through a view it kept.
  *
  * State: per interpreter (module_state: gc_armed, gc_watched, gc_tick), touched
  * with that interpreter's GIL held; owners are armed, watched and released in
@@ -167,6 +175,7 @@ static PyObject *tick_fired(PyObject *module, PyObject *weakref)
 void collector_arm(OwnerObject *o)
 {
     module_state *st = o->st;
+    st->gc_arms++;
     if (st->gc_armed == NULL && (st->gc_armed = PyList_New(0)) == NULL) {
         PyErr_Clear();
         return;
@@ -184,4 +193,36 @@ void collector_phase_changed(PyObject *module, PyObject *phase)
     if (st != NULL && PyUnicode_Check(phase) &&
         PyUnicode_CompareWithASCIIString(phase, "stop") == 0)
         watch_armed(st);
+}
+
+/*
+ * pybuf's atexit callback, before `ending` is set: collections while the
+ * interpreter is whole. The first one that finds a garbage owner arms it, the
+ * next releases it (step 1), and a finalizer's new garbage needs one more: so
+ * collect until a collection arms nothing. gc.collect() rather than
+ * PyGC_Collect(), which does nothing when the program disabled the collector:
+ * finalization collects anyway, and then without the two steps. Nothing to
+ * do (not even one collection) when the interpreter holds no unreleased owner.
+ */
+#define EXIT_COLLECTIONS_MAX 8 /* finalizers that make new garbage owners forever */
+
+void collector_collect_at_exit(module_state *st)
+{
+    if (!registry_has_owners_of(st->interp))
+        return;
+    PyObject *exc = shim_err_take();
+    PyObject *gc = PyImport_ImportModule("gc");
+    for (int i = 0; gc != NULL && i < EXIT_COLLECTIONS_MAX; i++) {
+        uint64_t arms = st->gc_arms;
+        PyObject *r = PyObject_CallMethod(gc, "collect", NULL);
+        if (r == NULL)
+            break;
+        Py_DECREF(r);
+        /* a round that armed nothing released what the one before armed */
+        if (st->gc_arms == arms)
+            break;
+    }
+    Py_XDECREF(gc);
+    PyErr_Clear();
+    shim_err_restore(exc);
 }

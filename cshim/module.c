@@ -92,13 +92,16 @@ static PyObject *gc_callback(PyObject *m, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* atexit: from here on the interpreter tears itself down (collector.c). */
+/* atexit: the garbage of the run is released the ordinary way; from here on
+ * the interpreter tears itself down (collector.c). */
 static PyObject *interpreter_ending(PyObject *m, PyObject *unused)
 {
     (void)unused;
     module_state *st = PyModule_GetState(m);
-    if (st != NULL)
+    if (st != NULL) {
+        collector_collect_at_exit(st);
         st->ending = 1;
+    }
     Py_RETURN_NONE;
 }
 

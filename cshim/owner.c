@@ -66,13 +66,18 @@ static void Owner_finalize(OwnerObject *self)
 {
     if (!PyObject_GC_IsFinalized((PyObject *)self))
         return;
+    /* super().__del__() inside a subclass's own __del__: the wrapper below
+     * arms (or releases) once that body has returned. */
+    if (self->in_class_finalizer)
+        return;
     int64_t before = owner_arm(self);
     if (before & (STATE_ARMED | STATE_RELEASED))
         return;
-    /* At exit (of the process or of a subinterpreter: from its atexit on)
-     * the collections between teardown steps clear module dicts: a release
-     * waiting for the next one would find its modules gone. So it runs now,
-     * while the cycle is intact (collector.c). */
+    /* At exit (of the process or of a subinterpreter), once pybuf's atexit
+     * callback has collected the garbage of the run, the collections between
+     * teardown steps clear module dicts: a release waiting for the next one
+     * would find its modules gone. So it runs now, while the cycle is intact
+     * (collector.c). */
     if (SHIM_IS_FINALIZING() || self->st->ending ||
         (PYBUF_FAULT == FAULT_EAGER_GC && ATOMIC_LOAD(&self->counts.exports) == 0))
         owner_release_garbage(self);
@@ -85,7 +90,12 @@ static void Owner_finalize(OwnerObject *self)
  * does not call super().__del__() would keep the collector from arming the
  * owner: its release would then run from tp_clear, after the collector may
  * have cleared the release itself. So the subclass's finalizer is wrapped
- * (once per class, at its first instance): arm, then the class's own.
+ * (once per class, at its first instance): the class's own, then arm.
+ *
+ * The class's own body runs first because at exit Owner_finalize releases at
+ * once (see above): a body that reads a view of its own buffers must see the
+ * memory still there. Its super().__del__() does nothing (in_class_finalizer);
+ * the release, or the arming, follows the whole body.
  */
 typedef struct {
     PyTypeObject *type;
@@ -98,10 +108,14 @@ static destructor class_finalizer(PyTypeObject *tp);
 
 static void Owner_subclass_finalize(OwnerObject *self)
 {
-    Owner_finalize(self);
     destructor own = class_finalizer(Py_TYPE(self));
-    if (own != NULL)
+    if (own != NULL) {
+        int outer = self->in_class_finalizer; /* a __del__ calling __del__ again */
+        self->in_class_finalizer = 1;
         own((PyObject *)self);
+        self->in_class_finalizer = outer;
+    }
+    Owner_finalize(self);
 }
 
 static void wrap_class_finalizer_locked(PyTypeObject *type)

@@ -182,3 +182,14 @@ OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n)
         PyErr_NoMemory();
     return out;
 }
+
+/* Whether `interp` has an owner not yet released (collector_collect_at_exit). */
+int registry_has_owners_of(int64_t interp)
+{
+    queue_lock_take();
+    OwnerObject *o = live_head;
+    while (o != NULL && o->interp != interp)
+        o = o->live_next;
+    queue_lock_give();
+    return o != NULL;
+}

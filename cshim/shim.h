@@ -167,6 +167,7 @@ typedef struct {
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
     PyObject *gc_tick;         /* weakref to a sentinel cycle, or NULL */
+    uint64_t gc_arms;          /* owners armed so far (collector_collect_at_exit) */
     int ending;                /* its interpreter runs its exit (atexit has run) */
     int64_t interp;            /* PyInterpreterState_GetID of its interpreter */
     layout_cache *layouts;     /* owned; freed with the module (m_free) */
@@ -189,6 +190,7 @@ typedef struct OwnerObject {
     module_state *st;         /* of the module whose Owner type made this */
     int64_t interp;           /* the interpreter that created it */
     struct OwnerObject *live_prev, *live_next; /* registry_queue.c: registered owners */
+    int in_class_finalizer;   /* owner.c: a subclass's own __del__ is running */
 } OwnerObject;
 
 typedef struct {
@@ -328,6 +330,7 @@ void creator_thread_decref(creator_thread *c);
 /* collector.c: releasing garbage owners after every finalizer of their cycle. */
 void collector_arm(OwnerObject *o);
 void collector_phase_changed(PyObject *module, PyObject *phase); /* gc.callbacks */
+void collector_collect_at_exit(module_state *st); /* atexit, before `ending` */
 
 /* interp_end.c: owners still registered when their interpreter ends. */
 int interp_end_watch(module_state *st);
@@ -403,6 +406,7 @@ int registry_flush(void);
  * PyMem_RawMalloc'd array, *n of them); NULL with *n == 0 when there are none,
  * NULL with MemoryError set when the array cannot be allocated. */
 OwnerObject **registry_owners_of(int64_t interp, Py_ssize_t *n);
+int registry_has_owners_of(int64_t interp);
 
 /* buffer.c: the Buffer type. */
 PyTypeObject *buffer_type_init(PyObject *module);

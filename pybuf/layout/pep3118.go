@@ -40,6 +40,7 @@ type pepParser struct {
 	dup      string
 	overflow bool
 	zeroSub  bool
+	unnamed  int // items without a ":name:", at every level (see unnamedFields)
 }
 
 func (p *pepParser) fail(why string) *Error { return notPEP3118(p.orig, why) }
@@ -113,6 +114,8 @@ func (p *pepParser) parseStruct(nested bool) (int64, int64, *Error) {
 				p.dup = name
 			}
 			names[name] = true
+		} else {
+			p.unnamed++
 		}
 		if p.overflow {
 			continue // sizes are meaningless now; keep checking the syntax

@@ -40,7 +40,8 @@ type pepParser struct {
 	dup      string
 	overflow bool
 	zeroSub  bool
-	unnamed  int // items without a ":name:", at every level (see unnamedFields)
+	fields   int // items at every level, and those without a ":name:" (see countFields)
+	unnamed  int
 }
 
 func (p *pepParser) fail(why string) *Error { return notPEP3118(p.orig, why) }
@@ -100,6 +101,7 @@ func (p *pepParser) parseStruct(nested bool) (int64, int64, *Error) {
 		if err != nil {
 			return 0, 0, err
 		}
+		p.fields++
 		name, named := "", false
 		if p.peek() == ':' {
 			end := strings.IndexByte(p.s[p.pos+1:], ':')

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,28 +21,36 @@ func requireStreamRefusal(t *testing.T, format string, kind Kind, contains strin
 func TestStreamFormatUnnamedFieldsBounded(t *testing.T) {
 	require.NoError(t, CheckStreamFormat(strings.Repeat("i", MaxStreamUnnamedFields)))
 	requireStreamRefusal(t, strings.Repeat("i", MaxStreamUnnamedFields+1), KindValue,
-		"format from a stream has 257 fields without a name; at most 256")
+		"format from a stream has 129 fields without a name; at most 128")
 	requireStreamRefusal(t, strings.Repeat("i", 3000), KindValue, "3000 fields without a name")
 }
 
 func TestStreamFormatCountsEveryLevel(t *testing.T) {
-	inner := "T{" + strings.Repeat("i", 200) + "}"
-	// 2 structs, each unnamed, with 200 unnamed fields inside: 402
-	requireStreamRefusal(t, inner+inner, KindValue, "402 fields without a name")
-	assert.Equal(t, 1, unnamedFields("3000i"), "a repeat count is one sub-array field")
-	assert.Equal(t, 1, unnamedFields("(1000,1000)d"))
-	assert.Equal(t, 2, unnamedFields("T{i:a:d}"))
+	inner := "T{" + strings.Repeat("i", 64) + "}"
+	// 2 structs, each unnamed, with 64 unnamed fields inside: 130
+	requireStreamRefusal(t, inner+inner, KindValue, "130 fields without a name")
+	for format, want := range map[string][2]int{
+		"3000i": {1, 1}, "(1000,1000)d": {1, 1}, "T{i:a:d}": {3, 2}, "T{i:a:d:b:}:s:": {3, 0},
+	} {
+		fields, unnamed := countFields(format)
+		assert.Equal(t, want, [2]int{fields, unnamed}, format)
+	}
 }
 
-func TestStreamFormatNamedFieldsAreLinearForNumPy(t *testing.T) {
+// named builds a struct format of n named one-byte fields.
+func named(n int) string {
 	var b strings.Builder
 	b.WriteString("T{")
-	for i := range 2000 {
-		b.WriteString("<i:f" + strings.Repeat("x", 3) + itoa(i) + ":")
+	for i := range n {
+		b.WriteString("<b:f" + strconv.Itoa(i) + ":")
 	}
 	b.WriteString("}")
-	assert.NoError(t, CheckStreamFormat(b.String()))
-	assert.Equal(t, 1, unnamedFields(b.String()))
+	return b.String()
+}
+
+func TestStreamFormatFieldsBounded(t *testing.T) {
+	assert.NoError(t, CheckStreamFormat(named(MaxStreamFields-1)), "the struct itself is a field too")
+	requireStreamRefusal(t, named(MaxStreamFields), KindValue, "format from a stream has 1025 fields; at most 1024")
 }
 
 func TestStreamFormatLengthBounded(t *testing.T) {
@@ -56,17 +65,9 @@ func TestStreamFormatMustParse(t *testing.T) {
 	require.NoError(t, CheckStreamFormat("<d"))
 }
 
-func TestUnnamedFieldsOfStructFormats(t *testing.T) {
-	assert.Equal(t, 3, unnamedFields("<i h 2d"))
-	assert.Equal(t, 3, unnamedFields(" T{i"), "unparsable: the length without spaces is the bound")
-}
-
-func itoa(i int) string {
-	s := ""
-	for {
-		s = string(rune('0'+i%10)) + s
-		if i /= 10; i == 0 {
-			return s
-		}
-	}
+func TestFieldsOfStructFormats(t *testing.T) {
+	fields, unnamed := countFields("<i h 2d")
+	assert.Equal(t, [2]int{3, 3}, [2]int{fields, unnamed})
+	fields, unnamed = countFields(" T{i")
+	assert.Equal(t, [2]int{3, 3}, [2]int{fields, unnamed}, "unparsable: the length without spaces is the bound")
 }

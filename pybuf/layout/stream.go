@@ -1,5 +1,10 @@
 package layout
 
+import (
+	"errors"
+	"strings"
+)
+
 // Formats that arrive from a stream (a pickle, a Dask header) are data from
 // whoever wrote the stream. Every format ParseFormat accepts is safe for pybuf
 // itself, but NumPy's PEP 3118 reader takes time growing faster than the
@@ -15,17 +20,31 @@ const (
 	MaxStreamFields = 1024
 	// MaxStreamUnnamedFields is the most of those without a ":name:".
 	MaxStreamUnnamedFields = 128
+	// MaxStreamDtypeLen bounds a string that is no PEP 3118 format, which the
+	// shim hands to numpy.dtype(): Dask sends a NumPy array's dtype.str
+	// ("<f8", "<M8[ns]"), and a short string makes few fields ("i,i,...").
+	MaxStreamDtypeLen = 64
 )
 
 // CheckStreamFormat checks a format that arrived from a stream: one
-// ParseFormat accepts, within the bounds above. Bound errors name "format".
+// ParseFormat accepts, within the bounds above, or a short string for
+// numpy.dtype(). Bound errors name "format".
 func CheckStreamFormat(s string) error {
 	if len(s) > MaxStreamFormatLen {
 		return errorf(KindValue, "format", "format from a stream is %d bytes long; at most %d are accepted",
 			len(s), MaxStreamFormatLen)
 	}
 	if _, err := ParseFormat(s); err != nil {
-		return err
+		var e *Error
+		switch {
+		case !errors.As(err, &e) || e.Kind != KindNotPEP3118 || strings.IndexByte(s, 0) >= 0:
+			return err
+		case len(s) <= MaxStreamDtypeLen:
+			return nil // numpy.dtype's to read (or refuse), as for local code
+		default:
+			return errorf(KindValue, "format", "format from a stream is not PEP 3118 and is %d bytes long; "+
+				"at most %d are accepted for a NumPy dtype string", len(s), MaxStreamDtypeLen)
+		}
 	}
 	fields, unnamed := countFields(s)
 	switch {

@@ -60,9 +60,17 @@ func TestStreamFormatLengthBounded(t *testing.T) {
 }
 
 func TestStreamFormatMustParse(t *testing.T) {
-	requireStreamRefusal(t, "T{i", KindNotPEP3118, "not a PEP 3118 format")
 	requireStreamRefusal(t, "O", KindType, "object")
+	requireStreamRefusal(t, "i\x00", KindNotPEP3118, "embedded NUL")
 	require.NoError(t, CheckStreamFormat("<d"))
+}
+
+func TestStreamNumpyDtypeStringsAreShort(t *testing.T) {
+	for _, s := range []string{"<f8", "<M8[ns]", "T{i", strings.Repeat("i,", MaxStreamDtypeLen/2)} {
+		assert.NoError(t, CheckStreamFormat(s), "numpy.dtype() reads or refuses %q", s)
+	}
+	requireStreamRefusal(t, strings.Repeat("i4,", 100), KindValue,
+		"format from a stream is not PEP 3118 and is 300 bytes long; at most 64 are accepted for a NumPy dtype string")
 }
 
 func TestFieldsOfStructFormats(t *testing.T) {

@@ -288,3 +288,9 @@ def test_entry_point_not_in_its_record_is_refused(tmp_path):
 def test_entry_point_of_a_distribution_without_record_needs_only_the_manifest(tmp_path):
     ep = planted_dist(tmp_path, "x:lib.so", record=False)
     assert gomodule.checked_library(ep) == str(tmp_path / "x" / "lib.so")
+
+
+def test_entry_point_of_a_distribution_with_a_malformed_record_is_refused(tmp_path):
+    ep = planted_dist(tmp_path, "x:lib.so")
+    (Path(ep.dist._path) / "RECORD").write_text("x/lib.so,,,one field too many\n")
+    assert "its RECORD cannot be read" in refused(ep)

@@ -70,7 +70,10 @@ def checked_library(ep: Any) -> str | None:
     except LibraryRefused as e:
         import warnings
 
-        name = dist.metadata["Name"] if dist.metadata is not None else None
+        try:
+            name = dist.metadata["Name"]
+        except Exception:  # a distribution too broken to name itself
+            name = None
         warnings.warn(f"pybuf: not loading the Go library {ep.value!r} that distribution {name!r} announces "
                       f"(entry point {ep.name!r} in {ENTRY_POINT_GROUP}): {e}", RuntimeWarning, stacklevel=2)
         return None
@@ -85,7 +88,10 @@ def _confined_library(value: str, root: str, dist: Any) -> str:
         raise LibraryRefused(f"{path} resolves to {real}, outside the distribution's root {real_root}")
     if not os.path.isfile(real):
         raise LibraryRefused(f"{path} is not a file")
-    files = dist.files
+    try:
+        files = dist.files
+    except Exception as e:  # a malformed RECORD
+        raise LibraryRefused(f"its RECORD cannot be read ({e})") from None
     if files is not None and rel not in {str(f).replace(os.sep, "/") for f in files}:
         raise LibraryRefused(f"{rel} is not one of the distribution's files (RECORD)")
     if built_abi(path) is None:

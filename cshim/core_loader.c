@@ -227,6 +227,7 @@ static int bind_all(void *h, const char *path)
     BIND(shm_create, "pybuf_core_shm_create");
     BIND(shm_attach, "pybuf_core_shm_attach");
     BIND(shm_unlink, "pybuf_core_shm_unlink");
+    BIND(check_stream_format, "pybuf_core_check_stream_format");
     BIND(go_module, "pybuf_core_go_module");
     BIND(go_call, "pybuf_core_go_call");
     BIND(take_export, "pybuf_core_take_export");

@@ -166,6 +166,7 @@ static PyMethodDef module_methods[] = {
      "a Go extension. The descriptor is consumed; if adopt raises, its release has run."},
     {"_shm_open", shm_open_owner, METH_VARARGS, NULL},
     {"_shm_unlink", shm_unlink_name, METH_O, NULL},
+    {"_check_stream_format", check_stream_format, METH_O, NULL},
     {"_live_json", live_json, METH_NOARGS, NULL},
     {"run_pending", run_pending, METH_NOARGS,
      "run_pending()\n--\n\nRuns the releases queued for this thread (owners made with\n"

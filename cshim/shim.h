@@ -289,6 +289,7 @@ PyObject *adopt(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObj
 /* shm_segment.c: shared-memory mappings. */
 PyObject *shm_open_owner(PyObject *module, PyObject *args);
 PyObject *shm_unlink_name(PyObject *module, PyObject *arg);
+PyObject *check_stream_format(PyObject *module, PyObject *arg);
 
 /* owner.c: the Owner type. */
 PyTypeObject *owner_type_init(PyObject *module);
@@ -348,9 +349,10 @@ typedef struct {
     char *(*holders)(uint64_t);
     int64_t (*report_leaks)(int32_t);
     void (*free)(void *);
-    int32_t (*shm_create)(const char *, uint64_t, uint32_t, pybuf_mapping *, char *);
-    int32_t (*shm_attach)(const char *, int32_t, pybuf_mapping *, char *);
-    int32_t (*shm_unlink)(const char *, char *);
+    int32_t (*shm_create)(const char *, int64_t, uint64_t, uint32_t, pybuf_mapping *, char *);
+    int32_t (*shm_attach)(const char *, int64_t, int32_t, pybuf_mapping *, char *);
+    int32_t (*shm_unlink)(const char *, int64_t, char *);
+    int32_t (*check_stream_format)(const char *, int64_t, char *);
     int32_t (*go_module)(const char *, const pybuf_go_module **, char *);
     int32_t (*go_call)(uint64_t, const pybuf_go_arg *, pybuf_go_result *, char **);
     int32_t (*take_export)(uint64_t, pybuf_export *, char *);

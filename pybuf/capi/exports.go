@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/registry"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 	"github.com/pybuf-go/pybuf/pybuf/version"
 )
 
@@ -119,6 +120,18 @@ func pybuf_core_report_leaks(fd C.int32_t) (n C.int64_t) {
 
 //export pybuf_core_free
 func pybuf_core_free(p unsafe.Pointer) { C.free(p) }
+
+// sizedString copies n bytes at p (NULL: "") into a Go string; arg names the
+// argument in the error for a negative length.
+func sizedString(p *C.char, n C.int64_t, arg string) (string, error) {
+	switch {
+	case p == nil:
+		return "", nil
+	case n < 0:
+		return "", status.Errorf(status.KindValue, arg, "%s length %d is negative", arg, int64(n))
+	}
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))), nil
+}
 
 // goString is C.GoString that reads NULL as "".
 func goString(s *C.char) string {

@@ -18,7 +18,7 @@
 #include "dlpack.h"
 
 /* Bumped whenever a struct or signature below changes. */
-#define PYBUF_CORE_ABI 4
+#define PYBUF_CORE_ABI 5
 
 /* Most dimensions a layout may have (NumPy's own limit is 64). */
 #define PYBUF_MAXDIM 64
@@ -194,7 +194,9 @@ int32_t pybuf_core_take_export(uint64_t address, pybuf_export *out, char *err);
 /*
  * Shared memory (pybuf.shm). Mapping and unlinking run in Go; unmapping is
  * the shim's job (munmap at release), so it also works where Go cannot run.
- * `name` is the segment name without a leading '/'.
+ * `name` is the segment name (a leading '/' is dropped), `namelen` bytes of
+ * UTF-8 that need no NUL terminator: the core sees every byte, so a name with
+ * a NUL inside is refused rather than cut short. A NULL name is "".
  */
 typedef struct {
     uint64_t address;
@@ -204,13 +206,24 @@ typedef struct {
 
 /* Creates a segment (`name` NULL or "": a fresh random one) of `size` bytes,
  * mode `mode`, and maps it read-write. */
-int32_t pybuf_core_shm_create(const char *name, uint64_t size, uint32_t mode,
+int32_t pybuf_core_shm_create(const char *name, int64_t namelen, uint64_t size,
+                              uint32_t mode, pybuf_mapping *out, char *err);
+
+/* pybuf_core_shm_attach's flags. */
+#define PYBUF_SHM_READONLY 1        /* map PROT_READ */
+#define PYBUF_SHM_ALLOW_FOREIGN 2   /* map a segment another uid owns */
+
+/* Maps an existing segment, whole: only a regular file, opened without
+ * blocking, owned by this process's euid unless PYBUF_SHM_ALLOW_FOREIGN. */
+int32_t pybuf_core_shm_attach(const char *name, int64_t namelen, int32_t flags,
                               pybuf_mapping *out, char *err);
-/* Maps an existing segment, whole. */
-int32_t pybuf_core_shm_attach(const char *name, int32_t readonly, pybuf_mapping *out,
-                              char *err);
 /* Removes a segment's name; a missing name is not an error (idempotent). */
-int32_t pybuf_core_shm_unlink(const char *name, char *err);
+int32_t pybuf_core_shm_unlink(const char *name, int64_t namelen, char *err);
+
+/* Checks a format that arrived from a stream (a pickle, a Dask header) against
+ * the bounds such formats have (layout.CheckStreamFormat): `len` bytes, no
+ * NUL terminator needed. PYBUF_OK or an error naming `format`. */
+int32_t pybuf_core_check_stream_format(const char *format, int64_t len, char *err);
 
 /*
  * Go modules (pybuf/pymod): Go functions registered under a Python module

@@ -24,8 +24,9 @@ type shmResult struct {
 }
 
 // shmCall runs f with a pybuf_mapping and an error buffer that start filled
-// with 0xff, so a missing NUL terminator shows. A nil name is a NULL pointer.
-func shmCall(name *string, f func(*C.pybuf_cchar, *C.pybuf_mapping, *C.char) C.int32_t) shmResult {
+// with 0xff, so a missing NUL terminator shows. A nil name is a NULL pointer;
+// the length passed is the whole Go string's, NUL bytes included.
+func shmCall(name *string, f func(*C.pybuf_cchar, C.int64_t, *C.pybuf_mapping, *C.char) C.int32_t) shmResult {
 	m := (*C.pybuf_mapping)(C.malloc(C.sizeof_pybuf_mapping))
 	defer C.free(unsafe.Pointer(m))
 	C.memset(unsafe.Pointer(m), 0xff, C.sizeof_pybuf_mapping)
@@ -35,7 +36,11 @@ func shmCall(name *string, f func(*C.pybuf_cchar, *C.pybuf_mapping, *C.char) C.i
 	cname := cstr(name)
 	defer freeC(cname)
 
-	r := shmResult{Status: int32(f((*C.pybuf_cchar)(cname), m, errBuf))}
+	namelen := C.int64_t(-1) // never read for a NULL name: -1 shows if it were
+	if name != nil {
+		namelen = C.int64_t(len(*name))
+	}
+	r := shmResult{Status: int32(f((*C.pybuf_cchar)(cname), namelen, m, errBuf))}
 	r.Msg = C.GoStringN(errBuf, C.int(C.strnlen(errBuf, C.PYBUF_ERRLEN)))
 	if r.Status == 0 {
 		n := C.strnlen(&m.name[0], C.PYBUF_NAMELEN)
@@ -48,21 +53,51 @@ func shmCall(name *string, f func(*C.pybuf_cchar, *C.pybuf_mapping, *C.char) C.i
 }
 
 func callShmCreate(name *string, size uint64, mode uint32) shmResult {
-	return shmCall(name, func(n *C.pybuf_cchar, m *C.pybuf_mapping, e *C.char) C.int32_t {
-		return pybuf_core_shm_create(n, C.uint64_t(size), C.uint32_t(mode), m, e)
+	return shmCall(name, func(n *C.pybuf_cchar, nl C.int64_t, m *C.pybuf_mapping, e *C.char) C.int32_t {
+		return pybuf_core_shm_create(n, nl, C.uint64_t(size), C.uint32_t(mode), m, e)
 	})
 }
 
-func callShmAttach(name *string, readonly bool) shmResult {
-	return shmCall(name, func(n *C.pybuf_cchar, m *C.pybuf_mapping, e *C.char) C.int32_t {
-		return pybuf_core_shm_attach(n, cBool(readonly), m, e)
+// shmFlags are pybuf_core_shm_attach's flags as the header defines them.
+func shmFlags(readonly, allowForeign bool) int32 {
+	var f int32
+	if readonly {
+		f |= C.PYBUF_SHM_READONLY
+	}
+	if allowForeign {
+		f |= C.PYBUF_SHM_ALLOW_FOREIGN
+	}
+	return f
+}
+
+func callShmAttach(name *string, flags int32) shmResult {
+	return shmCall(name, func(n *C.pybuf_cchar, nl C.int64_t, m *C.pybuf_mapping, e *C.char) C.int32_t {
+		return pybuf_core_shm_attach(n, nl, C.int32_t(flags), m, e)
 	})
 }
 
 func callShmUnlink(name *string) shmResult {
-	return shmCall(name, func(n *C.pybuf_cchar, _ *C.pybuf_mapping, e *C.char) C.int32_t {
-		return pybuf_core_shm_unlink(n, e)
+	return shmCall(name, func(n *C.pybuf_cchar, nl C.int64_t, _ *C.pybuf_mapping, e *C.char) C.int32_t {
+		return pybuf_core_shm_unlink(n, nl, e)
+	})
+}
+
+// callShmUnlinkLen passes namelen as given, to see how a bad length is read.
+func callShmUnlinkLen(name string, namelen int64) shmResult {
+	return shmCall(&name, func(n *C.pybuf_cchar, _ C.int64_t, _ *C.pybuf_mapping, e *C.char) C.int32_t {
+		return pybuf_core_shm_unlink(n, C.int64_t(namelen), e)
 	})
 }
 
 func headerNameLen() int { return C.PYBUF_NAMELEN }
+
+// callCheckStreamFormat passes the whole Go string, NUL bytes included.
+func callCheckStreamFormat(format string) (int32, string) {
+	errBuf := (*C.char)(C.malloc(C.PYBUF_ERRLEN))
+	defer C.free(unsafe.Pointer(errBuf))
+	C.memset(unsafe.Pointer(errBuf), 0xff, C.PYBUF_ERRLEN)
+	cformat := cstr(&format)
+	defer freeC(cformat)
+	st := int32(pybuf_core_check_stream_format((*C.pybuf_cchar)(cformat), C.int64_t(len(format)), errBuf))
+	return st, C.GoStringN(errBuf, C.int(C.strnlen(errBuf, C.PYBUF_ERRLEN)))
+}

@@ -9,26 +9,51 @@ import (
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/shm"
+	"github.com/pybuf-go/pybuf/pybuf/status"
 )
 
 //export pybuf_core_shm_create
-func pybuf_core_shm_create(name *C.pybuf_cchar, size C.uint64_t, mode C.uint32_t, out *C.pybuf_mapping, errBuf *C.char) (status C.int32_t) {
-	defer recoverShm(&status, errBuf)
-	m, err := shm.Create(goString((*C.char)(name)), uint64(size), uint32(mode))
+func pybuf_core_shm_create(name *C.pybuf_cchar, namelen C.int64_t, size C.uint64_t, mode C.uint32_t, out *C.pybuf_mapping, errBuf *C.char) (rc C.int32_t) {
+	defer recoverShm(&rc, errBuf)
+	n, err := nameArg(name, namelen)
+	if err != nil {
+		return shmStatus(err, errBuf)
+	}
+	m, err := shm.Create(n, uint64(size), uint32(mode))
 	return answerMapping(m, err, out, errBuf)
 }
 
 //export pybuf_core_shm_attach
-func pybuf_core_shm_attach(name *C.pybuf_cchar, readonly C.int32_t, out *C.pybuf_mapping, errBuf *C.char) (status C.int32_t) {
-	defer recoverShm(&status, errBuf)
-	m, err := shm.Attach(goString((*C.char)(name)), readonly != 0)
+func pybuf_core_shm_attach(name *C.pybuf_cchar, namelen C.int64_t, flags C.int32_t, out *C.pybuf_mapping, errBuf *C.char) (rc C.int32_t) {
+	defer recoverShm(&rc, errBuf)
+	if flags&^(C.PYBUF_SHM_READONLY|C.PYBUF_SHM_ALLOW_FOREIGN) != 0 {
+		return shmStatus(status.Errorf(status.KindValue, "flags", "flags %#x has unknown bits", int32(flags)), errBuf)
+	}
+	n, err := nameArg(name, namelen)
+	if err != nil {
+		return shmStatus(err, errBuf)
+	}
+	m, err := shm.Attach(n, shm.AttachOptions{
+		Readonly:     flags&C.PYBUF_SHM_READONLY != 0,
+		AllowForeign: flags&C.PYBUF_SHM_ALLOW_FOREIGN != 0,
+	})
 	return answerMapping(m, err, out, errBuf)
 }
 
 //export pybuf_core_shm_unlink
-func pybuf_core_shm_unlink(name *C.pybuf_cchar, errBuf *C.char) (status C.int32_t) {
-	defer recoverShm(&status, errBuf)
-	return shmStatus(shm.Unlink(goString((*C.char)(name))), errBuf)
+func pybuf_core_shm_unlink(name *C.pybuf_cchar, namelen C.int64_t, errBuf *C.char) (rc C.int32_t) {
+	defer recoverShm(&rc, errBuf)
+	n, err := nameArg(name, namelen)
+	if err != nil {
+		return shmStatus(err, errBuf)
+	}
+	return shmStatus(shm.Unlink(n), errBuf)
+}
+
+// nameArg is a name passed as pointer and length, every byte of it (a NUL
+// included, so that shm.CleanName refuses it instead of C cutting it short).
+func nameArg(name *C.pybuf_cchar, namelen C.int64_t) (string, error) {
+	return sizedString((*C.char)(name), namelen, "name")
 }
 
 func recoverShm(status *C.int32_t, errBuf *C.char) {

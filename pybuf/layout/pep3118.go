@@ -40,6 +40,8 @@ type pepParser struct {
 	dup      string
 	overflow bool
 	zeroSub  bool
+	fields   int // items at every level, and those without a ":name:" (see countFields)
+	unnamed  int
 }
 
 func (p *pepParser) fail(why string) *Error { return notPEP3118(p.orig, why) }
@@ -99,6 +101,7 @@ func (p *pepParser) parseStruct(nested bool) (int64, int64, *Error) {
 		if err != nil {
 			return 0, 0, err
 		}
+		p.fields++
 		name, named := "", false
 		if p.peek() == ':' {
 			end := strings.IndexByte(p.s[p.pos+1:], ':')
@@ -113,6 +116,8 @@ func (p *pepParser) parseStruct(nested bool) (int64, int64, *Error) {
 				p.dup = name
 			}
 			names[name] = true
+		} else {
+			p.unnamed++
 		}
 		if p.overflow {
 			continue // sizes are meaningless now; keep checking the syntax

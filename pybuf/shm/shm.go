@@ -106,47 +106,113 @@ func reserve(fd int, size uint64) error {
 	}
 }
 
-// Attach maps an existing segment, whole; read-only mappings are PROT_READ,
-// so a write through one faults in the kernel's eyes and NumPy's (the shim
-// exports them read-only).
-func Attach(name string, readonly bool) (Mapping, error) {
+// AttachOptions are what the caller of Attach decides.
+type AttachOptions struct {
+	// Readonly maps PROT_READ, so a write through the mapping faults in the
+	// kernel's eyes and NumPy's (the shim exports it read-only).
+	Readonly bool
+	// AllowForeign maps a segment another user owns. Off by default: its
+	// owner can truncate it at any time, and every reader of a view then dies
+	// of SIGBUS; a name that arrives from a pickle or a Dask header never
+	// turns it on.
+	AllowForeign bool
+}
+
+// euid is this process's effective uid; tests replace it to see their own
+// segments as another user's.
+var euid = unix.Geteuid
+
+// Attach maps an existing segment, whole. A name is data from anywhere (a
+// pickle, a Dask header): whatever /dev/shm holds under it must not block,
+// redirect or outlive the checks here (see openSegment).
+func Attach(name string, opts AttachOptions) (Mapping, error) {
 	n, err := CleanName(name)
 	if err != nil {
 		return Mapping{}, err
 	}
-	flags, prot := unix.O_RDWR, unix.PROT_READ|unix.PROT_WRITE
-	if readonly {
-		flags, prot = unix.O_RDONLY, unix.PROT_READ
-	}
-	fd, err := unix.Open(path(n), flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	switch {
-	case err == unix.ENOENT:
-		return Mapping{}, status.Errorf(status.KindNotFound, "name", "name %q: no such shared-memory segment", n)
-	case err == unix.EACCES && !readonly:
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: permission denied for read-write access (readonly=True may work)", n)
-	case err == unix.ELOOP:
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q is a symbolic link, not a shared-memory segment", n)
-	case err != nil:
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot open the segment: %v", n, err)
+	fd, size, err := openSegment(n, opts)
+	if err != nil {
+		return Mapping{}, err
 	}
 	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot stat the segment: %v", n, err)
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if opts.Readonly {
+		prot = unix.PROT_READ
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q is not a shared-memory segment", n)
-	}
-	if st.Size <= 0 {
-		// mmap refuses length 0; a creator that has not sized it yet is the usual cause
-		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: the segment is empty (size 0)", n)
-	}
-	size := uint64(st.Size)
 	addr, err := unix.MmapPtr(fd, 0, nil, uintptr(size), prot, unix.MAP_SHARED)
 	if err != nil {
 		return Mapping{}, status.Errorf(status.KindValue, "name", "name %q: cannot map the segment: %v", n, err)
 	}
 	return Mapping{Name: n, Addr: addr, Size: size}, nil
+}
+
+// openSegment opens the cleaned name n and checks, on the descriptor (so no
+// rename in between matters), that it is a regular file of a usable size
+// owned by this user (unless opts.AllowForeign). Anyone may mkfifo in
+// /dev/shm, and a plain open of a FIFO waits for a writer forever: the open is
+// non-blocking, and the flag is cleared once the file is known to be regular.
+func openSegment(n string, opts AttachOptions) (fd int, size uint64, err error) {
+	flags := unix.O_RDWR
+	if opts.Readonly {
+		flags = unix.O_RDONLY
+	}
+	fd, err = unix.Open(path(n), flags|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	switch {
+	case err == unix.ENOENT:
+		return -1, 0, status.Errorf(status.KindNotFound, "name", "name %q: no such shared-memory segment", n)
+	case err == unix.EACCES && !opts.Readonly:
+		return -1, 0, status.Errorf(status.KindValue, "name", "name %q: permission denied for read-write access (readonly=True may work)", n)
+	case err == unix.ELOOP:
+		return -1, 0, status.Errorf(status.KindValue, "name", "name %q is a symbolic link, not a shared-memory segment", n)
+	case err == unix.ENXIO:
+		// a FIFO or socket without a peer (O_NONBLOCK): not a segment either way
+		return -1, 0, status.Errorf(status.KindValue, "name", "name %q is not a shared-memory segment", n)
+	case err != nil:
+		return -1, 0, status.Errorf(status.KindValue, "name", "name %q: cannot open the segment: %v", n, err)
+	}
+	size, err = checkSegment(fd, n, opts)
+	if err == nil {
+		err = clearNonblock(fd, n)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return -1, 0, err
+	}
+	return fd, size, nil
+}
+
+// checkSegment is openSegment's verdict on what the descriptor is.
+func checkSegment(fd int, n string, opts AttachOptions) (uint64, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, status.Errorf(status.KindValue, "name", "name %q: cannot stat the segment: %v", n, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return 0, status.Errorf(status.KindValue, "name", "name %q is not a shared-memory segment", n)
+	}
+	if me := euid(); int64(st.Uid) != int64(me) && !opts.AllowForeign {
+		return 0, status.Errorf(status.KindValue, "name",
+			"name %q: the segment belongs to uid %d, not to this process's uid %d; its owner can truncate it "+
+				"under every reader (SIGBUS). Pass allow_foreign=True to attach it anyway", n, st.Uid, me)
+	}
+	if st.Size <= 0 {
+		// mmap refuses length 0; a creator that has not sized it yet is the usual cause
+		return 0, status.Errorf(status.KindValue, "name", "name %q: the segment is empty (size 0)", n)
+	}
+	return uint64(st.Size), nil
+}
+
+// clearNonblock leaves the descriptor as a blocking open would have, so
+// nothing later depends on how it was opened.
+func clearNonblock(fd int, n string) error {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err == nil {
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_SETFL, fl&^unix.O_NONBLOCK)
+	}
+	if err != nil {
+		return status.Errorf(status.KindValue, "name", "name %q: cannot set up the descriptor: %v", n, err)
+	}
+	return nil
 }
 
 // Unlink removes a segment's name. Processes that map it keep their memory;

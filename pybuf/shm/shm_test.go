@@ -59,7 +59,7 @@ func TestAttachSeesTheCreatorsWrites(t *testing.T) {
 	assert.Equal(t, uniqueName(t), m.Name, "the leading '/' is dropped")
 	copy(bytesOf(m), "hello")
 
-	a, err := Attach(m.Name, false)
+	a, err := Attach(m.Name, AttachOptions{})
 	require.NoError(t, err)
 	defer unix.MunmapPtr(a.Addr, uintptr(a.Size))
 	assert.NotEqual(t, m.Addr, a.Addr, "a second mapping of the same pages")
@@ -75,14 +75,14 @@ func TestUnlinkKeepsMappingsValidAndIsIdempotent(t *testing.T) {
 	require.NoError(t, Unlink(m.Name), "a second unlink is fine")
 	bytesOf(m)[63] = 7
 	assert.EqualValues(t, 7, bytesOf(m)[63])
-	_, err := Attach(m.Name, false)
+	_, err := Attach(m.Name, AttachOptions{})
 	requireKind(t, err, status.KindNotFound, "name", "no such shared-memory segment")
 }
 
 func TestReadonlyAttachMapsReadOnly(t *testing.T) {
 	m := mapped(t, uniqueName(t), 4096)
 	bytesOf(m)[0] = 42
-	a, err := Attach(m.Name, true)
+	a, err := Attach(m.Name, AttachOptions{Readonly: true})
 	require.NoError(t, err)
 	defer unix.MunmapPtr(a.Addr, uintptr(a.Size))
 	assert.EqualValues(t, 42, bytesOf(a)[0])
@@ -127,7 +127,7 @@ func TestCreateTooLargeForDevShmFailsCleanly(t *testing.T) {
 }
 
 func TestAttachErrors(t *testing.T) {
-	_, err := Attach("pybuf_gotest_missing_segment", false)
+	_, err := Attach("pybuf_gotest_missing_segment", AttachOptions{})
 	requireKind(t, err, status.KindNotFound, "name", `"pybuf_gotest_missing_segment": no such shared-memory segment`)
 
 	// Created by someone who has not sized it yet.
@@ -136,7 +136,7 @@ func TestAttachErrors(t *testing.T) {
 	require.NoError(t, err)
 	unix.Close(fd)
 	defer Unlink(name)
-	_, err = Attach(name, false)
+	_, err = Attach(name, AttachOptions{})
 	requireKind(t, err, status.KindValue, "name", "empty")
 }
 
@@ -144,8 +144,73 @@ func TestAttachRefusesSymlinks(t *testing.T) {
 	name := uniqueName(t)
 	require.NoError(t, os.Symlink("/etc/passwd", Dir+"/"+name))
 	defer os.Remove(Dir + "/" + name)
-	_, err := Attach(name, true)
+	_, err := Attach(name, AttachOptions{Readonly: true})
 	requireKind(t, err, status.KindValue, "name", "symbolic link")
+}
+
+func TestAttachRefusesAFifoWithoutWaitingForAWriter(t *testing.T) {
+	name := uniqueName(t)
+	require.NoError(t, unix.Mkfifo(Dir+"/"+name, 0o600))
+	defer os.Remove(Dir + "/" + name)
+	for _, opts := range []AttachOptions{{Readonly: true}, {}, {AllowForeign: true}} {
+		_, err := Attach(name, opts) // a blocking open would never return here
+		requireKind(t, err, status.KindValue, "name", fmt.Sprintf("name %q is not a shared-memory segment", name))
+	}
+}
+
+func TestAttachLeavesTheDescriptorBlocking(t *testing.T) {
+	m := mapped(t, uniqueName(t), 64)
+	fd, size, err := openSegment(m.Name, AttachOptions{})
+	require.NoError(t, err)
+	defer unix.Close(fd)
+	assert.EqualValues(t, 64, size)
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	require.NoError(t, err)
+	assert.Zero(t, fl&unix.O_NONBLOCK)
+}
+
+// asAnotherUser makes every segment look foreign for the rest of the test.
+func asAnotherUser(t *testing.T) int {
+	me := unix.Geteuid()
+	euid = func() int { return me + 1 }
+	t.Cleanup(func() { euid = unix.Geteuid })
+	return me
+}
+
+func TestAttachRefusesAForeignSegmentNamingItsUid(t *testing.T) {
+	m := mapped(t, uniqueName(t), 64)
+	owner := asAnotherUser(t)
+	for _, readonly := range []bool{false, true} {
+		_, err := Attach(m.Name, AttachOptions{Readonly: readonly})
+		requireKind(t, err, status.KindValue, "name",
+			fmt.Sprintf("belongs to uid %d, not to this process's uid %d", owner, owner+1))
+		assert.ErrorContains(t, err, "allow_foreign=True")
+	}
+}
+
+func TestAttachMapsAForeignSegmentWhenAllowed(t *testing.T) {
+	m := mapped(t, uniqueName(t), 64)
+	copy(bytesOf(m), "shared")
+	asAnotherUser(t)
+	a, err := Attach(m.Name, AttachOptions{AllowForeign: true, Readonly: true})
+	require.NoError(t, err)
+	defer unix.MunmapPtr(a.Addr, uintptr(a.Size))
+	assert.Equal(t, "shared", string(bytesOf(a)[:6]))
+}
+
+func TestNamesWithANulActOnNothing(t *testing.T) {
+	m := mapped(t, uniqueName(t), 64)
+	bad := m.Name + "\x00.tenant-b"
+	_, err := Attach(bad, AttachOptions{})
+	requireKind(t, err, status.KindValue, "name", "NUL")
+	requireKind(t, Unlink(bad), status.KindValue, "name", "NUL")
+	_, statErr := os.Stat(Dir + "/" + m.Name)
+	assert.NoError(t, statErr, "the segment before the NUL is still there")
+	fresh := uniqueName(t) + "_fresh"
+	_, err = Create(fresh+"\x00suffix", 64, 0o600)
+	requireKind(t, err, status.KindValue, "name", "NUL")
+	_, statErr = os.Stat(Dir + "/" + fresh)
+	assert.True(t, os.IsNotExist(statErr), "nothing was created under the name before the NUL")
 }
 
 func TestCleanName(t *testing.T) {

@@ -96,6 +96,7 @@ def deserialize_buffer(header: dict[str, Any], frames: list[Any]) -> Any:
     if header["pybuf"] == "shm":
         return _attach_by_name(header)
     shape, fmt, readonly = tuple(header["shape"]), header["format"], header["readonly"]
+    _pybuf._check_stream_format(fmt)  # a header's format is a stream's: bounded
     frame = memoryview(frames[0]).cast("B") if frames else memoryview(b"")
     if frame.readonly and not readonly:
         # A read-only frame (a bytes object, a decompressed frame): the Buffer

@@ -24,7 +24,11 @@ def _contiguous_bytes(buf: Any) -> Any:
 
 
 def rebuild(data: Any, shape: tuple[int, ...], fmt: str, readonly: bool) -> Any:
-    """Inverse of reduce(): copies pickled bytes, adopts out-of-band ones."""
+    """Inverse of reduce(): copies pickled bytes, adopts out-of-band ones.
+
+    ``fmt`` comes from the stream: it is bounded before anything is made of it.
+    """
+    _pybuf._check_stream_format(fmt)
     if isinstance(data, (bytes, bytearray)):
         out = _pybuf.alloc(shape, fmt)
         if out.nbytes:

@@ -25,7 +25,9 @@ def announced_library() -> str | None:
     Called by the core loader at pybuf's first use, unless ``load_core`` or
     ``PYBUF_CORE`` chose a library. With several announced libraries the
     first by entry-point name wins; importing a module of another one then
-    raises ImportError saying how to build them into one.
+    raises ImportError saying how to build them into one. An entry point that
+    names a file pybuf must not load (see :func:`checked_library`) is skipped
+    with a warning: one broken distribution must not stop pybuf for everyone.
     """
     from importlib.metadata import entry_points
 
@@ -34,14 +36,84 @@ def announced_library() -> str | None:
     except Exception:  # broken metadata of some distribution must not stop pybuf
         return None
     for ep in eps:
-        try:
-            root = ep.dist.locate_file("") if ep.dist is not None else None
-        except Exception:
-            continue
-        path = library_path(ep.value, root)
-        if path is not None and os.path.isfile(path) and built_abi(path) in (None, _pybuf._core_abi()):
+        path = checked_library(ep)
+        if path is not None and built_abi(path) == _pybuf._core_abi():
             return path
     return None
+
+
+class LibraryRefused(Exception):
+    """Why an announced library is not loaded (the text of the warning)."""
+
+
+def checked_library(ep: Any) -> str | None:
+    """The library file an entry point announces, if pybuf may load it; None
+    (with a RuntimeWarning saying why, where it names a file) otherwise.
+
+    Any folder on ``sys.path`` can hold a ``*.dist-info`` (the current
+    directory is there for ``python -c``), and dlopen runs a library's
+    constructors before anything can check it: so the library must be a file
+    of its own distribution that pybuf.gobuild built. That is, a relative path
+    without ``..`` that stays inside the distribution's root once symbolic
+    links are resolved, listed in the distribution's RECORD when it has one,
+    with the manifest pybuf.gobuild writes next to it.
+    """
+    dist = ep.dist
+    try:
+        root = dist.locate_file("") if dist is not None else None
+    except Exception:
+        return None
+    if root is None:
+        return None
+    try:
+        return _confined_library(ep.value, str(root), dist)
+    except LibraryRefused as e:
+        import warnings
+
+        try:
+            name = dist.metadata["Name"]
+        except Exception:  # a distribution too broken to name itself
+            name = None
+        warnings.warn(f"pybuf: not loading the Go library {ep.value!r} that distribution {name!r} announces "
+                      f"(entry point {ep.name!r} in {ENTRY_POINT_GROUP}): {e}", RuntimeWarning, stacklevel=2)
+        return None
+
+
+def _confined_library(value: str, root: str, dist: Any) -> str:
+    rel = library_relpath(value)
+    path = os.path.join(root, *rel.split("/"))
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(path)
+    if os.path.commonpath([real_root, real]) != real_root:
+        raise LibraryRefused(f"{path} resolves to {real}, outside the distribution's root {real_root}")
+    if not os.path.isfile(real):
+        raise LibraryRefused(f"{path} is not a file")
+    try:
+        files = dist.files
+    except Exception as e:  # a malformed RECORD
+        raise LibraryRefused(f"its RECORD cannot be read ({e})") from None
+    if files is not None and rel not in {str(f).replace(os.sep, "/") for f in files}:
+        raise LibraryRefused(f"{rel} is not one of the distribution's files (RECORD)")
+    if built_abi(path) is None:
+        raise LibraryRefused(f"no {MANIFEST_FILE} next to it: pybuf.gobuild did not build it")
+    return path
+
+
+def library_relpath(value: str) -> str:
+    """The '/'-separated path, relative to its distribution's root, that an
+    entry point value ``package.sub:file`` names; LibraryRefused when it is no
+    such path (an absolute path, a '..', a package that is not dotted names)."""
+    package, sep, filename = value.partition(":")
+    if not sep or not package or not filename:
+        raise LibraryRefused("the value is not 'package:file'")
+    if not all(part.isidentifier() for part in package.split(".")):
+        raise LibraryRefused(f"{package!r} is not a dotted package name")
+    if filename.startswith("/") or os.path.isabs(filename):
+        raise LibraryRefused(f"{filename!r} is an absolute path; the library must be inside its package")
+    parts = filename.replace(os.sep, "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise LibraryRefused(f"{filename!r} leaves its package ('..', '.' or an empty part)")
+    return "/".join([*package.split("."), *parts])
 
 
 # Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...]}.
@@ -59,14 +131,6 @@ def built_abi(library: str) -> int | None:
     except (OSError, ValueError, AttributeError):
         return None
     return abi if isinstance(abi, int) else None
-
-
-def library_path(value: str, root: Any) -> str | None:
-    """The file an entry point value ``package.sub:file`` names under ``root``."""
-    package, sep, filename = value.partition(":")
-    if not sep or not package or not filename or root is None:
-        return None
-    return os.path.join(str(root), *package.split("."), filename)
 
 
 def load(name: str, namespace: dict[str, Any], library: str) -> None:

@@ -12,6 +12,11 @@ close) and the *name* (shared by all processes, removed by ``unlink()``, which
 only the code that decides the segment's life should call). No resource
 tracker is involved, so nothing is unlinked behind anybody's back.
 
+Names and formats that arrive in a pickle or a Dask header are data, not
+trust: they go through the same checks as any name (see :func:`attach`), a
+segment of another user is never attached from them, and their formats are
+bounded (pybuf/layout CheckStreamFormat) so NumPy reads them in bounded time.
+
 Pickling sends names, not bytes: a Segment travels as its name and a Buffer of
 one as (name, offset, layout), and the receiver attaches. That is what lets a
 ``multiprocessing`` worker started with ``spawn`` or ``forkserver`` work on the
@@ -127,9 +132,9 @@ class Segment(_pybuf.Owner):
         )
 
 
-def _open(name: str | None, size: int, mode: int, create: bool, readonly: bool) -> Segment:
+def _open(name: str | None, size: int, mode: int, create: bool, readonly: bool, allow_foreign: bool = False) -> Segment:
     seg = Segment.__new__(Segment)
-    seg._segname, seg._address, seg._size = _pybuf._shm_open(seg, name, size, mode, create, readonly)
+    seg._segname, seg._address, seg._size = _pybuf._shm_open(seg, name, size, mode, create, readonly, allow_foreign)
     seg._readonly = readonly
     seg._unlinked = False
     return seg
@@ -174,14 +179,18 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
     return _open(name, size, mode, True, False)
 
 
-def attach(name: str, *, readonly: bool = False) -> Segment:
+def attach(name: str, *, readonly: bool = False, allow_foreign: bool = False) -> Segment:
     """Map an existing segment, whole; ``readonly=True`` maps it read-only.
 
     A missing name raises SegmentNotFoundError, a FileNotFoundError (as
-    SharedMemory raises) that is also a ValueError.
+    SharedMemory raises) that is also a ValueError. A name that is not a
+    regular file (a FIFO, a symbolic link) raises ValueError at once. A
+    segment owned by another user raises ValueError naming its uid unless
+    ``allow_foreign=True``: its owner can truncate it at any time, and every
+    process reading a view of it then dies of SIGBUS (docs/SHARED_MEMORY.md).
     """
     _check_name(name)
-    return _open(name, 0, 0, False, bool(readonly))
+    return _open(name, 0, 0, False, bool(readonly), bool(allow_foreign))
 
 
 def unlink(name: str) -> None:
@@ -197,6 +206,7 @@ def _attach_pickled(name: str, readonly: bool, host: str | None = None) -> Any:
 
 def _map_segment(name: str, readonly: bool, host: str | None = None) -> Segment:
     check_same_host(name, host)
+    # Never allow_foreign: a stream cannot vouch for another user's segment.
     return attach(name, readonly=readonly)
 
 
@@ -216,6 +226,7 @@ def _map_buffer(
     host: str | None = None,
 ) -> _pybuf.Buffer:
     check_same_host(name, host)
+    _pybuf._check_stream_format(fmt)  # before mapping: a stream's format is bounded
     # The Segment is not kept: the Buffer holds it, and the mapping goes away
     # with the last view, as for any owner that becomes garbage.
     return attach(name, readonly=readonly).buffer(offset, shape, fmt, strides=strides, readonly=readonly)

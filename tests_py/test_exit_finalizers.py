@@ -69,21 +69,11 @@ def test_repro_subclass_del_reads_before_release():
     assert out[2] == "STEP exit" and out[3].startswith("REL1 ") and out.count("") == 1, out
 
 
-def test_garbage_cycle_at_exit_other_del_reads_while_owner_open():
-    out = lines(run("""
-        addr = page()
-        o = pybuf.Owner(release=lambda a=addr: protect(a))
-        h = Holder(o, addr)
-        del h, o
-        say("exit")
-    """))
-    assert out[:3] == ["exit", "holder reads 64 open", "released"], out
-
-
-def test_garbage_cycle_at_exit_with_collector_disabled():
+@pytest.mark.parametrize("collector", ["", "gc.disable()"], ids=["collector-on", "collector-disabled"])
+def test_garbage_cycle_at_exit_other_del_reads_while_owner_open(collector):
     """gc.disable() does not keep the cycle from the two-collection path at exit."""
-    out = lines(run("""
-        gc.disable()
+    out = lines(run(f"""
+        {collector}
         addr = page()
         o = pybuf.Owner(release=lambda a=addr: protect(a))
         h = Holder(o, addr)

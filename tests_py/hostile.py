@@ -278,6 +278,49 @@ class Exporter:
         return f"Exporter({self.kind!r}, {self.n}, {self.release_mode!r})"
 
 
+ATTACKABLE = {"resize": {"bytearray", "array", "mmap", "dunder_buffer"},
+              "close": {"bytearray", "mmap", "dunder_buffer"},
+              "release_view": {"memoryview"}}
+
+
+def exporter_round(exporter, attack, readonly, array_last):
+    """Wraps a fresh exporter with pybuf.from_buffer, reads it through an array, attacks
+    it while wrapped (the attack must be refused), drops the views in the given order and
+    checks the export was released exactly once. Returns the number of hostile
+    exceptions that went to sys.unraisablehook (a raising __release_buffer__)."""
+    import numpy as np
+    import pybuf
+    obj = exporter.make()
+    try:
+        buf = pybuf.from_buffer(obj, readonly=readonly, name="hostile-exporter")
+    except Exception as e:
+        assert not isinstance(e, SystemError), repr(e)
+        # a released memoryview; bytes asked for a writable buffer
+        assert exporter.kind in ("memoryview_released", "bytes") or isinstance(e, BufferError), e
+        return 0
+    owner = weakref.ref(buf.owner)
+    a = np.asarray(buf)
+    err = exporter.attack(obj, attack)
+    if exporter.kind in ATTACKABLE.get(attack, ()):
+        assert isinstance(err, BufferError), f"{exporter}: {attack} went through under pybuf: {err!r}"
+    assert a.tobytes() == exporter.content()
+    assert bytes(memoryview(buf)) == exporter.content()
+    if array_last:
+        del buf
+        assert owner() is not None, "released under an array"
+        assert a.tobytes() == exporter.content()
+        del a
+    else:
+        del a, buf
+    assert owner() is None, "the owner outlived its last view"
+    if exporter.kind in ATTACKABLE.get(attack, ()):
+        assert exporter.attack(obj, attack) is None, f"{exporter}: the export outlived its owner"
+    if exporter.kind == "dunder_buffer":
+        assert (obj.gets, obj.releases) == (1, 1), (obj.gets, obj.releases)
+        return 1 if obj.mode == "raises" else 0
+    return 0
+
+
 def exporters(max_n=64):
     return st.builds(Exporter, st.sampled_from(EXPORTER_KINDS), st.integers(0, max_n),
                      st.sampled_from(DUNDER_RELEASE_MODES))
@@ -381,7 +424,11 @@ class HostileRelease:
             reenter_pybuf()
         elif mode == "closes_others":
             for owner in self.closes():
-                owner.close()
+                try:
+                    owner.close()
+                except BaseException as e:  # another hostile release it ran: go on
+                    if not hostile_exception(e):
+                        raise
 
     def __repr__(self):
         return f"HostileRelease({self.mode!r})"

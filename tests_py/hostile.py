@@ -26,6 +26,7 @@ import array
 import ctypes
 import gc
 import mmap
+import random
 import sys
 import weakref
 
@@ -157,25 +158,40 @@ class Dims:
         return f"Dims({self.container!r}, {self.items!r})"
 
 
-def index_items(small=st.integers(0, 6), huge=HUGE):
-    """One item of a shape or strides: a plain int (most of the time) or an Index."""
-    def item(mode, value, big):
-        if mode == "huge":
-            return (mode, big)
-        return (mode, value)
-    hostile = st.builds(item, st.sampled_from(INDEX_MODES), small, st.sampled_from(huge))
-    return st.one_of(small, small, hostile)
+def seeded(factory, *args, **kw):
+    """A strategy for factory(rng, ...): one integer drawn, the rest from a Random seeded
+    with it. The state machine draws these at every step: a single draw keeps the cost of
+    generating a step near that of the rules without hostile objects (the objects
+    themselves are printed by their recipes' repr)."""
+    return st.integers(0, 2 ** 64 - 1).map(lambda seed: factory(random.Random(seed), *args, **kw))
 
 
-@st.composite
-def dims(draw, max_ndim=3, small=st.integers(0, 6), huge=HUGE, ndim=None):
-    """A hostile shape or strides recipe; `ndim` fixes the number of items."""
-    n = draw(st.integers(0, max_ndim)) if ndim is None else ndim
-    items = [draw(index_items(small, huge)) for _ in range(n)]
-    container = draw(st.sampled_from(CONTAINERS))
+def random_index(rng, small=(0, 6), huge=HUGE, hostile=0.4):
+    """A plain int, or (mode, value) for an Index, for a Dims recipe."""
+    if rng.random() >= hostile:
+        return rng.randint(*small)
+    mode = rng.choice(INDEX_MODES)
+    return (mode, rng.choice(huge) if mode == "huge" else rng.randint(*small))
+
+
+def random_dims(rng, max_ndim=3, small=(0, 6), huge=HUGE):
+    n = rng.randint(0, max_ndim)
+    items = [random_index(rng, small, huge) for _ in range(n)]
+    container = rng.choice(CONTAINERS)
     if container == "scalar" and n != 1:
         container = "list"
     return Dims(container, items)
+
+
+def dims(max_ndim=3, small=(0, 6), huge=HUGE):
+    """A hostile shape or strides recipe."""
+    return seeded(random_dims, max_ndim, small, huge)
+
+
+def random_offset(rng, hi):
+    """A byte offset or address: an int, or an Index around it."""
+    x = random_index(rng, (0, hi))
+    return Index(*x) if isinstance(x, tuple) else x
 
 
 # --- exporters ----------------------------------------------------------------------------
@@ -244,6 +260,10 @@ class Exporter:
             return m
         return DunderBuffer(bytearray(data), self.release_mode)
 
+    def attackable(self, how):
+        """Whether `how` would change this exporter (clearing nothing changes nothing)."""
+        return self.kind in ATTACKABLE.get(how, ()) and (how != "close" or self.n > 0)
+
     def attack(self, obj, how):
         """Returns the exception that refused `how`, None when it happened."""
         try:
@@ -301,7 +321,7 @@ def exporter_round(exporter, attack, readonly, array_last):
     owner = weakref.ref(buf.owner)
     a = np.asarray(buf)
     err = exporter.attack(obj, attack)
-    if exporter.kind in ATTACKABLE.get(attack, ()):
+    if exporter.attackable(attack):
         assert isinstance(err, BufferError), f"{exporter}: {attack} went through under pybuf: {err!r}"
     assert a.tobytes() == exporter.content()
     assert bytes(memoryview(buf)) == exporter.content()
@@ -313,7 +333,7 @@ def exporter_round(exporter, attack, readonly, array_last):
     else:
         del a, buf
     assert owner() is None, "the owner outlived its last view"
-    if exporter.kind in ATTACKABLE.get(attack, ()):
+    if exporter.attackable(attack):
         assert exporter.attack(obj, attack) is None, f"{exporter}: the export outlived its owner"
     if exporter.kind == "dunder_buffer":
         assert (obj.gets, obj.releases) == (1, 1), (obj.gets, obj.releases)
@@ -321,9 +341,13 @@ def exporter_round(exporter, attack, readonly, array_last):
     return 0
 
 
+def random_exporter(rng, max_n=64):
+    return Exporter(rng.choice(EXPORTER_KINDS), rng.randint(0, max_n),
+                    rng.choice(DUNDER_RELEASE_MODES))
+
+
 def exporters(max_n=64):
-    return st.builds(Exporter, st.sampled_from(EXPORTER_KINDS), st.integers(0, max_n),
-                     st.sampled_from(DUNDER_RELEASE_MODES))
+    return seeded(random_exporter, max_n)
 
 
 # --- dtype-likes ------------------------------------------------------------------------
@@ -392,9 +416,12 @@ class DtypeLike:
         return f"DtypeLike({self.mode!r}, {self.index_mode!r}, {self.value!r})"
 
 
+def random_dtype_like(rng):
+    return DtypeLike(rng.choice(DTYPE_MODES), rng.choice(INDEX_MODES), rng.randint(0, 4))
+
+
 def dtype_likes():
-    return st.builds(DtypeLike, st.sampled_from(DTYPE_MODES), st.sampled_from(INDEX_MODES),
-                     st.integers(0, 4))
+    return seeded(random_dtype_like)
 
 
 # --- releases ---------------------------------------------------------------------------

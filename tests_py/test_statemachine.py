@@ -17,6 +17,7 @@ import functools
 import gc
 import itertools
 import os
+import random
 import struct
 import sys
 import weakref
@@ -646,18 +647,19 @@ class PybufMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: "hostile_layout" not in WITHOUT)
     @rule(i=st.integers(0, 99), entry=st.sampled_from(["buffer", "region", "wrap", "alloc"]),
-          shape=hostile.dims(), alloc_shape=hostile.dims(huge=HUGE_ALLOC),
-          strides=st.one_of(st.none(), hostile.dims(small=st.integers(-8, 8))),
-          fmt=st.one_of(st.sampled_from(["i", "B", "h", "d"]), hostile.dtype_likes()),
-          offset=st.one_of(st.integers(0, 4 * N),
-                           st.builds(hostile.Index, st.sampled_from(hostile.INDEX_MODES),
-                                     st.integers(0, 4 * N))))
+          seed=st.integers(0, 2 ** 64 - 1))
     @recorded
-    def hostile_layout(self, i, entry, shape, alloc_shape, strides, fmt, offset):
+    def hostile_layout(self, i, entry, seed):
         """owner.buffer, region, wrap and alloc given hostile shapes, strides, offsets and
-        dtypes: a Python exception or a buffer that reads the memory it says it covers;
-        no owner of the model changes."""
+        dtypes (drawn from `seed`: hostile.py): a Python exception or a buffer that reads
+        the memory it says it covers; no owner of the model changes."""
         self.hostile_step("hostile_layout")
+        rng = random.Random(seed)
+        shape = hostile.random_dims(rng, huge=HUGE_ALLOC if entry == "alloc" else hostile.HUGE)
+        strides = hostile.random_dims(rng, small=(-8, 8)) if rng.random() < 0.5 else None
+        fmt = rng.choice(["i", "B", "h", "d"]) if rng.random() < 0.7 else \
+            hostile.random_dtype_like(rng)
+        offset = hostile.random_offset(rng, 4 * N)
         dtype = fmt if isinstance(fmt, str) else fmt.make()
         kw = {} if strides is None else {"strides": strides.make()}
         held = self.held_owners()
@@ -678,7 +680,7 @@ class PybufMachine(RuleBasedStateMachine):
                                       arg=h2.h, readonly=True, name="sm-hostile-wrap", **kw)
         else:
             o = None
-            call = lambda: pybuf.alloc(alloc_shape.make(), dtype, name="sm-hostile-alloc")
+            call = lambda: pybuf.alloc(shape.make(), dtype, name="sm-hostile-alloc")
         try:
             b = call()
         except Exception as e:

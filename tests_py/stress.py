@@ -132,7 +132,7 @@ def state_machine(py, examples, max_failures, without, summary):
             else:   # died: the progress file says how far it got
                 with open(progress) if os.path.exists(progress) else open(os.devnull) as f:
                     got = f.read().split()
-                n, st, ho = (int(got[0]), int(got[1]), 0) if got else (0, 0, 0)
+                n, st, ho = (int(got[0]), int(got[1]), int(got[2])) if got else (0, 0, 0)
             done, steps, hostile = done + n, steps + st, hostile + ho
             if rc != 0 or m is None:
                 failures += 1

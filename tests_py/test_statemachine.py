@@ -8,9 +8,18 @@ premature release is reported as a failure instead of touching a PROT_NONE page)
 `released`/`closed`/`buffers`/`exports`, `pybuf.live()`, and finally the values every
 live view reads.
 
+Hostile rules (hostile.py) run among them: owners whose release raises, calls sys.exit,
+collects, re-enters pybuf or closes every owner the test holds (the model follows);
+owners whose ctypes or cffi `arg` the caller dropped at once (it must live until the
+release); buffer/region/wrap/alloc with shapes, strides, offsets and dtypes that raise,
+lie, overflow or mutate their list (a Python exception or a buffer that reads what its
+layout says); from_buffer over exporters resized, closed or released while wrapped. Only
+hostile hooks' own exceptions may reach sys.unraisablehook.
+
 Bounded in `make test` (PYBUF_SM_EXAMPLES, default 500, derandomized so a planted fault
 is caught reproducibly: test_faults.py); `python tests_py/test_statemachine.py
---examples N` is the long random run of `make stress`.
+--examples N` is the long random run of `make stress` (stress.py runs it in fresh
+processes, so that a crash is counted, not fatal: --progress says where it died).
 """
 import ctypes
 import functools
@@ -165,7 +174,7 @@ class PybufMachine(RuleBasedStateMachine):
         EXAMPLES_RUN[0] += 1
         if PROGRESS:    # what a crash leaves behind: the example it happened in
             with open(PROGRESS[0], "w") as f:
-                f.write(f"{EXAMPLES_RUN[0]} {STEPS_RUN[0]}\n")
+                f.write(f"{EXAMPLES_RUN[0]} {STEPS_RUN[0]} {sum(HOSTILE_RUN.values())}\n")
         self.fake = fake()
         self.owners, self.buffers, self.views = [], [], []
         self.unraisable = []

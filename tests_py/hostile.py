@@ -563,3 +563,31 @@ def _keep(cb):
 
 def args():
     return st.builds(Arg, st.sampled_from(ARG_KINDS), st.sampled_from(ARG_RELEASES))
+
+
+# --- checks ---------------------------------------------------------------------------
+
+def extent(b):
+    """[lowest, highest + 1) byte addresses a buffer covers (None when empty)."""
+    if 0 in b.shape:
+        return None
+    lo = sum((n - 1) * s for n, s in zip(b.shape, b.strides) if s < 0)
+    hi = sum((n - 1) * s for n, s in zip(b.shape, b.strides) if s > 0) + b.itemsize
+    return b.address + lo, b.address + hi
+
+
+def reads_within(b, mem, base):
+    """A buffer over `mem` (bytes at address `base`) reads what NumPy's strided view of the
+    same bytes reads; one that lies outside (a lie made it so), or is large, is not read."""
+    import numpy as np
+    assert b.nbytes == b.itemsize * int(np.prod(b.shape, dtype=object))
+    e = extent(b)
+    if e is None or e[0] < base or e[1] > base + len(mem) or b.nbytes > 1 << 16:
+        return
+    a = np.asarray(b)
+    want = np.ndarray(b.shape, a.dtype, buffer=mem, offset=b.address - base, strides=b.strides)
+    if a.dtype.fields:  # a copy's padding bytes are whatever malloc left: compare fields
+        assert a.tolist() == want.tolist(), "a buffer reads other values than its layout says"
+    else:
+        assert a.tobytes() == want.tobytes(), "a buffer reads other bytes than its layout says"
+

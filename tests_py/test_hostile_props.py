@@ -22,7 +22,7 @@ import pybuf  # noqa: E402
 from fakehelp import Calls  # noqa: E402
 from hostile import (ATTACKS, HUGE, HUGE_ALLOC, INDEX_MODES, RELEASE_MODES,  # noqa: E402
                      HostileRelease, Index, args, dims, dtype_likes, exporter_round, exporters,
-                     hostile_exception, random_offset, seeded)
+                     hostile_exception, random_offset, reads_within, seeded)
 
 NINTS = 1024
 FMTS = {"B": 1, "h": 2, "i": 4, "d": 8}
@@ -65,20 +65,7 @@ def refused(e):
 
 
 def reads_like_numpy(buf, ref, base):
-    """A buffer whose whole extent lies in the area reads what NumPy's strided view of the
-    same bytes reads; one outside (a lie made it so) is not read."""
-    shape, strides, item = buf.shape, buf.strides, buf.itemsize
-    assert buf.nbytes == item * int(np.prod(shape, dtype=object))
-    if 0 in shape:
-        return
-    lo = sum((n - 1) * s for n, s in zip(shape, strides) if s < 0)
-    hi = sum((n - 1) * s for n, s in zip(shape, strides) if s > 0) + item
-    start = buf.address - base
-    if start + lo < 0 or start + hi > len(ref) or buf.nbytes > 1 << 16:
-        return
-    a = np.asarray(buf)
-    want = np.ndarray(shape, a.dtype, buffer=ref, offset=start, strides=strides)
-    assert a.tobytes() == want.tobytes()
+    reads_within(buf, ref.tobytes(), base)
 
 
 @SETTINGS

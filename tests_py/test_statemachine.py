@@ -703,9 +703,9 @@ class PybufMachine(RuleBasedStateMachine):
             hi = p.start + p.n if entry == "region" else N
             mem = np.array(o.values, np.int32).tobytes()
             within(b, o.h.ptr + 4 * lo, o.h.ptr + 4 * hi, entry == "region")
-            reads_within(b, mem, o.h.ptr)
+            hostile.reads_within(b, mem, o.h.ptr)
         elif h2 is not None:
-            reads_within(b, np.arange(N, dtype=np.int32).tobytes(), h2.ptr)
+            hostile.reads_within(b, np.arange(N, dtype=np.int32).tobytes(), h2.ptr)
         elif b.nbytes <= 1 << 16:
             assert not any(np.asarray(b).tobytes()), "alloc's memory is not zero-filled"
         del b
@@ -857,33 +857,12 @@ class PybufMachine(RuleBasedStateMachine):
             sys.unraisablehook = self._hook
 
 
-def extent(b):
-    """[lowest, highest + 1) byte addresses a buffer covers (None when empty)."""
-    if 0 in b.shape:
-        return None
-    lo = sum((n - 1) * s for n, s in zip(b.shape, b.strides) if s < 0)
-    hi = sum((n - 1) * s for n, s in zip(b.shape, b.strides) if s > 0) + b.itemsize
-    return b.address + lo, b.address + hi
-
-
 def within(b, start, end, must):
     """A region must lie inside its parent (`must`); a buffer of an owner may lie anywhere
     (the caller vouches for its memory)."""
-    e = extent(b)
+    e = hostile.extent(b)
     if must and e is not None:
         assert start <= e[0] and e[1] <= end, f"region {e} outside its parent {(start, end)}"
-
-
-def reads_within(b, mem, base):
-    """A buffer over `mem` (at address `base`) reads what NumPy's strided view of the same
-    bytes reads; one that lies outside (a lie made it so) is not read."""
-    assert b.nbytes == b.itemsize * int(np.prod(b.shape, dtype=object))
-    e = extent(b)
-    if e is None or e[0] < base or e[1] > base + len(mem):
-        return
-    a = np.asarray(b)
-    want = np.ndarray(b.shape, a.dtype, buffer=mem, offset=b.address - base, strides=b.strides)
-    assert a.tobytes() == want.tobytes(), "a buffer reads other bytes than its layout says"
 
 
 class Wrapper:

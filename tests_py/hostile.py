@@ -18,9 +18,10 @@ tests (test_hostile_props.py) and any other test draw the same things:
   probe that tells whether it is still alive.
 
 Every factory is a recipe: `make()` builds fresh objects, so that hypothesis can replay
-an example and a mutation in one call never leaks into the next. The promise they test:
-a Python exception (never SystemError) or a correct result, never a crash, and every
-owner released exactly once.
+an example and a mutation in one call never leaks into the next; `dims()`, `exporters()`,
+`dtype_likes()` and `args()` are their strategies. `exporter_round` and `reads_within` are
+the checks both test files apply. The promise they test: a Python exception (never
+SystemError) or a correct result, never a crash, and every owner released exactly once.
 """
 import array
 import ctypes
@@ -150,10 +151,6 @@ class Dims:
                 x.box = obj
         return obj
 
-    def hostile(self):
-        return self.container.startswith("shifty") or any(
-            isinstance(x, tuple) and x[0] != "honest" for x in self.items)
-
     def __repr__(self):
         return f"Dims({self.container!r}, {self.items!r})"
 
@@ -166,9 +163,9 @@ def seeded(factory, *args, **kw):
     return st.integers(0, 2 ** 64 - 1).map(lambda seed: factory(random.Random(seed), *args, **kw))
 
 
-def random_index(rng, small=(0, 6), huge=HUGE, hostile=0.4):
+def random_index(rng, small=(0, 6), huge=HUGE, p_hostile=0.4):
     """A plain int, or (mode, value) for an Index, for a Dims recipe."""
-    if rng.random() >= hostile:
+    if rng.random() >= p_hostile:
         return rng.randint(*small)
     mode = rng.choice(INDEX_MODES)
     return (mode, rng.choice(huge) if mode == "huge" else rng.randint(*small))

@@ -213,6 +213,9 @@ class DunderBuffer:
 
     def __release_buffer__(self, view):
         self.releases += 1
+        # the exception's traceback keeps this frame: without `view` in it, or the
+        # memoryview stays alive with the exception and the bytearray stays exported
+        del view
         if self.mode == "raises":
             raise HostileError("__release_buffer__ raises")
         if self.mode == "resizes":

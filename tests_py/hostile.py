@@ -223,7 +223,8 @@ class DunderBuffer:
                 self.data.extend(b"\0" * 4096)  # refused while the memoryview lends it
             except BufferError:
                 pass
-        elif self.mode == "collects":
+        elif self.mode == "collects":   # two: what releases a garbage cycle's owner
+            gc.collect()
             gc.collect()
 
 
@@ -306,8 +307,9 @@ ATTACKABLE = {"resize": {"bytearray", "array", "mmap", "dunder_buffer"},
 def exporter_round(exporter, attack, readonly, array_last):
     """Wraps a fresh exporter with pybuf.from_buffer, reads it through an array, attacks
     it while wrapped (the attack must be refused), drops the views in the given order and
-    checks the export was released exactly once. Returns the number of hostile
-    exceptions that went to sys.unraisablehook (a raising __release_buffer__)."""
+    checks the export was released exactly once. Returns (the number of hostile
+    exceptions that went to sys.unraisablehook (a raising __release_buffer__), whether
+    the release collected garbage twice (a collecting __release_buffer__))."""
     import numpy as np
     import pybuf
     obj = exporter.make()
@@ -317,7 +319,7 @@ def exporter_round(exporter, attack, readonly, array_last):
         assert not isinstance(e, SystemError), repr(e)
         # a released memoryview; bytes asked for a writable buffer
         assert exporter.kind in ("memoryview_released", "bytes") or isinstance(e, BufferError), e
-        return 0
+        return 0, getattr(obj, "releases", 0) > 0 and obj.mode == "collects"
     owner = weakref.ref(buf.owner)
     a = np.asarray(buf)
     err = exporter.attack(obj, attack)
@@ -337,8 +339,8 @@ def exporter_round(exporter, attack, readonly, array_last):
         assert exporter.attack(obj, attack) is None, f"{exporter}: the export outlived its owner"
     if exporter.kind == "dunder_buffer":
         assert (obj.gets, obj.releases) == (1, 1), (obj.gets, obj.releases)
-        return 1 if obj.mode == "raises" else 0
-    return 0
+        return (1 if obj.mode == "raises" else 0), obj.mode == "collects"
+    return 0, False
 
 
 def random_exporter(rng, max_n=64):

@@ -159,7 +159,7 @@ def test_buffer_hostile_dtype(area, dtype, n):
        st.booleans())
 def test_from_buffer_hostile_exporter(exporter, attack, readonly, array_last):
     with unraisables() as seen:
-        expected = exporter_round(exporter, attack, readonly, array_last)
+        expected, _ = exporter_round(exporter, attack, readonly, array_last)
     assert [type(e).__name__ for e in seen] == ["HostileError"] * expected, seen
 
 

@@ -719,7 +719,11 @@ class PybufMachine(RuleBasedStateMachine):
     def hostile_exporter(self, exporter, attack, readonly, array_last):
         """from_buffer over an exporter that is resized, closed or released while wrapped."""
         self.hostile_step("hostile_exporter")
-        self.hostile_reported += hostile.exporter_round(exporter, attack, readonly, array_last)
+        reported, collected = hostile.exporter_round(exporter, attack, readonly, array_last)
+        self.hostile_reported += reported
+        if collected:   # its __release_buffer__ ran two collections
+            self.collect_model()
+            self.settle()
 
     # --- invariants -------------------------------------------------------------------
 

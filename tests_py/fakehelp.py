@@ -124,6 +124,7 @@ class Fake:
             ("fake_null_frees", ctypes.c_long, []),
             ("fake_set_strict", None, [ctypes.c_int]),
             ("fake_count_arg", None, [vp]),
+            ("fake_destroy_indirect", None, [vp]),
             ("fake_destroy_gil_probe", None, [vp]),
             ("fake_last_gil_state", ctypes.c_int, []),
             ("fake_token_init", None, [vp, ctypes.c_uint64]),

@@ -3,7 +3,8 @@
     python tests_py/stress.py [--examples 20000] [--thread-iters 20000] [--fuzztime 60s]
                               [--interp-python PYTHON] [--interp-iters 200000]
 
-1. the lifetime state machine, random, --examples examples (test_statemachine.py);
+1. the lifetime state machine, random, --examples examples (test_statemachine.py), its
+   hostile rules included (hostile.py), in fresh processes so that a crash is counted;
 2. the thread hammer, PYBUF_THREADS x --thread-iters (test_stress_threads.py);
 3. 4 own-GIL interpreters in parallel x --interp-iters, on --interp-python (CPython 3.13+,
    default: this one) (test_subinterpreters.py);
@@ -16,11 +17,12 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CHUNK = 4000
+CHUNK = 2000
 FUZZ_TARGETS = ["FuzzParseFormat", "FuzzCheck", "FuzzCheckRegion"]
 
 
@@ -38,45 +40,51 @@ def main(argv):
     ap.add_argument("--fuzztime", default="60s")
     ap.add_argument("--interp-python", default=sys.executable)
     ap.add_argument("--interp-iters", type=int, default=200000)
+    ap.add_argument("--parts", default="machine,threads,interp,fuzz",
+                    help="which parts to run (machine alone: the state machine's figures)")
+    ap.add_argument("--max-failures", type=int, default=10,
+                    help="state machine: stop after this many failed processes")
+    ap.add_argument("--without", action="append", default=[], metavar="RULE",
+                    help="state machine: leave a hostile rule out (measurements only)")
     a = ap.parse_args(argv)
     py, summary, failed = sys.executable, [], False
 
     t0 = time.monotonic()
-    # In chunks of fresh processes: the guard-page library never unmaps a destroyed handle
-    # (so that a late access faults), and one process runs out of mappings after ~20,000
-    # handles.
-    done = steps = chunks = 0
-    while done < a.examples:
-        rc, out = run([py, os.path.join(HERE, "test_statemachine.py"),
-                       "--examples", str(min(CHUNK, a.examples - done))])
-        m = re.search(r"state machine: (\d+) examples executed \((\d+) steps\)", out)
-        if m is None or rc != 0:
-            print(out[-6000:])
-            failed = True
-            break
-        done, steps, chunks = done + int(m.group(1)), steps + int(m.group(2)), chunks + 1
-    summary.append(f"state machine: {done} examples executed ({steps} steps) in {chunks} "
-                   f"processes rc={'1' if failed else '0'}")
+    if "machine" in a.parts:
+        failed |= state_machine(py, a.examples, a.max_failures, a.without, summary)
+    if "threads" in a.parts:
+        failed |= threads(py, a, summary)
+    if "interp" in a.parts:
+        failed |= interpreters(a, summary)
+    if "fuzz" in a.parts:
+        failed |= fuzz(a, summary)
+    return report(t0, summary, failed)
 
+
+def threads(py, a, summary):
     rc, out = run([py, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                    os.path.join(HERE, "test_stress_threads.py")],
                   env={"PYBUF_THREAD_ITERS": str(a.thread_iters)})
     line = [l for l in out.splitlines() if l.startswith("threads:")]
     summary.append((line[-1] if line else "threads: no summary") + f" rc={rc}")
-    failed |= rc != 0
     if rc:
         print(out[-6000:])
+    return rc != 0
 
+
+def interpreters(a, summary):
     rc, out = run([a.interp_python, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
                    os.path.join(HERE, "test_subinterpreters.py"), "-k", "parallel"],
                   env={"PYBUF_INTERP_ITERS": str(a.interp_iters)})
     line = [l for l in out.splitlines() if l.startswith("interpreters:")]
     summary.append((line[-1] if line else "interpreters: no summary") + f" rc={rc}")
-    failed |= rc != 0 or not line
     if rc or not line:
         print(out[-6000:])
+    return rc != 0 or not line
 
-    total = 0
+
+def fuzz(a, summary):
+    total, failed = 0, False
     for t in FUZZ_TARGETS:
         rc, out = run(["go", "test", "./pybuf/layout", "-run=^$", f"-fuzz=^{t}$",
                        f"-fuzztime={a.fuzztime}"])
@@ -88,11 +96,56 @@ def main(argv):
         if rc:
             print(out[-6000:])
     summary.append(f"fuzz total: {total} execs")
+    return failed
 
+
+def report(t0, summary, failed):
     print("\n== stress summary ({:.0f}s) ==".format(time.monotonic() - t0))
     for s in summary:
         print(s)
     return 1 if failed else 0
+
+
+def state_machine(py, examples, max_failures, without, summary):
+    """The state machine in chunks of fresh processes: the guard-page library never unmaps
+    a destroyed handle (so that a late access faults), and one process runs out of
+    mappings after ~20,000 handles (about 4,000 examples with the hostile rules). A process that fails, or dies of a signal (a crash
+    the hostile rules found), counts as one failure; the next chunk goes on, so that the
+    figures say how often. Returns True when any chunk failed."""
+    done = steps = hostile = chunks = failures = 0
+    rules = {}
+    with tempfile.TemporaryDirectory(prefix="pybuf-stress-") as tmp:
+        progress = os.path.join(tmp, "progress")
+        while done < examples and failures < max_failures:
+            if os.path.exists(progress):
+                os.unlink(progress)
+            rc, out = run([py, "-X", "faulthandler", os.path.join(HERE, "test_statemachine.py"),
+                           "--examples", str(min(CHUNK, examples - done)),
+                           "--progress", progress] + [f"--without={r}" for r in without])
+            chunks += 1
+            m = re.search(r"state machine: (\d+) examples executed \((\d+) steps, (\d+) hostile\)",
+                          out)
+            for k, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"hostile steps:.*", out))):
+                rules[k] = rules.get(k, 0) + int(v)
+            if m is not None:
+                n, st, ho = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            else:   # died: the progress file says how far it got
+                with open(progress) if os.path.exists(progress) else open(os.devnull) as f:
+                    got = f.read().split()
+                n, st, ho = (int(got[0]), int(got[1]), int(got[2])) if got else (0, 0, 0)
+            done, steps, hostile = done + n, steps + st, hostile + ho
+            if rc != 0 or m is None:
+                failures += 1
+                what = f"signal {-rc}" if rc < 0 else f"rc={rc}"
+                print(f"state machine FAILURE {failures}: {what} in example {n} of process "
+                      f"{chunks} (example {done} overall)")
+                print(out[-6000:], flush=True)
+    summary.append(f"state machine: {done} examples executed ({steps} steps, {hostile} hostile "
+                   f"steps) in {chunks} processes, {failures} failures "
+                   f"rc={'1' if failures else '0'}")
+    summary.append("state machine hostile steps: " +
+                   " ".join(f"{k}={v}" for k, v in sorted(rules.items())))
+    return failures > 0
 
 
 if __name__ == "__main__":

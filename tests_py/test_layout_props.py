@@ -7,6 +7,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import given, settings, strategies as st  # noqa: E402
 
 import pybuf  # noqa: E402
+from hostile import Index  # noqa: E402
 
 NINTS = 1024
 ITEM = {"i": 4, "d": 8, "B": 1, "h": 2}
@@ -42,9 +43,17 @@ def extent(shape, strides, item):
     return lo, hi + item
 
 
+def honest_form(values, container, wrap):
+    """The same ints as a tuple or a list, each item an int or an integer-like whose
+    __index__ answers it (hostile.Index, honest): every form is the same layout."""
+    items = [Index("honest", v) if w else v for v, w in zip(values, wrap)]
+    return tuple(items) if container == "tuple" else items
+
+
 @settings(max_examples=300, deadline=None, database=None)
-@given(layouts(), st.integers(0, 4 * NINTS))
-def test_buffer_matches_as_strided(area, layout, start):
+@given(layouts(), st.integers(0, 4 * NINTS), st.sampled_from(["tuple", "list"]),
+       st.lists(st.booleans(), min_size=3, max_size=3))
+def test_buffer_matches_as_strided(area, layout, start, container, wrap):
     h, ref = area
     fmt, shape, strides = layout
     item = ITEM[fmt]
@@ -52,7 +61,9 @@ def test_buffer_matches_as_strided(area, layout, start):
     start = start - start % item
     if start + lo < 0 or start + hi > 4 * NINTS:
         return
-    buf = pybuf.Owner().buffer(h.ptr + start, shape, fmt, strides=strides, readonly=True)
+    buf = pybuf.Owner().buffer(h.ptr + start, honest_form(shape, container, wrap), fmt,
+                               strides=honest_form(strides, container, wrap[::-1]),
+                               readonly=True)
     assert buf.shape == shape
     assert buf.strides == strides
     assert buf.nbytes == item * int(np.prod(shape, dtype=np.int64))

@@ -8,15 +8,25 @@ premature release is reported as a failure instead of touching a PROT_NONE page)
 `released`/`closed`/`buffers`/`exports`, `pybuf.live()`, and finally the values every
 live view reads.
 
+Hostile rules (hostile.py) run among them: owners whose release raises, calls sys.exit,
+collects, re-enters pybuf or closes every owner the test holds (the model follows);
+owners whose ctypes or cffi `arg` the caller dropped at once (it must live until the
+release); buffer/region/wrap/alloc with shapes, strides, offsets and dtypes that raise,
+lie, overflow or mutate their list (a Python exception or a buffer that reads what its
+layout says); from_buffer over exporters resized, closed or released while wrapped. Only
+hostile hooks' own exceptions may reach sys.unraisablehook.
+
 Bounded in `make test` (PYBUF_SM_EXAMPLES, default 500, derandomized so a planted fault
 is caught reproducibly: test_faults.py); `python tests_py/test_statemachine.py
---examples N` is the long random run of `make stress`.
+--examples N` is the long random run of `make stress` (stress.py runs it in fresh
+processes, so that a crash is counted, not fatal: --progress says where it died).
 """
 import ctypes
 import functools
 import gc
 import itertools
 import os
+import random
 import struct
 import sys
 import weakref
@@ -32,6 +42,8 @@ import pybuf  # noqa: E402
 from arg_kinds import make_arg  # noqa: E402
 from cycle_parts import CallableRelease, hold  # noqa: E402
 from fakehelp import ENV_LIB, compile_fakelib, load_dlpack_consumer, load_fake, take  # noqa: E402
+import hostile  # noqa: E402
+from hostile import HUGE_ALLOC, hostile_exception  # noqa: E402
 
 N = 16                      # int32 per fake handle
 MAX_OWNERS = 4
@@ -56,6 +68,9 @@ CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _names = itertools.count()
 EXAMPLES_RUN = [0]          # machines constructed in this process (one per example)
 STEPS_RUN = [0]             # invariant checks, i.e. steps (plus one per example)
+HOSTILE_RUN = {}            # rule name -> steps that drew hostile objects (hostile.py)
+PROGRESS = []               # --progress FILE: examples and steps so far, rewritten per example
+WITHOUT = set()             # --without RULE: rules left out of a measurement run
 
 _fake = None
 FIRST_FAILURE = []          # the first assertion that failed, whatever hypothesis replays
@@ -102,7 +117,8 @@ class MOwner:
     def __init__(self, handle, kind):
         self.name = PREFIX + str(next(_names))
         self.h = handle
-        self.kind = kind            # "c", "py", "cycle", "cycle_view(_py)", "wrap"
+        self.kind = kind            # "c", "py", "cycle", "cycle_view(_py)", "wrap",
+                                    # "hostile", "arg"
         self.obj = None             # strong reference held by the test (or the wrapper)
         self.wrapper = None         # cycles: the object the test holds
         self.ref = None             # weakref to the Owner
@@ -113,6 +129,8 @@ class MOwner:
         self.cycle_buffers = 0      # buffers/exports kept inside a cycle
         self.cycle_exports = 0
         self.collected = False      # its garbage cycle was collected
+        self.mode = None            # "hostile": what its release does after its job
+        self.probe = None           # "arg": a weak reference to the memory its arg points at
 
     @property
     def in_cycle(self):
@@ -158,9 +176,14 @@ class PybufMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         EXAMPLES_RUN[0] += 1
+        if PROGRESS:    # what a crash leaves behind: the example it happened in
+            with open(PROGRESS[0], "w") as f:
+                f.write(f"{EXAMPLES_RUN[0]} {STEPS_RUN[0]} {sum(HOSTILE_RUN.values())}\n")
         self.fake = fake()
         self.owners, self.buffers, self.views = [], [], []
         self.unraisable = []
+        self.hostile_raised = 0     # hostile releases' exceptions that reached close()
+        self.hostile_reported = 0   # other hostile hooks' exceptions due at the unraisablehook
         self.kept = []              # (array, model owner): np.ndarray(buffer=) kept by a __del__
         self.resurrected = []       # wrappers a __del__ stored
         self.arg_freed_early = []   # owners whose arg's memory died before their release
@@ -190,16 +213,35 @@ class PybufMachine(RuleBasedStateMachine):
         return n + (0 if o.collected else o.cycle_exports)
 
     def settle(self):
-        """Apply the release rules that refcounting triggers at once."""
-        for o in self.owners:
-            if o.released or (o.kind == "cycle" and not o.closed) or o.kind == "gcycle":
-                continue    # garbage in a cycle through its release: only `collect` frees it
-            external = sum(1 for b in self.buffers if b.owner is o and self.buffer_alive(b))
-            internal = 0 if o.collected else o.cycle_buffers
-            if external + internal == 0 and (o.closed or not o.user_holds()):
-                o.released = True
+        """Apply the release rules that refcounting triggers at once, until nothing
+        changes: a hostile release may close other owners or collect garbage."""
+        changed = True
+        while changed:
+            changed = False
+            for o in self.owners:
+                if o.released or (o.kind == "cycle" and not o.closed) or o.kind == "gcycle":
+                    continue    # garbage in a cycle through its release: only `collect` frees it
+                external = sum(1 for b in self.buffers if b.owner is o and self.buffer_alive(b))
+                internal = 0 if o.collected else o.cycle_buffers
+                if external + internal == 0 and (o.closed or not o.user_holds()):
+                    o.released = changed = True
+                    self.hostile_release_effects(o)
         self.views = [v for v in self.views if v.alive()]
         self.buffers = [b for b in self.buffers if self.buffer_alive(b)]
+
+    def hostile_release_effects(self, o):
+        """What a hostile release did after its job (hostile.HostileRelease)."""
+        if o.mode == "closes_others":
+            for x in self.closed_by_release(o):
+                if not x.released:
+                    x.closed = True
+        elif o.mode == "collect":
+            self.collect_model()
+
+    def closed_by_release(self, o):
+        """The owners a closes_others release closes: those the test holds, as the model
+        knows them when the release runs."""
+        return [x for x in self.held_owners() if x is not o]
 
     def held_owners(self):
         return [o for o in self.owners if o.obj is not None and not o.in_cycle
@@ -493,7 +535,12 @@ class PybufMachine(RuleBasedStateMachine):
                     assert not owner.closed or o.closed
                     continue
                 raise AssertionError("strict close released under a live buffer")
-            owner.close(strict=strict)
+            try:
+                owner.close(strict=strict)
+            except BaseException as e:  # a hostile release's exception reaches the caller
+                if not hostile_exception(e):
+                    raise
+                self.hostile_raised += 1
             o.closed = True
             self.settle()
             if strict:
@@ -506,6 +553,11 @@ class PybufMachine(RuleBasedStateMachine):
         # (the first runs the cycle's finalizers and keeps it whole: docs/RELIABILITY.md)
         gc.collect()
         gc.collect()
+        self.collect_model()
+        self.settle()
+
+    def collect_model(self):
+        """What two collections release (a `collect` rule, or a hostile release)."""
         for o in self.owners:
             if o.in_cycle and o.wrapper is None and not o.collected:
                 if o.kind.startswith("cycle_view"):
@@ -513,7 +565,6 @@ class PybufMachine(RuleBasedStateMachine):
                     o.collected = True
                 elif not any(b.owner is o and self.buffer_alive(b) for b in self.buffers):
                     o.collected = o.released = True
-        self.settle()
 
     # --- rules: garbage cycles the way binding authors write them ----------------------
 
@@ -585,6 +636,127 @@ class PybufMachine(RuleBasedStateMachine):
         # the model of the older cycle kinds knows collections only from `collect`
         self.collect.__wrapped__(self)
 
+    # --- rules: hostile objects (hostile.py) --------------------------------------------
+
+    @staticmethod
+    def hostile_step(name):
+        HOSTILE_RUN[name] = HOSTILE_RUN.get(name, 0) + 1
+
+    @precondition(lambda self: len([o for o in self.owners if not o.released]) < MAX_OWNERS
+                  and "new_hostile_owner" not in WITHOUT)
+    @rule(mode=st.sampled_from(hostile.RELEASE_MODES))
+    @recorded
+    def new_hostile_owner(self, mode):
+        """An owner whose Python release frees the memory, then raises, calls sys.exit,
+        collects garbage, re-enters pybuf or closes every owner the test holds."""
+        self.hostile_step("new_hostile_owner")
+        h = self.fake.create_ints(N)
+        o = MOwner(h, "hostile")
+        o.name += "-" + mode
+        o.mode = mode
+        o.calls = calls = []
+        destroy, hh = self.fake.lib.fake_destroy, h.h
+
+        def job():
+            calls.append(1)
+            destroy(hh)
+
+        def closes():
+            return [self.owner_obj(x) for x in self.closed_by_release(o)]
+
+        o.obj = pybuf.Owner(release=hostile.HostileRelease(mode, job, closes), name=o.name)
+        o.ref = weakref.ref(o.obj)
+        self.owners.append(o)
+
+    @precondition(lambda self: len([o for o in self.owners if not o.released]) < MAX_OWNERS
+                  and "new_arg_owner" not in WITHOUT)
+    @rule(arg=hostile.args())
+    @recorded
+    def new_arg_owner(self, arg):
+        """A C release (ctypes, cffi or a CFUNCTYPE callback) whose arg is memory the caller
+        allocated with ctypes or cffi and drops at once: the Owner keeps it until its release
+        has run (the invariants watch it through a weak reference)."""
+        self.hostile_step("new_arg_owner")
+        h = self.fake.create_ints(N)
+        o = MOwner(h, "arg")
+        o.name += f"-{arg.kind}-{arg.release}"
+        a, o.probe, release = arg.make(h.h, self.fake.path, self.fake.lib)
+        o.obj = pybuf.Owner(release=release, arg=a, name=o.name)
+        del a
+        o.ref = weakref.ref(o.obj)
+        self.owners.append(o)
+
+    @precondition(lambda self: "hostile_layout" not in WITHOUT)
+    @rule(i=st.integers(0, 99), entry=st.sampled_from(["buffer", "region", "wrap", "alloc"]),
+          seed=st.integers(0, 2 ** 64 - 1))
+    @recorded
+    def hostile_layout(self, i, entry, seed):
+        """owner.buffer, region, wrap and alloc given hostile shapes, strides, offsets and
+        dtypes (drawn from `seed`: hostile.py): a Python exception or a buffer that reads
+        the memory it says it covers; no owner of the model changes."""
+        self.hostile_step("hostile_layout")
+        rng = random.Random(seed)
+        shape = hostile.random_dims(rng, huge=HUGE_ALLOC if entry == "alloc" else hostile.HUGE)
+        strides = hostile.random_dims(rng, small=(-8, 8)) if rng.random() < 0.5 else None
+        fmt = rng.choice(["i", "B", "h", "d"]) if rng.random() < 0.7 else \
+            hostile.random_dtype_like(rng)
+        offset = hostile.random_offset(rng, 4 * N)
+        dtype = fmt if isinstance(fmt, str) else fmt.make()
+        kw = {} if strides is None else {"strides": strides.make()}
+        held = self.held_owners()
+        parents = [b for b in self.buffers if b.obj is not None]
+        h2 = closed = None
+        if entry == "buffer" and held:
+            o = self.pick(held, i)
+            owner, closed, lo = self.owner_obj(o), o.closed or o.released, 0
+            call = lambda: owner.buffer(o.h.ptr, shape.make(), dtype, readonly=True, **kw)
+        elif entry == "region" and parents:
+            p = self.pick(parents, i)
+            o, closed, lo = p.owner, p.owner.closed or p.owner.released, p.start
+            call = lambda: p.obj.region(offset, shape.make(), dtype, **kw)
+        elif entry in ("buffer", "region", "wrap"):
+            o = None
+            h2 = self.fake.create_ints(N)
+            call = lambda: pybuf.wrap(h2.ptr, shape.make(), dtype, release=self.fake.lib.fake_destroy,
+                                      arg=h2.h, readonly=True, name="sm-hostile-wrap", **kw)
+        else:
+            o = None
+            call = lambda: pybuf.alloc(shape.make(), dtype, name="sm-hostile-alloc")
+        try:
+            b = call()
+        except Exception as e:
+            assert not isinstance(e, SystemError), repr(e)
+            if h2 is not None:
+                assert h2.destroys == 0, "wrap raised, yet its release ran"
+            return
+        assert not closed, "a closed owner made a buffer"
+        if o is not None:
+            self.assert_not_destroyed(o)
+            hi = p.start + p.n if entry == "region" else N
+            mem = np.array(o.values, np.int32).tobytes()
+            within(b, o.h.ptr + 4 * lo, o.h.ptr + 4 * hi, entry == "region")
+            hostile.reads_within(b, mem, o.h.ptr)
+        elif h2 is not None:
+            hostile.reads_within(b, np.arange(N, dtype=np.int32).tobytes(), h2.ptr)
+        elif b.nbytes <= 1 << 16:
+            assert not any(np.asarray(b).tobytes()), "alloc's memory is not zero-filled"
+        del b
+        if h2 is not None:
+            assert h2.destroys == 1, f"wrap's release ran {h2.destroys} times after its buffer went"
+
+    @precondition(lambda self: "hostile_exporter" not in WITHOUT)
+    @rule(exporter=hostile.exporters(), attack=st.sampled_from(hostile.ATTACKS),
+          readonly=st.sampled_from([None, True, False]), array_last=st.booleans())
+    @recorded
+    def hostile_exporter(self, exporter, attack, readonly, array_last):
+        """from_buffer over an exporter that is resized, closed or released while wrapped."""
+        self.hostile_step("hostile_exporter")
+        reported, collected = hostile.exporter_round(exporter, attack, readonly, array_last)
+        self.hostile_reported += reported
+        if collected:   # its __release_buffer__ ran two collections
+            self.collect_model()
+            self.settle()
+
     # --- invariants -------------------------------------------------------------------
 
     def assert_not_destroyed(self, o):
@@ -626,7 +798,20 @@ class PybufMachine(RuleBasedStateMachine):
                 f"{o.name} ({o.kind}): destroyed {o.h.destroys} time(s), model says {want}")
             if o.calls is not None:
                 assert len(o.calls) == want, f"{o.name}: release called {len(o.calls)} times"
-        assert not self.unraisable, [(u.exc_type, u.exc_value) for u in self.unraisable]
+            if o.probe is not None and not o.released:
+                assert o.probe() is not None, f"{o.name}: its arg was freed before the release"
+        self.unraisable_are_hostile()
+
+    def unraisable_are_hostile(self):
+        """Only hostile releases' own exceptions may reach sys.unraisablehook, each at
+        most once per raising release that ran."""
+        bad = [u for u in self.unraisable if not hostile_exception(u.exc_value)]
+        assert not bad, [(u.exc_type, u.exc_value) for u in bad]
+        raising = self.hostile_reported + sum(
+            1 for o in self.owners if o.h.destroys and o.mode in ("raises", "exit"))
+        assert len(self.unraisable) + self.hostile_raised <= raising, (
+            f"{len(self.unraisable)} reported + {self.hostile_raised} raised, "
+            f"{raising} raising releases ran")
 
     def counts_match_model(self):
         for o in self.owners:
@@ -703,11 +888,19 @@ class PybufMachine(RuleBasedStateMachine):
                     assert len(o.calls) == 1, o.name
             left = [i.name for i in pybuf.live() if (i.name or "").startswith(PREFIX)]
             assert not left, left
-            assert not self.unraisable, [(u.exc_type, u.exc_value) for u in self.unraisable]
+            self.unraisable_are_hostile()
         finally:
             gc.unfreeze()
             gc.enable()
             sys.unraisablehook = self._hook
+
+
+def within(b, start, end, must):
+    """A region must lie inside its parent (`must`); a buffer of an owner may lie anywhere
+    (the caller vouches for its memory)."""
+    e = hostile.extent(b)
+    if must and e is not None:
+        assert start <= e[0] and e[1] <= end, f"region {e} outside its parent {(start, end)}"
 
 
 class Wrapper:
@@ -808,14 +1001,23 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--examples", type=int, default=CI_EXAMPLES)
     ap.add_argument("--derandomize", action="store_true")
+    ap.add_argument("--progress", help="file that holds the examples and steps run so far")
+    ap.add_argument("--without", action="append", default=[], metavar="RULE",
+                    help="leave a hostile rule out (to measure how soon the others find a bug)")
     args = ap.parse_args(argv)
+    WITHOUT.update(args.without)
+    if args.progress:
+        PROGRESS.append(args.progress)
     t0 = time.monotonic()
     try:
         run_state_machine_as_test(PybufMachine,
                                   settings=machine_settings(args.examples, args.derandomize))
     finally:
-        print(f"state machine: {EXAMPLES_RUN[0]} examples executed ({STEPS_RUN[0]} steps) in "
+        print(f"state machine: {EXAMPLES_RUN[0]} examples executed ({STEPS_RUN[0]} steps, "
+              f"{sum(HOSTILE_RUN.values())} hostile) in "
               f"{time.monotonic() - t0:.0f}s (pybuf from {os.path.dirname(pybuf.__file__)})",
+              flush=True)
+        print("hostile steps: " + " ".join(f"{k}={v}" for k, v in sorted(HOSTILE_RUN.items())),
               flush=True)
         if FIRST_FAILURE:
             print(f"first failure: {FIRST_FAILURE[0]}", flush=True)

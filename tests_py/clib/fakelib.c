@@ -39,6 +39,9 @@
  *   FAKE_TOKEN_REPORT=1 in the environment: at process exit (after Python's
  *                                              finalization) one line on fd 2:
  *                                              "fake tokens: released <ids> bad <n> null <n>"
+ *   void  fake_destroy_indirect(void **pp)  -> fake_destroy(*pp): a release whose
+ *                                              `arg` is memory the caller allocated
+ *                                              (a freed arg shows as a bad handle)
  *
  * Data layout: [guard page][data pages][guard page], guards PROT_NONE.  fake_create
  * puts data at the start of the data pages (page-aligned); when nbytes is a multiple
@@ -213,6 +216,15 @@ void fake_count_arg(void *p) {
     if (p == NULL) null_frees++;
     else (*(long *)p)++;
     pthread_mutex_unlock(&mu);
+}
+
+void fake_destroy_indirect(void **pp) {
+    if (pp == NULL) {
+        fprintf(stderr, "fakelib: fake_destroy_indirect: NULL arg\n");
+        fflush(stderr);
+        abort();
+    }
+    fake_destroy(*pp);
 }
 
 /* A release that records whether the calling thread held the GIL (looked up in

@@ -442,12 +442,23 @@ char *site_capture(void);
 /* The calling thread's thread state if it holds a GIL, else NULL. Before
  * 3.12, _PyThreadState_UncheckedGet() reads one process-wide "current"
  * thread state, the GIL holder's, whichever thread asks: a thread that holds
- * no GIL (a DLPack consumer's) would take it for its own. It is the caller's
- * only when its thread id is the caller's. */
+ * no GIL (a DLPack consumer's) would take it for its own. And it must not be
+ * read through: without the GIL, its thread may delete it at any moment
+ * (PyGILState_Release on another consumer thread; AddressSanitizer saw it).
+ * So it is compared first with this thread's own first thread state (thread
+ * local, safe): equal, it is ours; none, this thread has no thread state and
+ * holds no GIL. Only a thread with a thread state of its own that is not the
+ * holder reads the thread id (it may hold the GIL in another interpreter,
+ * under a second thread state): the one way left to tell on 3.11. */
 static inline PyThreadState *shim_current_tstate(void)
 {
     PyThreadState *t = _PyThreadState_UncheckedGet();
-    return t != NULL && t->thread_id == PyThread_get_thread_ident() ? t : NULL;
+    if (t == NULL)
+        return NULL;
+    PyThreadState *own = PyGILState_GetThisThreadState();
+    if (own == NULL || t == own)
+        return own;
+    return t->thread_id == PyThread_get_thread_ident() ? t : NULL;
 }
 #endif
 

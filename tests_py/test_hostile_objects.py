@@ -371,6 +371,16 @@ class HostileName(threading.Thread):
             self.outcome = e
 
 
+def run_traced_in_hostile_thread(work):
+    """Runs work(thread) with tracing on, in a thread whose name runs Python code."""
+    pybuf.trace(True)
+    t = HostileName(work)
+    t.start()
+    t.join()
+    pybuf.trace(False)
+    return t
+
+
 def test_thread_name_that_closes_the_owner_while_tracing_refuses_the_buffer(no_trace, mem):
     _, addr = mem
     calls = Calls()
@@ -380,11 +390,7 @@ def test_thread_name_that_closes_the_owner_while_tracing_refuses_the_buffer(no_t
         t.on_name = owner.close
         return owner.buffer(addr, 4)
 
-    pybuf.trace(True)
-    t = HostileName(work)
-    t.start()
-    t.join()
-    pybuf.trace(False)
+    t = run_traced_in_hostile_thread(work)
     assert isinstance(t.outcome, BufferError), t.outcome
     assert calls.calls == 1 and owner.buffers == 0
 
@@ -396,11 +402,7 @@ def test_thread_name_that_closes_the_owner_while_tracing_refuses_the_export(no_t
         t.on_name = b.owner.close
         return memoryview(b)
 
-    pybuf.trace(True)
-    t = HostileName(work)
-    t.start()
-    t.join()
-    pybuf.trace(False)
+    t = run_traced_in_hostile_thread(work)
     assert isinstance(t.outcome, BufferError), t.outcome
     assert b.exports == 0
 

@@ -6,7 +6,8 @@
  * If adopt raises, the descriptor's release has run (ownership
  * was handed over with the descriptor).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

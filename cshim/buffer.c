@@ -7,7 +7,8 @@
  * our releasebuffer afterwards), so the owner's release cannot run while a
  * view can still reach the memory.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -62,7 +62,8 @@
  * with that interpreter's GIL held; owners are armed, watched and released in
  * the interpreter that created them.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -10,7 +10,8 @@
  * Per interpreter (module_state), with its GIL held: the two caches below
  * hold that interpreter's objects.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -175,7 +176,7 @@ static int cffi_is_cdata(PyTypeObject *tp)
 static int cffi_layout_plausible(PyObject *obj)
 {
     PyTypeObject *tp = Py_TYPE(obj);
-    if (strncmp(tp->tp_name, "_cffi_backend.", 14) != 0 || !cffi_is_cdata(tp) ||
+    if (!cffi_static_type(tp) || !cffi_is_cdata(tp) ||
         tp->tp_basicsize < (Py_ssize_t)sizeof(cffi_cdata_head))
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;

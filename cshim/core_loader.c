@@ -13,7 +13,8 @@
  * `loader_lock`, and the flags read on every call are atomic. The lock is
  * never held while waiting for a GIL or running Python code that could.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #define _GNU_SOURCE
 #include "shim.h"

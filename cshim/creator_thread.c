@@ -12,7 +12,8 @@
  * creator ended runs where it is due, with a ResourceWarning: the thread it
  * wanted is gone, and leaking the memory would be worse.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -6,7 +6,8 @@
  * The structs are DLPack 1.0's (pybuf/capi/dlpack.h, which shim.h includes
  * through pybuf_core.h).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -4,7 +4,8 @@
  * borrowed through the buffer protocol exactly as the exporter gives them;
  * the Go side checks their element type and layout during the call.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "gocall.h"
 

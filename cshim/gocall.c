@@ -7,7 +7,8 @@
  * crosses into Go once (pybuf_core_go_call checks the views and runs the
  * function), and turns the results into Python objects (goresults.c).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "gocall.h"
 

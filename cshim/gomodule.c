@@ -9,7 +9,8 @@
  * (entry point group pybuf.go_library), which the loader picks before its
  * own core: the import order does not matter.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -4,7 +4,8 @@
  * they become an owner and a Buffer exactly as pybuf.adopt makes them, but
  * without calling Go again.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "gocall.h"
 

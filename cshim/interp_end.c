@@ -17,7 +17,8 @@
  * so an owner alive at the very end is reported (PYBUF_REPORT_LEAKS), not
  * released.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

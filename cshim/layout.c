@@ -5,7 +5,8 @@
  * (pybuf/layout); C only fills a pybuf_layout from what convert.c unpacked,
  * asks the cache of Go's verdicts (layout_cache.c), and on a miss asks Go.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -8,7 +8,8 @@
  * state) lives in the other files, behind locks or atomics, because own-GIL
  * interpreters run in parallel (docs/INTERPRETERS.md).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

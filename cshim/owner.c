@@ -7,7 +7,8 @@
  * reference goes, or, in a garbage cycle, once every finalizer of the cycle has
  * run and nothing can reach it any more (collector.c).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

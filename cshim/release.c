@@ -43,7 +43,8 @@
  * (close(strict=True) and tests wait for the release to have returned); the
  * repr and error messages say "released" from RELEASED on (no new views).
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 
@@ -113,7 +114,7 @@ static release_job take_job(OwnerObject *o)
  * any code (a cffi `arg` made by ffi.gc runs its destructor; an `arg` or a
  * callable that closes over a wrapper frees that wrapper, and with it maybe
  * the owner the job came from): so it comes after every use of the owner. */
-static void job_forget(release_job *job)
+void release_job_forget(release_job *job)
 {
     PyObject *exc = shim_err_take();
     Py_CLEAR(job->callable);
@@ -124,10 +125,8 @@ static void job_forget(release_job *job)
     shim_err_restore(exc);
 }
 
-void release_job_forget(release_job *job) { job_forget(job); }
-
 /*
- * Calls a release; what the job holds stays held (job_forget drops it).
+ * Calls a release; what the job holds stays held (release_job_forget drops it).
  * `from_user`: the caller is the user's own call (close(), run_pending()), so
  * a Python release that raises propagates (-1); from deallocation or the
  * garbage collector it goes to sys.unraisablehook.
@@ -182,7 +181,7 @@ static int job_call(release_job *job, int from_user)
 static int job_run(release_job *job, int from_user)
 {
     int status = job_call(job, from_user);
-    job_forget(job);
+    release_job_forget(job);
     return status;
 }
 
@@ -334,8 +333,9 @@ static int run_here(const release_job *job)
 
 /* Runs the release if it has not run yet (see job_call for from_user).
  * The owner may be gone when this returns: what the job held (`arg`, the
- * callable) is dropped last, and it may have held the owner's last
- * reference through a cycle (arg -> wrapper -> owner). */
+ * callable), then the owner's own hold, are dropped last, and the first may
+ * have held the owner's last reference through a cycle (arg -> wrapper ->
+ * owner). */
 static int run_release(OwnerObject *o, int from_user)
 {
     int64_t before = state_add(o, STATE_RELEASED);
@@ -368,7 +368,7 @@ static int run_release(OwnerObject *o, int from_user)
     state_add(o, STATE_DONE);
     state_check(o);
     if (held)
-        job_forget(&job);
+        release_job_forget(&job);
     if (owner_held)
         Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;
@@ -401,7 +401,7 @@ void owner_disarm(OwnerObject *o)
     if (job.kind == RELEASE_PYBUFFER || job.kind == RELEASE_ALIGNED || job.kind == RELEASE_MUNMAP)
         job_run(&job, 0);
     else
-        job_forget(&job);
+        release_job_forget(&job);
 }
 
 void owner_maybe_release_after_buffer(OwnerObject *o)

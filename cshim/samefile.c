@@ -5,7 +5,8 @@
  * loader must recognise a Go runtime it already holds under another name,
  * and tell two different libraries apart even when their names look alike.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

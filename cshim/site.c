@@ -6,7 +6,8 @@
  * Both pieces of state here are per process and read by every interpreter:
  * the switch is atomic, the package directory is written once.
  *
- * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before a call into Python is used after it.
+ * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
+ * a call into Python is used after it.
  */
 #include "shim.h"
 

@@ -1,7 +1,7 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
-#   make test   go vet, go test ./..., pytest (on python3, under ASan/UBSan, then on
-#               CPython 3.12 and 3.13), wheel and sdist checks
+#   make test   go vet, go test ./..., mypy, then the test legs two at a time: pytest on
+#               python3, under ASan/UBSan, on CPython 3.12 and 3.13, wheel and sdist checks
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -72,7 +72,34 @@ wheel:
 test-dist: wheel
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
-test: dev go-test typecheck py-test test-asan test-pythons test-dist
+# make test: what needs the tree to itself first (go vet/test, mypy, then every
+# interpreter's virtualenv built one after the other: pip and the compilers write into
+# the tree), then the legs, which only run tests, two at a time (the machines have 2
+# cores); -O prints each leg's output whole when it ends. The longest legs start first.
+TEST_LEGS := leg-asan leg-py $(addprefix leg-py-,$(basename $(EXTRA_PYTHONS))) leg-dist
+test: dev go-test typecheck
+	$(MAKE) --no-print-directory test-prepare
+	$(MAKE) --no-print-directory -j2 -O test-legs
+
+test-prepare: gostats
+	for v in $(EXTRA_PYTHONS); do \
+		$(MAKE) --no-print-directory gostats PYTHON=$(PYENV_ROOT)/versions/$$v/bin/python3 \
+			VENV=.venv-$${v%.*} || exit 1; \
+	done
+
+test-legs: $(TEST_LEGS)
+
+leg-py:
+	$(PY) -m pytest -q tests_py
+
+leg-asan:
+	$(PY) tests_py/sanitize/run.py
+
+leg-py-%:
+	.venv-$*/bin/python -m pytest -q tests_py
+
+leg-dist:
+	$(MAKE) --no-print-directory test-dist
 
 demo: install
 	$(PY) examples/seed_demo.py

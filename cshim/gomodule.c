@@ -28,10 +28,9 @@ PyObject *go_module_functions(PyObject *module, PyObject *args)
                      "cannot import %U: its Go library %U is not the Go library this "
                      "process already runs as pybuf's Go core, %U. A process holds only one "
                      "Go runtime, so two separately built Go libraries cannot both load: "
-                     "build every Go module you need into one library (one pybuf.gobuild "
-                     "build listing all of them, see docs/GO_EXTENSIONS.md), or import %U "
-                     "before anything else uses pybuf",
-                     name, library, both, name);
+                     "build every installed Go module into one library with "
+                     "`python -m pybuf.gobuild bundle` (docs/GO_EXTENSIONS.md)",
+                     name, library, both);
         Py_DECREF(both);
         return NULL;
     }

@@ -594,7 +594,7 @@ def test_second_go_library_is_an_import_error_naming_both(gotwo, first):
     assert r["error"] is not None
     assert r["error"].startswith(f"cannot import {second}: its Go library ")
     assert GOSTATS_LIB in r["error"] and two in r["error"]
-    assert "build every Go module you need into one library" in r["error"]
+    assert "build every installed Go module into one library with `python -m pybuf.gobuild bundle`" in r["error"]
     assert r["runtimes"] == 1
 
 

@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from typing import Any
 
 from ._golink import LDFLAGS  # how every library that embeds the core is linked
 
@@ -45,17 +46,18 @@ def run(cmd: list[str], cwd: str) -> str:
     return p.stdout
 
 
-def go_mod_json(go: str, gomod: str) -> dict:
+def go_mod_json(go: str, gomod: str) -> dict[str, Any]:
     """A go.mod file as Go parses it (``go mod edit -json``)."""
-    return json.loads(run([go, "mod", "edit", "-json", gomod], os.path.dirname(gomod)))
+    mod: dict[str, Any] = json.loads(run([go, "mod", "edit", "-json", gomod], os.path.dirname(gomod)))
+    return mod
 
 
-def is_directory_replacement(r: dict) -> bool:
+def is_directory_replacement(r: dict[str, Any]) -> bool:
     # Go's rule: a replacement without a version is a directory.
     return not r["New"].get("Version")
 
 
-def replace_flag(r: dict, new_path: str | None = None) -> str:
+def replace_flag(r: dict[str, Any], new_path: str | None = None) -> str:
     old = r["Old"]["Path"] + ("@" + r["Old"]["Version"] if r["Old"].get("Version") else "")
     new = new_path if new_path is not None else r["New"]["Path"] + "@" + r["New"]["Version"]
     return f"-replace={old}={new}"

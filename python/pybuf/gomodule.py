@@ -35,11 +35,11 @@ def _entry_points(group: str) -> list[Any]:
 def installed_bundle() -> tuple[str, dict[str, Any]] | None:
     """The Go bundle's library and manifest, when exactly one valid bundle is
     installed (a bundle pybuf must not load is skipped with a warning)."""
-    found = []
+    found: list[tuple[str, dict[str, Any]]] = []
     for ep in _entry_points(BUNDLE_GROUP):
         path = checked_library(ep)
         manifest = read_manifest(path) if path is not None else None
-        if manifest is not None:
+        if path is not None and manifest is not None:
             found.append((path, manifest))
     if len(found) > 1:
         import warnings

@@ -1,0 +1,173 @@
+"""Two Go modules built separately, one process: `python -m pybuf.gobuild bundle`.
+
+examples/gotext and examples/govec are two Go modules, each with its own
+go.mod after `go mod tidy` (so neither go.sum has golang.org/x/sys, which
+pybuf's core imports). Each is built into a wheel on its own; both go into one
+brand-new virtualenv with a pybuf wheel built from this checkout. There the
+second Go module imported raises ImportError naming the bundle command; after
+the command both work in one Go runtime, in either order, with or without
+pybuf used first. The wheels and the virtualenv are built once per run.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from fakehelp import describe
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+MODULES = ("gotext", "govec")
+COMMAND = "python -m pybuf.gobuild bundle"
+
+# Run in the fresh virtualenv: what each module gives, and the Go runtimes loaded.
+PRELUDE = """
+import array, json, os, sys
+from goruntimes import go_runtimes
+def use(name):
+    m = __import__(name)
+    if name == "gotext":
+        return [m.words("zero-copy  from Go"), m.title("go on")]
+    d = array.array("d", [1.0, 2.0, 3.0])
+    return [m.dot(d, d), memoryview(m.cumsum(d)).tolist()]
+def done(**kw):
+    print(json.dumps(kw))
+"""
+EXPECTED = {"gotext": [3, "Go On"], "govec": [14.0, [1.0, 3.0, 6.0]]}
+
+
+def run(cmd, timeout=600, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory):
+    """A new virtualenv holding the pybuf, gotext and govec wheels, each built
+    here on its own (pip wheel, as a user builds them)."""
+    assert shutil.which("go") is not None, "building Go modules needs the Go toolchain on PATH"
+    started = time.monotonic()
+    wheels = tmp_path_factory.mktemp("wheels")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    for project in (ROOT, *(os.path.join(ROOT, "examples", m) for m in MODULES)):
+        run([*pip, "wheel", "--no-build-isolation", "--no-deps", "-w", str(wheels), project])
+    env_dir = tmp_path_factory.mktemp("venv")
+    run([sys.executable, "-m", "venv", str(env_dir)])
+    python = str(env_dir / "bin" / "python")
+    run([python, "-m", "pip", "--disable-pip-version-check", "-q", "install", "--no-index", "--no-deps",
+         *map(str, sorted(wheels.glob("*.whl")))])
+    print(f"\n[gobundle] three wheels and a virtualenv: {time.monotonic() - started:.1f} s")
+    return python
+
+
+def in_venv(python, code, cwd):
+    env = {k: v for k, v in os.environ.items() if k not in ("PYBUF_CORE", "PYTHONPATH")}
+    env["PYTHONPATH"] = HERE  # goruntimes
+    out = run([python, "-c", PRELUDE + textwrap.dedent(code)], timeout=120, env=env, cwd=cwd)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def bundle_installed(python):
+    p = subprocess.run([python, "-m", "pip", "--disable-pip-version-check", "show", "-q", "pybuf-go-bundle"],
+                       capture_output=True, text=True)
+    return p.returncode == 0
+
+
+@pytest.fixture
+def separate(venv):
+    """The virtualenv without a bundle: two Go libraries."""
+    if bundle_installed(venv):
+        run([venv, "-m", "pip", "--disable-pip-version-check", "-q", "uninstall", "-y", "pybuf-go-bundle"])
+    return venv
+
+
+@pytest.fixture
+def bundled(venv, tmp_path):
+    """The virtualenv after the command; its output."""
+    if bundle_installed(venv):
+        return venv, None
+    started = time.monotonic()
+    out = run([venv, "-m", "pybuf.gobuild", "bundle"], cwd=tmp_path)
+    print(f"\n[gobundle] {COMMAND}: {time.monotonic() - started:.1f} s")
+    return venv, out
+
+
+def test_the_examples_go_sums_lack_what_only_pybufs_core_imports():
+    # The tidy path: what `go mod tidy` leaves, and the wheels below still build.
+    for m in MODULES:
+        with open(os.path.join(ROOT, "examples", m, "go.sum")) as f:
+            assert "golang.org/x/sys" not in f.read(), m
+        with open(os.path.join(ROOT, "examples", m, "go.mod")) as f:
+            assert "golang.org/x/sys" not in f.read(), m
+
+
+@pytest.mark.parametrize("first", MODULES)
+def test_the_second_go_module_is_an_import_error_naming_the_command(separate, first, tmp_path):
+    second = MODULES[1 - MODULES.index(first)]
+    r = in_venv(separate, f"""
+        got = use({first!r})
+        try:
+            import {second}
+            error = None
+        except ImportError as e:
+            error = str(e)
+        done(got=got, error=error, runtimes=go_runtimes())
+    """, tmp_path)
+    assert r["got"] == EXPECTED[first]
+    assert r["error"].startswith(f"cannot import {second}: its Go library ")
+    assert f"`{COMMAND}`" in r["error"]
+    assert [os.path.basename(os.path.dirname(p)) for p in r["runtimes"]] == [first]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_pybuf_used_first_with_two_go_libraries_loads_its_own_core(separate, module, tmp_path):
+    # Neither library is chosen by its name: pybuf's own core runs, and each
+    # Go module's import names the command.
+    r = in_venv(separate, f"""
+        import pybuf
+        pybuf.alloc(1)
+        try:
+            import {module}
+            error = None
+        except ImportError as e:
+            error = str(e)
+        done(error=error, runtimes=go_runtimes())
+    """, tmp_path)
+    assert [os.path.basename(p) for p in r["runtimes"]] == ["_pybuf_core.so"]
+    assert f"`{COMMAND}`" in r["error"]
+
+
+def test_the_command_names_what_it_bundled(bundled):
+    venv, out = bundled
+    if out is None:
+        pytest.fail("the bundle was installed before the command ran")
+    assert out.strip() == "pybuf.gobuild bundle: installed pybuf-go-bundle holding gotext, govec"
+
+
+@pytest.mark.parametrize("pybuf_first", [False, True], ids=["modules_first", "pybuf_used_first"])
+@pytest.mark.parametrize("order", [MODULES, MODULES[::-1]], ids="_then_".join)
+def test_bundled_modules_share_one_runtime_in_any_order(bundled, order, pybuf_first, tmp_path):
+    venv, _ = bundled
+    r = in_venv(venv, f"""
+        if {pybuf_first}:
+            import pybuf
+            pybuf.alloc(1)
+        got = {{name: use(name) for name in {list(order)!r}}}
+        done(got=got, runtimes=go_runtimes())
+    """, tmp_path)
+    assert r["got"] == EXPECTED
+    assert [p.split(os.sep)[-2:] for p in r["runtimes"]] == [["pybuf_go_bundle", "_pybuf_go.so"]]
+
+
+def test_the_command_refuses_a_module_that_is_not_installed(venv, tmp_path):
+    p = subprocess.run([venv, "-m", "pybuf.gobuild", "bundle", "gotext", "nosuch"], capture_output=True,
+                       text=True, timeout=120, cwd=tmp_path)
+    assert p.returncode == 1
+    assert p.stderr.strip() == ("pybuf.gobuild bundle: no installed Go module is named nosuch "
+                                "(installed: gotext, govec)")

@@ -171,3 +171,67 @@ def test_the_command_refuses_a_module_that_is_not_installed(venv, tmp_path):
     assert p.returncode == 1
     assert p.stderr.strip() == ("pybuf.gobuild bundle: no installed Go module is named nosuch "
                                 "(installed: gotext, govec)")
+
+
+# --- which library a Go module loads from, once a bundle is installed ----------
+
+
+@pytest.fixture
+def own_library(tmp_path):
+    """A Go module's library file and the manifest its wheel carries (digest "d1")."""
+    from pybuf import _pybuf
+
+    lib = tmp_path / "gotext" / "_pybuf_go.so"
+    lib.parent.mkdir()
+    lib.write_bytes(b"")
+    (lib.parent / "_pybuf_go.json").write_text(json.dumps({
+        "abi": _pybuf._core_abi(), "modules": ["gotext"],
+        "source": {"dir": "_pybuf_go_src", "digest": "d1", "packages": {"gotext": "example.com/gotext"}}}))
+    return str(lib)
+
+
+def install_fake_bundle(monkeypatch, tmp_path, held):
+    from pybuf import _pybuf, gomodule
+
+    path = str(tmp_path / "pybuf_go_bundle" / "_pybuf_go.so")
+    monkeypatch.setattr(gomodule, "installed_bundle", lambda: (path, {"abi": _pybuf._core_abi(), "bundle": held}))
+    return path
+
+
+def test_without_a_bundle_a_module_loads_its_own_library(own_library, monkeypatch):
+    from pybuf import gomodule
+
+    monkeypatch.setattr(gomodule, "installed_bundle", lambda: None)
+    assert gomodule.bundled_library("gotext", own_library) == own_library
+
+
+def test_a_bundle_holding_the_modules_source_is_its_library(own_library, monkeypatch, tmp_path):
+    from pybuf import gomodule
+
+    path = install_fake_bundle(monkeypatch, tmp_path, {"gotext": {"dist": "gotext", "digest": "d1"}})
+    assert gomodule.bundled_library("gotext", own_library) == path
+
+
+@pytest.mark.parametrize("held, why", [
+    ({"govec": {"dist": "govec", "digest": "d1"}}, "does not hold it"),
+    ({"gotext": {"dist": "gotext", "digest": "d0"}}, "was built from another version of its Go source"),
+], ids=["not_held", "stale"])
+def test_a_bundle_without_the_module_is_an_import_error_naming_the_command(own_library, monkeypatch, tmp_path,
+                                                                            held, why):
+    from pybuf import gomodule
+
+    path = install_fake_bundle(monkeypatch, tmp_path, held)
+    with pytest.raises(ImportError) as e:
+        gomodule.bundled_library("gotext", own_library)
+    assert str(e.value) == (f"cannot import gotext: the installed Go bundle {path} {why}. Rebuild the bundle "
+                            f"from every installed Go module: {COMMAND}")
+
+
+def test_an_import_path_read_from_a_distribution_stays_one_go_string(tmp_path):
+    from pybuf._gobuilder import write_main
+
+    hostile = 'example.com/x"\n)\n\nfunc init() { panic(1) }\n\nimport (\n\t"os'
+    write_main(str(tmp_path), [], [hostile], "func main() {}")
+    lines = (tmp_path / "main.go").read_text().splitlines()
+    assert lines[4] == '\t_ "example.com/x\\"\\n)\\n\\nfunc init() { panic(1) }\\n\\nimport (\\n\\t\\"os"'
+    assert lines[5:] == [")", "", "func main() {}"]

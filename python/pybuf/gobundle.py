@@ -56,9 +56,31 @@ class GoModuleDist:
     error: str = ""            # why it cannot be bundled
 
 
+def site_dirs() -> set[str]:
+    """Where this environment installs distributions (real paths)."""
+    import site
+
+    dirs = {sysconfig.get_paths()[k] for k in ("purelib", "platlib")}
+    if site.ENABLE_USER_SITE:
+        dirs.add(site.getusersitepackages())
+    return {os.path.realpath(d) for d in dirs}
+
+
 def installed_go_modules() -> list[GoModuleDist]:
+    """The Go modules installed in this environment. A distribution found
+    elsewhere on sys.path (the current directory is there for ``python -m``)
+    is left out: its code would go into a library every later process loads."""
     found: dict[str, GoModuleDist] = {}
+    sites = site_dirs()
     for ep in _entry_points(ENTRY_POINT_GROUP):
+        try:
+            root = os.path.realpath(str(ep.dist.locate_file("")))
+        except Exception:  # a distribution too broken to locate
+            continue
+        if root not in sites:
+            print(f"pybuf.gobuild bundle: leaving out {ep.value!r} of {root}, not an installed distribution's "
+                  "folder", file=sys.stderr)
+            continue
         library = checked_library(ep)  # confined to its distribution, or skipped with a warning
         if library is not None and library not in found:
             found[library] = from_manifest(ep, library)

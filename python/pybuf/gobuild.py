@@ -19,9 +19,14 @@ make setuptools build, at ``pip install`` / ``pip wheel`` time:
   module's functions through :mod:`pybuf.gomodule`), ``__init__.pyi`` typed
   stubs written by Go from the registrations, and ``py.typed``;
 * an entry point in the group ``pybuf.go_library`` announcing the library,
-  so that pybuf loads it as its core whichever is imported first.
+  so that pybuf loads it as its core whichever is imported first;
+* the Go module's source next to the library (``_pybuf_go_src``), from
+  which ``python -m pybuf.gobuild bundle`` (pybuf.gobundle) rebuilds every
+  installed Go module into one library.
 
-Go is needed at build time only; the wheel runs without it.
+The library's main package is built in a generated Go module of its own
+(pybuf._gobuilder), so that a user's module after ``go mod tidy`` builds as
+it is. Go is needed at build time only; the wheel runs without it.
 """
 
 from __future__ import annotations

@@ -87,15 +87,19 @@ def separate(venv):
     return venv
 
 
+def run_bundle_command(python, cwd):
+    started = time.monotonic()
+    out = run([python, "-m", "pybuf.gobuild", "bundle"], cwd=cwd)
+    print(f"\n[gobundle] {COMMAND}: {time.monotonic() - started:.1f} s")
+    return out
+
+
 @pytest.fixture
 def bundled(venv, tmp_path):
-    """The virtualenv after the command; its output."""
-    if bundle_installed(venv):
-        return venv, None
-    started = time.monotonic()
-    out = run([venv, "-m", "pybuf.gobuild", "bundle"], cwd=tmp_path)
-    print(f"\n[gobundle] {COMMAND}: {time.monotonic() - started:.1f} s")
-    return venv, out
+    """The virtualenv after the command."""
+    if not bundle_installed(venv):
+        run_bundle_command(venv, tmp_path)
+    return venv
 
 
 def test_the_examples_go_sums_lack_what_only_pybufs_core_imports():
@@ -143,18 +147,16 @@ def test_pybuf_used_first_with_two_go_libraries_loads_its_own_core(separate, mod
     assert f"`{COMMAND}`" in r["error"]
 
 
-def test_the_command_names_what_it_bundled(bundled):
-    venv, out = bundled
-    if out is None:
-        pytest.fail("the bundle was installed before the command ran")
+def test_the_command_installs_one_library_of_both_modules(separate, tmp_path):
+    out = run_bundle_command(separate, tmp_path)
     assert out.strip() == "pybuf.gobuild bundle: installed pybuf-go-bundle holding gotext, govec"
+    assert bundle_installed(separate)
 
 
 @pytest.mark.parametrize("pybuf_first", [False, True], ids=["modules_first", "pybuf_used_first"])
 @pytest.mark.parametrize("order", [MODULES, MODULES[::-1]], ids="_then_".join)
 def test_bundled_modules_share_one_runtime_in_any_order(bundled, order, pybuf_first, tmp_path):
-    venv, _ = bundled
-    r = in_venv(venv, f"""
+    r = in_venv(bundled, f"""
         if {pybuf_first}:
             import pybuf
             pybuf.alloc(1)

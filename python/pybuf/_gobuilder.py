@@ -39,8 +39,8 @@ def find_go() -> str:
     return go
 
 
-def run(cmd: list[str], cwd: str) -> str:
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, CGO_ENABLED="1"))
+def run(cmd: list[str], cwd: str, **env: str) -> str:
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, CGO_ENABLED="1", **env))
     if p.returncode != 0:
         sys.exit(f"pybuf.gobuild: {' '.join(cmd)} failed:\n{p.stderr}{p.stdout}")
     return p.stdout
@@ -100,7 +100,7 @@ class BuildModule:
         os.makedirs(self.dir)
         with open(os.path.join(self.dir, "go.mod"), "w") as f:
             f.write(f"module {BUILD_MODULE}\n\ngo 1.26\n")
-        run([go, "mod", "edit", *self.requires], self.dir)
+        self.go(go, "mod", "edit", *self.requires)
         lines: list[str] = []
         for path in self.sums:
             if os.path.isfile(path):
@@ -115,8 +115,8 @@ class BuildModule:
         manifest JSON Go writes (the core ABI, version and modules)."""
         write_main(os.path.join(self.dir, "lib"), [], [CORE_IMPORT, *packages],
                    "// main never runs in a c-shared library.\nfunc main() {}")
-        run([go, "build", "-mod=mod", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
-             "-ldflags=" + LDFLAGS, "-o", library, "./lib"], self.dir)
+        self.go(go, "build", "-mod=mod", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
+                "-ldflags=" + LDFLAGS, "-o", library, "./lib")
         header = os.path.splitext(library)[0] + ".h"
         if os.path.exists(header):
             os.remove(header)
@@ -128,7 +128,11 @@ class BuildModule:
                    "\tif err == nil {\n\t\terr = merr\n\t}\n"
                    "\tif err != nil {\n\t\tfmt.Fprintln(os.Stderr, err)\n\t\tos.Exit(1)\n\t}\n"
                    "\tfmt.Println(string(manifest))\n}")
-        return run([go, "run", "-mod=mod", "-trimpath", "./stubs", stubs_out, *modules], self.dir).strip()
+        return self.go(go, "run", "-mod=mod", "-trimpath", "./stubs", stubs_out, *modules).strip()
+
+    def go(self, go: str, *args: str) -> str:
+        # Its own module, whatever go.work lies above it (the user's project's).
+        return run([go, *args], self.dir, GOWORK="off")
 
 
 def user_build_module(go: str, root: str, build_dir: str) -> BuildModule:

@@ -31,13 +31,11 @@ from typing import Any
 
 from . import _gosource
 from ._gobuilder import PYBUF_MODULE, BuildModule, find_go, go_mod_json, is_directory_replacement, replace_flag
-from .gomodule import BUNDLE_COMMAND, BUNDLE_GROUP, ENTRY_POINT_GROUP, MANIFEST_FILE, _entry_points
-from .gomodule import checked_library, read_manifest
+from .gomodule import BUNDLE_COMMAND, BUNDLE_GROUP, ENTRY_POINT_GROUP, LIBRARY_FILE, MANIFEST_FILE, SOURCE_DIR
+from .gomodule import _entry_points, checked_library, read_manifest
 
 DIST_NAME = "pybuf-go-bundle"
 PACKAGE = "pybuf_go_bundle"
-LIBRARY_FILE = "_pybuf_go.so"
-SOURCE_DIR = "_pybuf_go_src"  # as pybuf.gobuild writes it (gobuild imports setuptools; this does not)
 PYBUF_SOURCE_DIR = "_go"      # pybuf's own Go module, next to pybuf/__init__.py (setup.py)
 
 

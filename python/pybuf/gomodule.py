@@ -7,6 +7,8 @@ the process's one Go runtime and pybuf's core, so pybuf must load it rather
 than its own core, whichever is imported first: an installed Go module
 announces its library in the entry point group ``pybuf.go_library``
 (``name = package:library_file``), which pybuf reads at its first use.
+Separately built Go modules share a process through a bundle
+(pybuf.gobundle), which then is the library of every module it holds.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ def announced_library() -> str | None:
     modules announce for this pybuf's core ABI. Of several, none is chosen:
     the choice would rest on nothing the user did (package names), and each
     can only be the core of a process that imports no other Go module; the
-    import of one then raises ImportError naming the bundle command. An entry point that names a file
-    pybuf must not load (see :func:`checked_library`) is skipped with a
-    warning: one broken distribution must not stop pybuf for everyone.
+    import of one then raises ImportError naming the bundle command. An entry
+    point that names a file pybuf must not load (see :func:`checked_library`)
+    is skipped with a warning: one broken distribution must not stop pybuf
+    for everyone.
     """
     bundle = installed_bundle()
     if bundle is not None:
@@ -146,8 +149,12 @@ def library_relpath(value: str) -> str:
     return "/".join([*package.split("."), *parts])
 
 
-# Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...]}.
+# Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...],
+# "source": {"dir": SOURCE_DIR, "digest": ..., "packages": {module: Go package}}}; a bundle's
+# has "bundle": {module: {"dist": ..., "digest": ...}} instead of "source".
 MANIFEST_FILE = "_pybuf_go.json"
+LIBRARY_FILE = "_pybuf_go.so"     # a Go module's library, and a bundle's
+SOURCE_DIR = "_pybuf_go_src"      # next to it: the Go module's source, which a bundle is built from
 
 
 def read_manifest(library: str) -> dict[str, Any] | None:
@@ -199,9 +206,10 @@ def load(name: str, namespace: dict[str, Any], library: str) -> None:
     """Fills a module's namespace with the Go functions registered as ``name``.
 
     ``library`` is the c-shared library's file name, next to the module's
-    ``__init__.py``. Raises ImportError when that library was built for
-    another core ABI, cannot be this process's Go runtime, or does not hold
-    the module.
+    ``__init__.py``; with a bundle installed, the bundle's library is used
+    instead (:func:`bundled_library`). Raises ImportError when that library
+    was built for another core ABI, cannot be this process's Go runtime, or
+    does not hold the module.
     """
     path = os.path.join(os.path.dirname(os.path.abspath(namespace["__file__"])), library)
     path = bundled_library(name, path)

@@ -237,3 +237,81 @@ def test_an_import_path_read_from_a_distribution_stays_one_go_string(tmp_path):
     lines = (tmp_path / "main.go").read_text().splitlines()
     assert lines[4] == '\t_ "example.com/x\\"\\n)\\n\\nfunc init() { panic(1) }\\n\\nimport (\\n\\t\\"os"'
     assert lines[5:] == [")", "", "func main() {}"]
+
+
+# --- what the command reads from an installed distribution is checked -----------
+
+
+def planted_go_module(tmp_path, *, packages=None, digest=None):
+    """A distribution rooted at tmp_path holding a Go module "gotext" as
+    pybuf.gobuild lays it out: library, manifest, source; its entry point."""
+    from importlib.metadata import PathDistribution
+
+    from pybuf import _gosource, _pybuf, gomodule
+
+    pkg = tmp_path / "gotext"
+    src = pkg / gomodule.SOURCE_DIR
+    src.mkdir(parents=True)
+    (src / "go.mod").write_text("module example.com/gotext\n\ngo 1.26\n")
+    (src / "gotext.go").write_text("package gotext\n")
+    (pkg / gomodule.LIBRARY_FILE).write_bytes(b"")
+    source = {"dir": gomodule.SOURCE_DIR, "digest": digest or _gosource.source_digest(str(src)),
+              "packages": {"gotext": "example.com/gotext"} if packages is None else packages}
+    (pkg / gomodule.MANIFEST_FILE).write_text(json.dumps(
+        {"abi": _pybuf._core_abi(), "modules": ["gotext"], "source": source}))
+    info = tmp_path / "gotext-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: gotext\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{gomodule.ENTRY_POINT_GROUP}]\ngotext = gotext:_pybuf_go.so\n")
+    (ep,) = [e for e in PathDistribution(info).entry_points if e.group == gomodule.ENTRY_POINT_GROUP]
+    return ep, str(pkg / gomodule.LIBRARY_FILE)
+
+
+def test_a_planted_go_module_is_bundled_from_its_source(tmp_path):
+    from pybuf import gobundle
+
+    ep, lib = planted_go_module(tmp_path)
+    d = gobundle.from_manifest(ep, lib)
+    assert (d.dist, d.error, d.packages) == ("gotext", "", {"gotext": "example.com/gotext"})
+    assert d.source == os.path.realpath(tmp_path / "gotext" / "_pybuf_go_src")
+
+
+def test_a_source_other_than_its_digest_is_not_bundled(tmp_path):
+    from pybuf import gobundle
+
+    ep, lib = planted_go_module(tmp_path, digest="0" * 64)
+    d = gobundle.from_manifest(ep, lib)
+    assert d.error == (f"the Go source in {tmp_path / 'gotext' / '_pybuf_go_src'} is not the one its wheel "
+                       "was built from")
+    with pytest.raises(gobundle.BundleError, match="^cannot bundle gotext: the Go source in "):
+        gobundle.select([d], [])
+
+
+def test_a_source_directory_linked_out_of_its_package_is_not_bundled(tmp_path):
+    from pybuf import gobundle
+
+    ep, lib = planted_go_module(tmp_path / "dist")
+    src = tmp_path / "dist" / "gotext" / "_pybuf_go_src"
+    shutil.move(src, tmp_path / "elsewhere")
+    src.symlink_to(tmp_path / "elsewhere")
+    assert gobundle.from_manifest(ep, lib).error == f"{src} is not a Go module inside its package"
+
+
+@pytest.mark.parametrize("packages", [{"go-text": "example.com/gotext"}, {"gotext": ""}, {"gotext": 1}, []])
+def test_a_manifest_without_module_and_package_names_is_not_bundled(tmp_path, packages):
+    from pybuf import gobundle
+
+    ep, lib = planted_go_module(tmp_path, packages=packages)
+    assert gobundle.from_manifest(ep, lib).error == (
+        f"its manifest names no Python module -> Go package pairs ({lib})")
+
+
+def test_a_go_module_outside_the_environments_site_folders_is_left_out(tmp_path, monkeypatch, capsys):
+    # A distribution in the current directory (on sys.path for python -m) is no installed one.
+    from pybuf import gobundle
+
+    ep, _ = planted_go_module(tmp_path)
+    monkeypatch.setattr(gobundle, "_entry_points", lambda group: [ep])
+    assert gobundle.installed_go_modules() == []
+    assert capsys.readouterr().err == (f"pybuf.gobuild bundle: leaving out 'gotext:_pybuf_go.so' of {tmp_path}, "
+                                       "not an installed distribution's folder\n")

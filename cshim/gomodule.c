@@ -7,7 +7,9 @@
  * already is that library (compared as a file). Anything else is a second
  * Go runtime and is refused. An installed module announces its library
  * (entry point group pybuf.go_library), which the loader picks before its
- * own core: the import order does not matter.
+ * own core when it is the only one, and an installed bundle of several
+ * (python -m pybuf.gobuild bundle) before any (pybuf.gomodule.announced_library):
+ * the import order does not matter.
  *
  * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
  * a call into Python is used after it.

@@ -32,6 +32,7 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test ./...
 	cd examples/gostats && $(GO) vet . && $(GO) test .
+	for m in gotext govec; do (cd examples/$$m && $(GO) vet .) || exit 1; done
 
 py-test: install gostats
 	$(PY) -m pytest -q tests_py
@@ -55,9 +56,9 @@ test-pythons:
 	done
 
 # The examples are what users copy: they must pass mypy --strict (gostats through
-# the stubs its build generated).
+# the stubs its build generated). Package bases: each Go module example has a setup.py.
 typecheck: install gostats
-	$(PY) -m mypy --strict --exclude '/build/' examples/
+	$(PY) -m mypy --strict --explicit-package-bases --exclude '/build/' examples/
 
 # Release artifacts in dist/ (docs/PACKAGING.md); PYTHON picks the CPython.
 sdist:
@@ -143,4 +144,5 @@ memcheck: install
 
 clean:
 	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
-		examples/gostats/build examples/gostats/*.egg-info
+		examples/gostats/build examples/gostats/*.egg-info examples/gotext/build examples/gotext/*.egg-info \
+		examples/govec/build examples/govec/*.egg-info

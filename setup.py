@@ -55,6 +55,9 @@ class BuildPy(build_py):
             out_dir = os.path.join(self.build_lib, "pybuf")
             os.makedirs(out_dir, exist_ok=True)
             write_version_module(out_dir)
+            # pybuf's Go module, which `python -m pybuf.gobuild bundle` builds
+            # installed Go modules with (python/pybuf/gobundle.py).
+            gosource("copy_module")(find_go(), ROOT, ["./pybuf/..."], os.path.join(out_dir, "_go"))
 
 
 def go_ldflags():
@@ -63,6 +66,14 @@ def go_ldflags():
     with open(os.path.join(ROOT, "python", "pybuf", "_golink.py")) as f:
         exec(f.read(), scope)
     return scope["LDFLAGS"]
+
+
+def gosource(name):
+    """A function of pybuf._gosource, read without importing the package being built."""
+    scope = {"__name__": "pybuf._gosource"}
+    with open(os.path.join(ROOT, "python", "pybuf", "_gosource.py")) as f:
+        exec(f.read(), scope)
+    return scope[name]
 
 
 class BuildWithGo(build_ext):

@@ -7,7 +7,9 @@
  * already is that library (compared as a file). Anything else is a second
  * Go runtime and is refused. An installed module announces its library
  * (entry point group pybuf.go_library), which the loader picks before its
- * own core: the import order does not matter.
+ * own core when it is the only one, and an installed bundle of several
+ * (python -m pybuf.gobuild bundle) before any (pybuf.gomodule.announced_library):
+ * the import order does not matter.
  *
  * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
  * a call into Python is used after it.
@@ -28,10 +30,9 @@ PyObject *go_module_functions(PyObject *module, PyObject *args)
                      "cannot import %U: its Go library %U is not the Go library this "
                      "process already runs as pybuf's Go core, %U. A process holds only one "
                      "Go runtime, so two separately built Go libraries cannot both load: "
-                     "build every Go module you need into one library (one pybuf.gobuild "
-                     "build listing all of them, see docs/GO_EXTENSIONS.md), or import %U "
-                     "before anything else uses pybuf",
-                     name, library, both, name);
+                     "build every installed Go module into one library with "
+                     "`python -m pybuf.gobuild bundle` (docs/GO_EXTENSIONS.md)",
+                     name, library, both);
         Py_DECREF(both);
         return NULL;
     }

@@ -594,7 +594,7 @@ def test_second_go_library_is_an_import_error_naming_both(gotwo, first):
     assert r["error"] is not None
     assert r["error"].startswith(f"cannot import {second}: its Go library ")
     assert GOSTATS_LIB in r["error"] and two in r["error"]
-    assert "build every Go module you need into one library" in r["error"]
+    assert "build every installed Go module into one library with `python -m pybuf.gobuild bundle`" in r["error"]
     assert r["runtimes"] == 1
 
 
@@ -645,7 +645,10 @@ def test_a_library_built_for_another_core_abi_is_refused_before_loading(tmp_path
     pkg = tmp_path / "gostats"
     shutil.copytree(os.path.dirname(GOSTATS_LIB), pkg, ignore=shutil.ignore_patterns("__pycache__"))
     manifest = json.loads((pkg / "_pybuf_go.json").read_text())
+    source = manifest.pop("source")  # what `python -m pybuf.gobuild bundle` rebuilds gostats from
     assert manifest == {"abi": pybuf._pybuf._core_abi(), "core_version": pybuf.__version__, "modules": ["gostats"]}
+    assert source["packages"] == {"gostats": "example.com/gostats"}
+    assert sorted(os.listdir(pkg / source["dir"])) == ["go.mod", "go.sum", "gostats.go", "pymod_invokers.go"]
     manifest["abi"] = 1
     (pkg / "_pybuf_go.json").write_text(json.dumps(manifest))
     r = run_python("""

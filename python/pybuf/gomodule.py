@@ -7,6 +7,8 @@ the process's one Go runtime and pybuf's core, so pybuf must load it rather
 than its own core, whichever is imported first: an installed Go module
 announces its library in the entry point group ``pybuf.go_library``
 (``name = package:library_file``), which pybuf reads at its first use.
+Separately built Go modules share a process through a bundle
+(pybuf.gobundle), which then is the library of every module it holds.
 """
 
 from __future__ import annotations
@@ -17,29 +19,60 @@ from typing import Any
 from . import _pybuf
 
 ENTRY_POINT_GROUP = "pybuf.go_library"
+# The one library `python -m pybuf.gobuild bundle` builds from every installed
+# Go module (pybuf.gobundle): when it is installed, it is the process's core.
+BUNDLE_GROUP = "pybuf.go_bundle"
+BUNDLE_COMMAND = "python -m pybuf.gobuild bundle"
 
 
-def announced_library() -> str | None:
-    """The Go library an installed Go module announces, or None.
-
-    Called by the core loader at pybuf's first use, unless ``load_core`` or
-    ``PYBUF_CORE`` chose a library. With several announced libraries the
-    first by entry-point name wins; importing a module of another one then
-    raises ImportError saying how to build them into one. An entry point that
-    names a file pybuf must not load (see :func:`checked_library`) is skipped
-    with a warning: one broken distribution must not stop pybuf for everyone.
-    """
+def _entry_points(group: str) -> list[Any]:
     from importlib.metadata import entry_points
 
     try:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+        return sorted(entry_points(group=group), key=lambda e: (e.name, e.value))
     except Exception:  # broken metadata of some distribution must not stop pybuf
-        return None
-    for ep in eps:
+        return []
+
+
+def installed_bundle() -> tuple[str, dict[str, Any]] | None:
+    """The Go bundle's library and manifest, when exactly one valid bundle is
+    installed (a bundle pybuf must not load is skipped with a warning)."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    for ep in _entry_points(BUNDLE_GROUP):
         path = checked_library(ep)
-        if path is not None and built_abi(path) == _pybuf._core_abi():
-            return path
-    return None
+        manifest = read_manifest(path) if path is not None else None
+        if path is not None and manifest is not None:
+            found.append((path, manifest))
+    if len(found) > 1:
+        import warnings
+
+        warnings.warn(f"pybuf: several Go bundles are installed ({', '.join(p for p, _ in found)}); loading "
+                      f"none. Uninstall them (pip uninstall pybuf-go-bundle) and run {BUNDLE_COMMAND}",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    return found[0] if found else None
+
+
+def announced_library() -> str | None:
+    """The Go library pybuf loads as its core at its first use, or None (its own core).
+
+    Called by the core loader at pybuf's first use, unless ``load_core`` or
+    ``PYBUF_CORE`` chose a library. The installed bundle (``python -m
+    pybuf.gobuild bundle``) wins; otherwise the one library that installed Go
+    modules announce for this pybuf's core ABI. Of several, none is chosen:
+    the choice would rest on nothing the user did (package names), and each
+    can only be the core of a process that imports no other Go module; the
+    import of one then raises ImportError naming the bundle command. An entry
+    point that names a file pybuf must not load (see :func:`checked_library`)
+    is skipped with a warning: one broken distribution must not stop pybuf
+    for everyone.
+    """
+    bundle = installed_bundle()
+    if bundle is not None:
+        return bundle[0] if bundle[1].get("abi") == _pybuf._core_abi() else None
+    libraries = [path for path in map(checked_library, _entry_points(ENTRY_POINT_GROUP))
+                 if path is not None and built_abi(path) == _pybuf._core_abi()]
+    return libraries[0] if len(libraries) == 1 else None
 
 
 class LibraryRefused(Exception):
@@ -116,32 +149,70 @@ def library_relpath(value: str) -> str:
     return "/".join([*package.split("."), *parts])
 
 
-# Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...]}.
+# Written by pybuf.gobuild next to the library: {"abi": ..., "core_version": ..., "modules": [...],
+# "source": {"dir": SOURCE_DIR, "digest": ..., "packages": {module: Go package}}}; a bundle's
+# has "bundle": {module: {"dist": ..., "digest": ...}} instead of "source".
 MANIFEST_FILE = "_pybuf_go.json"
+LIBRARY_FILE = "_pybuf_go.so"     # a Go module's library, and a bundle's
+SOURCE_DIR = "_pybuf_go_src"      # next to it: the Go module's source, which a bundle is built from
 
 
-def built_abi(library: str) -> int | None:
-    """The core ABI a Go module's library embeds, from the manifest pybuf.gobuild
-    writes next to it (None when there is none): read without loading it."""
+def read_manifest(library: str) -> dict[str, Any] | None:
+    """The manifest pybuf.gobuild writes next to a library (None when there is
+    none, or it is no JSON object): read without loading the library."""
     import json
 
     try:
         with open(os.path.join(os.path.dirname(library), MANIFEST_FILE)) as f:
-            abi = json.load(f).get("abi")
-    except (OSError, ValueError, AttributeError):
+            manifest = json.load(f)
+    except (OSError, ValueError):
         return None
-    return abi if isinstance(abi, int) else None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def built_abi(library: str) -> int | None:
+    """The core ABI a Go module's library embeds, from its manifest."""
+    abi = (read_manifest(library) or {}).get("abi")
+    return abi if isinstance(abi, int) and not isinstance(abi, bool) else None
+
+
+def bundled_library(name: str, own_library: str) -> str:
+    """The library module ``name`` loads from: the installed bundle's, when
+    one is installed, else its own (``own_library``). A bundle that lacks the
+    module, or holds another version of its source, raises ImportError naming
+    the bundle command: the process's Go library is the bundle, whatever is
+    imported first."""
+    bundle = installed_bundle()
+    if bundle is None:
+        return own_library
+    path, manifest = bundle
+    held = manifest.get("bundle")
+    entry = held.get(name) if isinstance(held, dict) else None
+    source = (read_manifest(own_library) or {}).get("source")
+    digest = source.get("digest") if isinstance(source, dict) else None
+    if not isinstance(entry, dict):
+        why = "does not hold it"
+    elif manifest.get("abi") != _pybuf._core_abi():
+        why = f"embeds pybuf's Go core ABI {manifest.get('abi')}, the installed pybuf needs {_pybuf._core_abi()}"
+    elif digest is None or entry.get("digest") != digest:
+        why = "was built from another version of its Go source"
+    else:
+        return path
+    raise ImportError(f"cannot import {name}: the installed Go bundle {path} {why}. Rebuild the bundle "
+                      f"from every installed Go module: {BUNDLE_COMMAND}")
 
 
 def load(name: str, namespace: dict[str, Any], library: str) -> None:
     """Fills a module's namespace with the Go functions registered as ``name``.
 
     ``library`` is the c-shared library's file name, next to the module's
-    ``__init__.py``. Raises ImportError when that library was built for
-    another core ABI, cannot be this process's Go runtime, or does not hold
-    the module.
+    ``__init__.py``; with a bundle installed, the bundle's library is used
+    instead (:func:`bundled_library`). Raises ImportError when that library
+    was built for another core ABI, cannot be this process's Go runtime, or
+    does not hold the module.
     """
     path = os.path.join(os.path.dirname(os.path.abspath(namespace["__file__"])), library)
+    path = bundled_library(name, path)
     abi = built_abi(path)
     if abi is not None and abi != _pybuf._core_abi():
         raise ImportError(

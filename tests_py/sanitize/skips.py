@@ -14,12 +14,18 @@ DIES_OF_SIGSEGV = "its subprocess dies of SIGSEGV by design; ASan's SEGV handler
 # Ray starts its own services (raylet and GCS in C++, agents and workers in Python with
 # grpc and Cython extensions); they inherit the preload, so every one of them runs under
 # ASan. On a loaded 2-core machine the node then missed Ray's startup deadline (and the
-# same run held a use-after-free report from a process it did not name). test_ray.py runs in the 3.11, 3.12 and 3.13 legs.
+# same run held a use-after-free report from a process it did not name). test_ray.py
+# runs in the 3.11, 3.12 and 3.13 legs.
 RAY_UNDER_ASAN = "Ray's own services and workers would all run under the ASan preload; " \
     "the suite's Ray tests run in the uninstrumented legs"
 
+# test_gobundle.py builds wheels of its own (pybuf's among them, without the sanitizer)
+# into a new virtualenv: it tests building and loading Go modules, not the shim's memory.
+OWN_BUILD = "it builds and runs a pybuf of its own, without the sanitizer, in a new virtualenv"
+
 SKIPS = {
     "tests_py/test_ray.py": RAY_UNDER_ASAN,
+    "tests_py/test_gobundle.py": OWN_BUILD,
     "tests_py/test_signals.py::test_segfault_in_unrelated_c_code_reported_by_faulthandler":
         DIES_OF_SIGSEGV,
     "tests_py/test_shm_vs_sharedmemory.py::test_close_with_views_sharedmemory_unmaps_under_an_ndarray":

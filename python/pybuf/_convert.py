@@ -165,6 +165,24 @@ def array(args: tuple[object, tuple[Any, ...], dict[str, Any] | None]) -> Any:
     return np.asarray(view, dtype=dtype)
 
 
+def numpy_dtype(buf: Any) -> Any:
+    """Buffer.dtype: NumPy's reading of the format (an AttributeError without NumPy,
+    so that hasattr() probes answer False)."""
+    try:
+        import numpy as np
+    except ImportError:
+        raise AttributeError("pybuf.Buffer.dtype needs NumPy") from None
+    return np.asarray(buf).dtype
+
+
+def getitem(args: tuple[Any, Any]) -> Any:
+    """Buffer[key]: NumPy indexing of the buffer (a view that holds it, or a copy)."""
+    import numpy as np
+
+    buf, key = args
+    return np.asarray(buf)[key]
+
+
 def _hooks() -> dict[str, Any]:
     from . import _pickle
 
@@ -174,6 +192,8 @@ def _hooks() -> dict[str, Any]:
         "cffi_pointer": cffi_pointer,
         "dtype": dtype,
         "array": array,
+        "numpy_dtype": numpy_dtype,
+        "getitem": getitem,
         "reduce": _pickle.reduce,
         "copy": _pickle.copy,
     }

@@ -45,6 +45,10 @@ SegmentNotFoundError = _pybuf.SegmentNotFoundError
 
 _SIZE_LIMIT = 1 << 64  # the C ABI passes sizes as uint64_t
 
+# A name for create(name=None) from the caller's context, or None for a fresh
+# pybuf_<hex> one: pybuf.dask.clean_worker_segments sets it in Dask workers.
+_default_name: Any = None
+
 
 class Segment(_pybuf.Owner):
     """One mapping of a shared-memory segment; make it with :func:`create` or :func:`attach`."""
@@ -170,6 +174,8 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
         _check_name(name)
         if not name:  # the core would read "" as "pick one": say what was meant
             raise ValueError('name "" is empty: pass name=None for a fresh name')
+    elif _default_name is not None:
+        name = _default_name()
     if size < 0:
         raise ValueError(f"size must be at least 1 byte, not {size}")
     if size >= _SIZE_LIMIT:

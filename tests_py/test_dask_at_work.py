@@ -240,3 +240,23 @@ def test_segments_of_a_killed_worker_are_unlinked_when_the_cluster_closes():
         assert _listed(kept) == [kept]
     finally:
         shm.unlink(kept)
+
+
+def test_nanny_unlinks_the_segments_of_its_workers_only():
+    scope = "feedc0de"
+    mine = shm.create(64, name=pybuf.dask._prefix(scope, "tcp://127.0.0.1:1") + "0")
+    other = shm.create(64, name=pybuf.dask._prefix(scope, "tcp://127.0.0.1:2") + "0")
+    try:
+        pybuf.dask._NannySegments(scope).teardown(type("Nanny", (), {"address": "tcp://127.0.0.1:1"})())
+        assert _listed(mine.name) == [] and _listed(other.name) == [other.name]
+    finally:
+        other.unlink()
+        mine.close()
+        other.close()
+
+
+def test_outside_a_task_segment_names_are_not_changed(monkeypatch):
+    monkeypatch.setattr(shm, "_default_name", pybuf.dask._name_in_task)
+    with shm.create(64) as s:
+        s.unlink()
+    assert s.name.startswith("pybuf_") and not s.name.startswith("pybuf_dask_")

@@ -10,7 +10,6 @@ by ``import pybuf``.
   hundred bytes, no frame) to a recipient with the same /dev/shm, and by value
   (one zero-copy frame of its bytes) to any other, or to a peer without pybuf.
 - Any other Buffer goes by value: one frame, no copy on the sending side.
-
 - A worker that spills such a key to disk writes the same by-name header
   (its bytes already live outside the worker, in /dev/shm), and loading it
   back maps the same segment: writes through it still reach the shared pages.
@@ -58,7 +57,6 @@ def announce_shm_host() -> None:
 _SPILL = ("distributed.spill", "__setitem__")
 _MAX_DEPTH = 24  # frames between distributed's function and pybuf's (cloudpickle adds a few)
 
-
 # distributed's batched connections keep every sent message smaller than this
 # (distributed.batched.BatchedSend: ``if nbytes < 1e6``) in their log, which
 # outlives the Client's close() for as long as the Client object lives.
@@ -74,6 +72,8 @@ def pickled_in_band(buf: Buffer) -> bool:
 
 
 def _called_from(where: tuple[str, str]) -> bool:
+    """Whether distributed's function ``where`` (module, name) is on the stack
+    above pybuf's caller; as pybuf._dask_node does, nothing of Dask is patched."""
     frame = sys._getframe(2)
     for _ in range(_MAX_DEPTH):
         if frame is None:

@@ -260,3 +260,11 @@ def test_outside_a_task_segment_names_are_not_changed(monkeypatch):
     with shm.create(64) as s:
         s.unlink()
     assert s.name.startswith("pybuf_") and not s.name.startswith("pybuf_dask_")
+
+
+def test_closed_buffer_still_has_its_dtype():
+    buf = pybuf.alloc(3, np.dtype([("a", "<i4"), ("b", "<f8")]))
+    buf.owner.close()
+    assert buf.dtype == np.dtype([("a", "<i4"), ("b", "<f8")])
+    with pytest.raises(BufferError):
+        buf[0]

@@ -166,13 +166,23 @@ def array(args: tuple[object, tuple[Any, ...], dict[str, Any] | None]) -> Any:
 
 
 def numpy_dtype(buf: Any) -> Any:
-    """Buffer.dtype: NumPy's reading of the format (an AttributeError without NumPy,
-    so that hasattr() probes answer False)."""
+    """Buffer.dtype: NumPy's reading of the format, also for a closed Buffer (an
+    AttributeError without NumPy, so that hasattr() probes answer False)."""
     try:
-        import numpy as np
+        import numpy  # noqa: F401
     except ImportError:
         raise AttributeError("pybuf.Buffer.dtype needs NumPy") from None
-    return np.asarray(buf).dtype
+    return _dtype_of_format(buf.format)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_of_format(fmt: str) -> Any:
+    # NumPy reads a PEP 3118 format only from an export: an empty array's.
+    import numpy as np
+
+    from . import _pybuf
+
+    return np.asarray(_pybuf.alloc(0, fmt)).dtype
 
 
 def getitem(args: tuple[Any, Any]) -> Any:

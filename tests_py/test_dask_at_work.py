@@ -210,7 +210,8 @@ def test_from_buffers_names_what_it_cannot_take():
 
 def _make_segments_then_wait(kept, started, go):
     shm.create(4096)  # named by the cluster: unlinked with it
-    shm.create(4096, name=kept)  # named by the user: kept
+    if kept:
+        shm.create(4096, name=kept)  # named by the user: kept
     Event(started).set()
     Event(go).wait(TIMEOUT)
 
@@ -219,21 +220,38 @@ def _listed(prefix):
     return sorted(n for n in os.listdir("/dev/shm") if n.startswith(prefix))
 
 
-def test_segments_of_a_killed_worker_are_unlinked_when_the_cluster_closes():
+def _kill(pid):
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + TIMEOUT
+    while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _stop_restarting(dask_worker):
+    dask_worker.close_gracefully()  # what a cluster's shutdown tells its nannies first
+
+
+def test_segments_of_killed_workers_are_unlinked_when_the_cluster_closes():
+    """Worker a is killed and restarted, worker b is killed while its nanny shuts
+    down (no restart): each killed mid-task, neither can clean up itself."""
     kept = f"pybuf_test_kept_{os.getpid()}"
-    with LocalCluster(**SMALL_CLUSTER) as cluster, Client(cluster) as c:
+    with LocalCluster(**dict(SMALL_CLUSTER, n_workers=2)) as cluster, Client(cluster) as c:
         prefix = pybuf.dask.clean_worker_segments(c)
         assert pybuf.dask.clean_worker_segments(c) == prefix
-        started = Event("pybuf-made")
-        fut = c.submit(_make_segments_then_wait, kept, "pybuf-made", "pybuf-never", pure=False)
-        assert started.wait(TIMEOUT)
-        assert len(_listed(prefix)) == 1
-        (pid,) = c.run(os.getpid).values()
-        fut.cancel()  # not run again on the worker its nanny restarts
-        os.kill(pid, signal.SIGKILL)  # mid-task: the worker cleans up nothing
+        pids = c.run(os.getpid)
+        a, b = sorted(pids)
+        futures = [c.submit(_make_segments_then_wait, kept if w == a else None, f"pybuf-made-{w}", "pybuf-never",
+                            workers=[w], pure=False) for w in (a, b)]
+        assert all(Event(f"pybuf-made-{w}").wait(TIMEOUT) for w in (a, b))
+        assert len(_listed(prefix)) == 2
+        c.cancel(futures)  # not run again on the worker a nanny restarts
+        c.run(_stop_restarting, workers=[b], nanny=True)
+        _kill(pids[b])
         deadline = time.monotonic() + TIMEOUT
-        while os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
+        while len(_listed(prefix)) > 1 and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert len(_listed(prefix)) == 1  # b's nanny closed and unlinked b's segment
+        _kill(pids[a])
         assert len(_listed(prefix)) == 1
     try:
         assert _listed(prefix) == []

@@ -166,7 +166,9 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
     umask. The pages are reserved now, so a segment larger than the room left in
     /dev/shm fails here with ValueError instead of killing the process (SIGBUS)
     when it is first written. Call :meth:`Segment.unlink` when no other process
-    needs to attach any more.
+    needs to attach any more. In a Dask task, after
+    ``pybuf.dask.clean_worker_segments(client)``, ``name=None`` picks a name
+    that the cluster unlinks when the worker or its nanny closes.
     """
     size = _check_int(size, "size")
     mode = _check_int(mode, "mode")

@@ -196,6 +196,18 @@ def test_from_buffers_makes_one_chunk_per_region(client, seg):
     assert got.tolist() == np.block([[np.full((16, 32), i) for i in r] for r in ((0, 1), (2, 3))]).tolist()
 
 
+def test_inproc_cluster_hands_tasks_mapped_buffers(seg):
+    # processes=False: the scheduler's unpickled objects reach the workers as they are.
+    buf = seg.buffer(0, (64, 32), "<f8")
+    np.asarray(buf)[:] = 2.0
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster, \
+            Client(cluster) as c:
+        assert c.submit(owner_of, buf).result(timeout=TIMEOUT) == ("Segment", seg.name)
+        x = da.from_array(buf, chunks=(16, 32))
+        assert chunk_owners(c, x) == [seg.name] * 4
+        assert c.compute(x.sum()).result(timeout=TIMEOUT) == 2.0 * 64 * 32
+
+
 def test_from_buffers_names_what_it_cannot_take():
     with pytest.raises(TypeError, match="blocks: expected Buffers or nested lists of Buffers, not ndarray"):
         pybuf.dask.from_buffers([np.zeros(3)])

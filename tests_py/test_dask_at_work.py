@@ -75,15 +75,15 @@ def _spill(client, fut):
 @pytest.mark.parametrize("as_array", [False, True], ids=["Buffer", "ndarray"])
 def test_spilled_shm_key_writes_its_name_and_comes_back_on_the_segment(client, as_array):
     with shm.create(8 << 20) as seg:
-        np.asarray(seg.buffer(0, 1 << 20, "<f8"))[:] = 7.0
-        fut = client.submit(_view, seg.name, 1 << 20, as_array, pure=False)
-        fut.result(timeout=TIMEOUT)
-        assert _spill(client, fut) < 1000  # the name, not 8 MiB
-        kind = "ndarray" if as_array else "Buffer"
-        assert client.submit(_write_first, fut, 42.0).result(timeout=TIMEOUT) == ("Segment", seg.name), kind
-        assert np.asarray(seg.buffer(0, 1, "<f8"))[0] == 42.0
-        del fut
-        seg.unlink()
+        try:
+            np.asarray(seg.buffer(0, 1 << 20, "<f8"))[:] = 7.0
+            fut = client.submit(_view, seg.name, 1 << 20, as_array, pure=False)
+            fut.result(timeout=TIMEOUT)
+            assert _spill(client, fut) < 1000  # the name, not 8 MiB
+            assert client.submit(_write_first, fut, 42.0).result(timeout=TIMEOUT) == ("Segment", seg.name)
+            assert np.asarray(seg.buffer(0, 1, "<f8"))[0] == 42.0
+        finally:
+            seg.unlink()
 
 
 def _plain(n):

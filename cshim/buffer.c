@@ -297,6 +297,22 @@ static PyObject *Buffer_array(BufferObject *self, PyObject *args, PyObject *kwds
     return r;
 }
 
+/* dtype and indexing are NumPy's, so that array libraries (dask.array.from_array)
+ * take a Buffer as they take an array: python/pybuf/_convert.py. */
+static PyObject *Buffer_get_dtype(BufferObject *self, void *c)
+{
+    (void)c;
+    return hook_call(self->owner->st, "numpy_dtype", (PyObject *)self);
+}
+
+static PyObject *Buffer_subscript(BufferObject *self, PyObject *key)
+{
+    PyObject *args = PyTuple_Pack(2, (PyObject *)self, key);
+    PyObject *r = args ? hook_call(self->owner->st, "getitem", args) : NULL;
+    Py_XDECREF(args);
+    return r;
+}
+
 /* Pickling and copying are policy, not mechanism: python/pybuf/_pickle.py. */
 static PyObject *Buffer_reduce_ex(BufferObject *self, PyObject *protocol)
 {
@@ -388,6 +404,7 @@ static PyGetSetDef Buffer_getset[] = {
     {"shape", (getter)Buffer_get_shape, NULL, "Dimensions, in elements.", NULL},
     {"strides", (getter)Buffer_get_strides, NULL, "Byte steps between elements, per dimension.", NULL},
     {"format", (getter)Buffer_get_format, NULL, "PEP 3118 format of one element.", NULL},
+    {"dtype", (getter)Buffer_get_dtype, NULL, "The NumPy dtype of one element (needs NumPy).", NULL},
     {"readonly", (getter)Buffer_get_readonly, NULL, "True when views are read-only.", NULL},
     {"owner", (getter)Buffer_get_owner, NULL, "The Owner this buffer keeps alive.", NULL},
     {"exports", (getter)Buffer_get_exports, NULL, "Live exports of this buffer.", NULL},
@@ -426,6 +443,7 @@ static PyType_Slot Buffer_slots[] = {
     {Py_tp_repr, Buffer_repr},
     {Py_tp_methods, Buffer_methods},
     {Py_tp_getset, Buffer_getset},
+    {Py_mp_subscript, Buffer_subscript},
     {Py_tp_members, Buffer_members},
     {Py_bf_getbuffer, Buffer_getbuffer},
     {Py_bf_releasebuffer, Buffer_releasebuffer},

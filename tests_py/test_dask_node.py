@@ -65,3 +65,17 @@ def test_failed_mapping_becomes_a_node_that_raises_when_used():
 def test_successful_mapping_is_the_buffer_itself(seg):
     out = map_or_failed_node(shm._map_buffer, _args(seg))
     assert type(out).__name__ == "Buffer"
+
+
+def test_scheduler_placeholder_is_plain_data_that_pickles_by_name(seg):
+    # The scheduler builds graphs from what it unpickles ({key: buf} for
+    # da.from_array): a graph node there would be taken for a task of its own.
+    from dask._task_spec import GraphNode
+
+    from pybuf._dask_node import ByName
+
+    placeholder = ByName(shm._map_buffer, _args(seg))
+    assert not isinstance(placeholder, GraphNode)
+    assert placeholder.__reduce__() == (shm._rebuild_buffer, _args(seg))
+    out = pickle.loads(pickle.dumps(placeholder))
+    assert type(out).__name__ == "Buffer" and out.owner.name == seg.name

@@ -119,3 +119,14 @@ def test_import_pybuf_does_not_import_numpy():
         capture_output=True, text=True, timeout=60,
     )
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stdout + r.stderr
+
+
+def test_without_numpy_a_buffer_has_no_dtype():
+    # hasattr() probes of array libraries answer False instead of raising ImportError
+    r = run_blocked("""
+        import pybuf
+        buf = pybuf.alloc(8)
+        assert not hasattr(buf, "dtype")
+        print("ok")
+    """)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stdout + r.stderr

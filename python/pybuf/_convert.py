@@ -165,6 +165,34 @@ def array(args: tuple[object, tuple[Any, ...], dict[str, Any] | None]) -> Any:
     return np.asarray(view, dtype=dtype)
 
 
+def numpy_dtype(buf: Any) -> Any:
+    """Buffer.dtype: NumPy's reading of the format, also for a closed Buffer (an
+    AttributeError without NumPy, so that hasattr() probes answer False)."""
+    try:
+        import numpy  # noqa: F401
+    except ImportError:
+        raise AttributeError("pybuf.Buffer.dtype needs NumPy") from None
+    return _dtype_of_format(buf.format)
+
+
+@functools.lru_cache(maxsize=256)
+def _dtype_of_format(fmt: str) -> Any:
+    # NumPy reads a PEP 3118 format only from an export: an empty array's.
+    import numpy as np
+
+    from . import _pybuf
+
+    return np.asarray(_pybuf.alloc(0, fmt)).dtype
+
+
+def getitem(args: tuple[Any, Any]) -> Any:
+    """Buffer[key]: NumPy indexing of the buffer (a view that holds it, or a copy)."""
+    import numpy as np
+
+    buf, key = args
+    return np.asarray(buf)[key]
+
+
 def _hooks() -> dict[str, Any]:
     from . import _pickle
 
@@ -174,6 +202,8 @@ def _hooks() -> dict[str, Any]:
         "cffi_pointer": cffi_pointer,
         "dtype": dtype,
         "array": array,
+        "numpy_dtype": numpy_dtype,
+        "getitem": getitem,
         "reduce": _pickle.reduce,
         "copy": _pickle.copy,
     }

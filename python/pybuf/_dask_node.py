@@ -14,8 +14,11 @@ that loses its scheduler shuts down.
 
 So where unpickling happens decides what it gives:
 
-- in the scheduler (inside ``Scheduler.update_graph``): a :class:`SharedMemoryNode`,
-  nothing mapped; pickled again for the worker, it is the same by-name pickle;
+- in the scheduler (inside ``Scheduler.update_graph``): a :class:`ByName`,
+  nothing mapped; pickled again for the worker, it is the same by-name pickle.
+  It is plain data, not a graph node: the scheduler builds graphs from what
+  it unpickles (``da.from_array(buf)`` makes ``{key: buf}``), and a graph node
+  there would be taken for a task of another key;
 - in any other message (a worker decoding a task, a client a result): the
   object, mapped at once as outside Dask; if that fails, a node holding the
   error, which raises it when used: as a task's argument Dask's ``Task``
@@ -42,22 +45,30 @@ _MESSAGE = ("distributed.protocol.core", "_decode_default")
 _MAX_DEPTH = 64
 
 
-def _decoding(frame: FrameType | None) -> tuple[str, str] | None:
+def _decoding(frame: FrameType | None) -> tuple[tuple[str, str] | None, FrameType | None]:
     for _ in range(_MAX_DEPTH):
         if frame is None:
-            return None
+            break
         where = (frame.f_globals.get("__name__", ""), frame.f_code.co_name)
         if where == _SCHEDULER_GRAPH or where == _MESSAGE:
-            return where
+            return where, frame
         frame = frame.f_back
-    return None
+    return None, None
+
+
+def _scheduler_in_process(frame: FrameType) -> bool:
+    """A scheduler on ``inproc://`` (LocalCluster(processes=False)) hands the
+    objects it unpickled to its workers, in this process, without pickling
+    them again: there the object must be the mapped one."""
+    scheduler = frame.f_locals.get("self")
+    return str(getattr(scheduler, "address", "")).startswith("inproc://")
 
 
 def unpickle(map_fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """``map_fn(*args)``, or a node standing for it while distributed decodes a message."""
-    where = _decoding(sys._getframe(1))
-    if where == _SCHEDULER_GRAPH:
-        return SharedMemoryNode(map_fn, args)
+    where, frame = _decoding(sys._getframe(1))
+    if where == _SCHEDULER_GRAPH and frame is not None and not _scheduler_in_process(frame):
+        return ByName(map_fn, args)
     if where is None:
         return map_fn(*args)
     return map_or_failed_node(map_fn, args)
@@ -84,6 +95,25 @@ def _pickled_form(map_fn: Callable[..., Any]) -> Callable[..., Any]:
         shm._map_segment: shm._attach_pickled,
     }
     return pickled[map_fn]
+
+
+class ByName:
+    """A ``pybuf.shm`` Buffer or Segment in the scheduler: its by-name pickle, unmapped."""
+
+    __slots__ = ("map_fn", "args")
+
+    def __init__(self, map_fn: Callable[..., Any], args: tuple[Any, ...]):
+        self.map_fn = map_fn
+        self.args = args
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_pickled_form(self.map_fn), self.args)
+
+    def __dask_tokenize__(self) -> Any:
+        return ("pybuf-shm", self.args)
+
+    def __repr__(self) -> str:
+        return f"<pybuf.shm object by name {self.args[0]!r}, mapped by the worker>"
 
 
 class SharedMemoryNode(GraphNode):

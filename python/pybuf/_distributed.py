@@ -10,14 +10,21 @@ by ``import pybuf``.
   hundred bytes, no frame) to a recipient with the same /dev/shm, and by value
   (one zero-copy frame of its bytes) to any other, or to a peer without pybuf.
 - Any other Buffer goes by value: one frame, no copy on the sending side.
+- A worker that spills such a key to disk writes the same by-name header
+  (its bytes already live outside the worker, in /dev/shm), and loading it
+  back maps the same segment: writes through it still reach the shared pages.
+  A name that no longer exists (unlinked) is spilled as bytes: the mapping is
+  then the only thing holding the data.
 
 These serializers cover what distributed serializes with its ``dask``
-family: ``scatter``, task results, data moving between workers. ``submit``
-arguments are pickled (pybuf.shm and pybuf._dask_node handle those).
+family: ``scatter``, task results, data moving between workers, spilling.
+``submit`` arguments are pickled (pybuf.shm and pybuf._dask_node handle those).
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from typing import Any
 
 from . import _pybuf, _shm_host
@@ -43,6 +50,46 @@ def announce_shm_host() -> None:
 
     handshake_info._pybuf_shm_host = True  # type: ignore[attr-defined]
     Comm.handshake_info = handshake_info  # type: ignore[method-assign]
+
+
+# distributed's spill file (distributed.spill.Slow.__setitem__) serializes
+# with no context; a comm always passes one.
+_SPILL = ("distributed.spill", "__setitem__")
+_MAX_DEPTH = 24  # frames between distributed's function and pybuf's (cloudpickle adds a few)
+
+# distributed's batched connections keep every sent message smaller than this
+# (distributed.batched.BatchedSend: ``if nbytes < 1e6``) in their log, which
+# outlives the Client's close() for as long as the Client object lives.
+LOGGED_MESSAGE_LIMIT = 1_000_000
+_PICKLING = ("distributed.protocol.pickle", "dumps")
+
+
+def pickled_in_band(buf: Buffer) -> bool:
+    """Whether distributed is pickling ``buf`` into a message small enough for
+    its message log: then the bytes go in band (a copy under 1 MB), and what the
+    log keeps holds no export of the Buffer."""
+    return buf.nbytes < LOGGED_MESSAGE_LIMIT and _called_from(_PICKLING)
+
+
+def _called_from(where: tuple[str, str]) -> bool:
+    """Whether distributed's function ``where`` (module, name) is on the stack
+    above pybuf's caller; as pybuf._dask_node does, nothing of Dask is patched."""
+    frame = sys._getframe(2)
+    for _ in range(_MAX_DEPTH):
+        if frame is None:
+            return False
+        if (frame.f_globals.get("__name__"), frame.f_code.co_name) == where:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def goes_by_name(name: str, context: dict[str, Any] | None) -> bool:
+    """Whether the segment ``name`` is sent by name: to a recipient that shares
+    /dev/shm, or to this worker's own spill file while the name still exists."""
+    if context:
+        return recipient_shares_shm(context)
+    return _called_from(_SPILL) and os.path.exists(os.path.join(_shm_host.SHM_DIR, name))
 
 
 def recipient_shares_shm(context: dict[str, Any] | None) -> bool:
@@ -85,7 +132,7 @@ def _attach_by_name(header: dict[str, Any], then: Any = None) -> Any:
 
 def serialize_buffer(buf: Buffer, context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Any]]:
     seg = _segment_of(buf)
-    if seg is not None and recipient_shares_shm(context):
+    if seg is not None and goes_by_name(seg.name, context):
         return _by_name((seg.name, buf.address - seg._address, buf.shape, buf.format, buf.strides, buf.readonly))
     data = memoryview(_contiguous_bytes(buf)).cast("B")
     return {"pybuf": "bytes", "shape": list(buf.shape), "format": buf.format, "readonly": buf.readonly}, [data]
@@ -141,8 +188,8 @@ def _wrap_numpy(dask_serialize: Any, dask_deserialize: Any) -> None:
         return
 
     def serialize_ndarray(x: Any, context: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Any]]:
-        spec = _array_segment_spec(x) if recipient_shares_shm(context) else None
-        if spec is None:
+        spec = _array_segment_spec(x)
+        if spec is None or not goes_by_name(spec[0], context):
             return serialize_array(x, context=context)  # type: ignore[no-any-return]
         return _by_name(spec)
 

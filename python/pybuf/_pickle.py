@@ -6,11 +6,17 @@ bytes travel out of band, and the unpickled Buffer looks straight into the
 buffer the unpickler was given (zero-copy). An owner may pickle its buffers
 its own way (a shared-memory segment pickles them as name, offset, layout) by
 defining ``_reduce_buffer(buf, protocol)``.
+
+One exception: a small Buffer that Dask's distributed pickles (a ``submit``
+argument) travels in band, copied into the pickle, so that the messages
+distributed keeps after sending them hold no export of it (see
+pybuf._distributed.pickled_in_band).
 """
 
 from __future__ import annotations
 
 import pickle
+import sys
 from typing import Any
 
 from . import _pybuf
@@ -50,11 +56,19 @@ def reduce(args: tuple[Any, int]) -> tuple[Any, ...]:
     if custom is not None:
         return custom(buf, protocol)  # type: ignore[no-any-return]
     data = _contiguous_bytes(buf)
-    if protocol >= 5:
+    if protocol >= 5 and not _dask_keeps_small_messages(buf):
         data = pickle.PickleBuffer(data)
     else:
         data = bytes(data)
     return (rebuild, (data, buf.shape, buf.format, buf.readonly))
+
+
+def _dask_keeps_small_messages(buf: Any) -> bool:
+    if "distributed.protocol.pickle" not in sys.modules:
+        return False
+    from ._distributed import pickled_in_band
+
+    return pickled_in_band(buf)
 
 
 def copy(buf: Any) -> Any:

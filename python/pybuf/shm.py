@@ -45,6 +45,10 @@ SegmentNotFoundError = _pybuf.SegmentNotFoundError
 
 _SIZE_LIMIT = 1 << 64  # the C ABI passes sizes as uint64_t
 
+# A name for create(name=None) from the caller's context, or None for a fresh
+# pybuf_<hex> one: pybuf.dask.clean_worker_segments sets it in Dask workers.
+_default_name: Any = None
+
 
 class Segment(_pybuf.Owner):
     """One mapping of a shared-memory segment; make it with :func:`create` or :func:`attach`."""
@@ -162,7 +166,9 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
     umask. The pages are reserved now, so a segment larger than the room left in
     /dev/shm fails here with ValueError instead of killing the process (SIGBUS)
     when it is first written. Call :meth:`Segment.unlink` when no other process
-    needs to attach any more.
+    needs to attach any more. In a Dask task, after
+    ``pybuf.dask.clean_worker_segments(client)``, ``name=None`` picks a name
+    that the cluster unlinks when the worker or its nanny closes.
     """
     size = _check_int(size, "size")
     mode = _check_int(mode, "mode")
@@ -170,6 +176,8 @@ def create(size: int, *, name: str | None = None, mode: int = 0o600) -> Segment:
         _check_name(name)
         if not name:  # the core would read "" as "pick one": say what was meant
             raise ValueError('name "" is empty: pass name=None for a fresh name')
+    elif _default_name is not None:
+        name = _default_name()
     if size < 0:
         raise ValueError(f"size must be at least 1 byte, not {size}")
     if size >= _SIZE_LIMIT:

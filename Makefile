@@ -118,6 +118,7 @@ bench: install goext gostats
 	$(PY) bench/run.py
 	$(PY) bench/goslice.py --lib build/goext/libgoext.so
 	$(PY) bench/gomodule.py
+	$(PY) bench/dask_routes.py
 
 # A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
 FUZZTIME ?= 30s

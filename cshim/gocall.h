@@ -25,6 +25,15 @@ typedef struct {
                                  function's capsule holds */
 } gofunc;
 
+/* A Go function as a Python object: what the vectorcall reads. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    gofunc g;
+    PyObject *module_name;  /* __module__ */
+    PyObject *pybuf_module; /* pybuf._pybuf, whose state g.st is */
+} gofunc_object;
+
 /* goargs.c */
 /* Positional arguments, then keywords by name, into bound[]; -1 with TypeError. */
 GOCALL_HIDDEN int gocall_bind_args(const gofunc *g, PyObject *const *args, Py_ssize_t nargs,

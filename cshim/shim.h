@@ -152,6 +152,7 @@ typedef struct {
     PyObject *module;          /* borrowed: the module whose state this is */
     PyTypeObject *owner_type;
     PyTypeObject *buffer_type;
+    PyTypeObject *gofunc_type; /* gocall.c: a Go module's function */
     PyObject *fork_error;
     PyObject *not_found_error; /* FileNotFoundError and ValueError */
     PyObject *hooks;           /* name -> callable (python/pybuf/_convert.py) */
@@ -387,6 +388,7 @@ PyObject *go_library_announced(void);
 PyObject *go_module_functions(PyObject *module, PyObject *args);
 PyObject *go_core_abi(PyObject *module, PyObject *unused);
 PyObject *gofunc_new(const pybuf_go_func *f, PyObject *module_name, PyObject *pybuf_module);
+PyTypeObject *gofunc_type_init(PyObject *module); /* the type of gofunc_new's objects */
 
 /* layout_cache.c: layouts the core validated, reused at addresses it allows;
  * one cache per interpreter (module_state.layouts), used under its GIL. */

@@ -4,8 +4,22 @@ package gostats
 
 import "github.com/pybuf-go/pybuf/pybuf/pymod"
 
-// Typed invokers: calls from Python skip reflection.
+// The module: every exported function, and typed invokers: calls from Python skip reflection.
 func init() {
+	pymod.Module("gostats", "Package gostats is a Python module written in Go: small statistics,\ncalled from Python without copies. pybuf.gobuild builds it, with pybuf's\ncore, into the Python module gostats (see README.md).",
+		pymod.Func("add", Add, "a", "b").Doc("Add returns a + b."),
+		pymod.Func("mean", Mean, "x").Doc("Mean is the arithmetic mean of x; NaN for an empty x."),
+		pymod.Func("histogram", Histogram, "x", "bins", "lo", "hi").Doc("Histogram counts the values of x in bins equal-width bins over [lo, hi],\nbin for bin as numpy.histogram(x, bins, range=(lo, hi)) does: the same\nindex arithmetic and the same edge corrections, so values on or next to an\nedge land in the same bin. The last bin includes hi; values outside (and\nNaN) are not counted."),
+		pymod.Func("grid", Grid, "rows", "cols").Doc("Grid is a rows x cols matrix whose element (i, j) is i*cols + j."),
+		pymod.Func("submatrix", Submatrix, "rows", "cols", "r0", "r1", "c0", "c1").Doc("Submatrix is Grid(rows, cols)[r0:r1, c0:c1] without a copy: a view with\nthe grid's row stride, as gonum's mat.Dense.Slice makes."),
+		pymod.Func("scale", Scale, "x", "k").Doc("Scale multiplies x by k where it lies.").Writes("x"),
+		pymod.Func("particles", Particles, "n").Doc("Particles returns n particles: id i, x = i/2, y = -i."),
+		pymod.Func("fail", Fail, "msg").Doc("Fail returns an error that raises ValueError(msg)."),
+		pymod.Func("crash", Crash).Doc("Crash panics; Python sees RuntimeError."),
+		pymod.Func("sleep_ms", SleepMs, "ms").Doc("SleepMs sleeps ms milliseconds; other Python threads run meanwhile."),
+		pymod.Func("live_pins", LivePins).Doc("LivePins is the number of Go slices exported to Python and still pinned."),
+		pymod.Func("invert2", Invert2, "m").Doc("Invert2 is the inverse of the 2 x 2 matrix m (any layout, as\nnumpy.linalg.inv(m)); a singular m raises numpy.linalg.LinAlgError."),
+	)
 	pymod.Typed(Add, func(c *pymod.Frame) {
 		a0 := int(c.Int(0))
 		a1 := int(c.Int(1))
@@ -56,6 +70,18 @@ func init() {
 			return
 		}
 		pymod.SetSlice(c, 0, r0)
+	})
+	pymod.Typed(Invert2, func(c *pymod.Frame) {
+		a0 := pymod.ArrayArg[float64](c, 0)
+		if c.Failed() {
+			return
+		}
+		r0, err := Invert2(a0)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetArray(c, 0, r0)
 	})
 	pymod.Typed(LivePins, func(c *pymod.Frame) {
 		r0 := LivePins()

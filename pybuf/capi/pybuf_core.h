@@ -40,6 +40,9 @@ enum pybuf_status {
     PYBUF_ERR_KEY = 7,          /* KeyError (a Go function's error, pybuf/pymod) */
     PYBUF_ERR_INDEX = 8,        /* IndexError (likewise) */
     PYBUF_ERR_RUNTIME = 9,      /* RuntimeError: a Go function's error or panic */
+    PYBUF_ERR_NAMED = 10,       /* a Go function's error of a class it names (pybuf/pymod):
+                                   the message is "module.Class\nfallback status\ntext";
+                                   the shim imports the class, or raises the fallback */
 };
 
 /* DLPack type codes (dlpack.h's DLDataTypeCode), or -1 when the element is

@@ -69,7 +69,8 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 	out := f.fn.Call(in[:len(f.sig.params)])
 	if f.sig.hasErr {
 		if err, _ := out[len(out)-1].Interface().(error); err != nil {
-			return fail(msg, statusOf(err), err.Error())
+			e := f.failure(err)
+			return fail(msg, e.Kind, e.Msg)
 		}
 	}
 	if f.sig.borrows {

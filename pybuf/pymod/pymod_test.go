@@ -69,6 +69,12 @@ func init() {
 				return 0, TypeError.Wrap(errors.New("bad type"))
 			case "plain":
 				return 0, errors.New("plain error")
+			case "prefixed":
+				return 0, errors.New("pymodtest.fails: already prefixed")
+			case "named":
+				return 0, Class("numpy.linalg.LinAlgError", ValueError).New("singular")
+			case "badname":
+				return 0, Class("not a name", KeyError).New("fallback")
 			}
 			return 1, nil
 		}, "which"),
@@ -290,9 +296,12 @@ func TestErrorsPickTheirClass(t *testing.T) {
 		kind status.Kind
 		msg  string
 	}{
-		"key": {status.KindKey, "no such key"}, "index": {status.KindIndex, "index 7"},
-		"value": {status.KindValue, "wrapped: bad value"}, "type": {status.KindType, "bad type"},
-		"plain": {status.KindRuntime, "plain error"},
+		"key": {status.KindKey, "pymodtest.fails: no such key"}, "index": {status.KindIndex, "pymodtest.fails: index 7"},
+		"value": {status.KindValue, "pymodtest.fails: wrapped: bad value"},
+		"type":  {status.KindType, "pymodtest.fails: bad type"}, "plain": {status.KindRuntime, "pymodtest.fails: plain error"},
+		"prefixed": {status.KindRuntime, "pymodtest.fails: already prefixed"},
+		"named":    {status.KindNamed, "numpy.linalg.LinAlgError\n1\npymodtest.fails: singular"},
+		"badname":  {status.KindKey, "pymodtest.fails: fallback"},
 	} {
 		_, st, msg := callForTest(fails, []testArg{{Str: strp(which)}}, []bool{false})
 		assert.EqualValues(t, want.kind, st, which)
@@ -301,6 +310,18 @@ func TestErrorsPickTheirClass(t *testing.T) {
 	r, st, _ := callForTest(fails, []testArg{{Str: strp("none")}}, []bool{false})
 	require.Zero(t, st)
 	assert.Equal(t, int64(1), r[0].I)
+}
+
+func TestClassNamesAQualifiedPythonName(t *testing.T) {
+	c := Class("numpy.linalg.LinAlgError", nil)
+	assert.Equal(t, "numpy.linalg.LinAlgError", c.String())
+	assert.Same(t, RuntimeError, c.fallback, "nil falls back to RuntimeError")
+	assert.Same(t, IndexError, Class("LinAlgError", IndexError), "a bare name has no module to import")
+	assert.Same(t, IndexError, Class("numpy.linalg.", IndexError))
+	assert.Same(t, RuntimeError, Class("a.b", c).fallback, "a named class is no fallback")
+	err := fmt.Errorf("outer: %w", c.Wrap(errors.ErrUnsupported))
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Equal(t, status.KindNamed, statusOf(err))
 }
 
 func TestPanicIsARuntimeError(t *testing.T) {

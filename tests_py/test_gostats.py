@@ -232,6 +232,44 @@ def test_crash_is_a_runtime_error_and_the_process_goes_on():
     assert gostats.add(1, 1) == 2
 
 
+def test_full_is_memory_pybuf_owns_not_go_heap():
+    base = gostats.fresh_blocks()
+    a = gostats.full(1_000_000, 2.5)
+    assert a.dtype == np.float64 and a.shape == (1_000_000,)
+    assert (a == 2.5).all()
+    assert a.flags.writeable and not a.flags.owndata
+    assert gostats.live_pins() == 0, "not Go's heap: nothing pinned"
+    assert gostats.fresh_blocks() == base + 1
+    assert gostats_owners() == ["gostats.full"]
+    view = a[10:20]
+    del a
+    gc.collect()
+    assert gostats.fresh_blocks() == base + 1, "a view still holds it"
+    assert view.tolist() == [2.5] * 10
+    del view
+    gc.collect()
+    assert gostats.fresh_blocks() == base
+
+
+def test_full_small_and_empty():
+    assert gostats.full(3, -1.0).tolist() == [-1.0, -1.0, -1.0]
+    assert gostats.full(0, 1.0).shape == (0,)
+    with pytest.raises(ValueError) as e:
+        gostats.full(-1, 1.0)
+    assert str(e.value) == "gostats.full: n must not be negative, not -1"
+    gc.collect()
+    assert gostats.fresh_blocks() == 0
+
+
+def test_full_go_heap_is_pinned_until_the_view_dies():
+    a = gostats.full_go_heap(1000, 1.5)
+    assert (a == 1.5).all()
+    assert gostats.live_pins() == 1
+    del a
+    gc.collect()
+    assert gostats.live_pins() == 0
+
+
 def test_signatures_and_docs_come_from_the_go_source():
     import inspect
     assert str(inspect.signature(gostats.histogram)) == "(x, bins, lo, hi)"
@@ -241,7 +279,7 @@ def test_signatures_and_docs_come_from_the_go_source():
     assert gostats.__doc__.startswith("Package gostats is a Python module written in Go: small statistics,")
     assert sorted(gostats.__all__) == sorted(["add", "mean", "histogram", "grid", "submatrix", "scale",
                                               "particles", "fail", "crash", "sleep_ms", "live_pins",
-                                              "invert2"])
+                                              "invert2", "full", "full_go_heap", "fresh_blocks"])
 
 
 def test_functions_look_like_builtin_functions():
@@ -652,8 +690,8 @@ def test_installed_module_self_checks():
                        timeout=120, env={k: v for k, v in os.environ.items() if k != "PYBUF_CORE"})
     assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
     assert f"announced library: {GOSTATS_LIB}" in p.stdout
-    assert "[ok] gostats: 12 Go functions (add, crash, fail, grid, histogram, invert2, live_pins, mean, " \
-           "particles, scale, sleep_ms, submatrix)" in p.stdout
+    assert "[ok] gostats: 15 Go functions (add, crash, fail, fresh_blocks, full, full_go_heap, grid, histogram, " \
+           "invert2, live_pins, mean, particles, scale, sleep_ms, submatrix)" in p.stdout
 
 
 def test_forked_child_gets_fork_error_not_a_hang():

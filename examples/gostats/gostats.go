@@ -156,3 +156,44 @@ func Invert2(m pymod.Array[float64]) (pymod.Array[float64], error) {
 	}
 	return pymod.NDArray([]float64{d / det, -b / det, -c / det, a / det}, 2, 2), nil
 }
+
+// Full is n copies of c, as numpy.full(n, c): the result is made with
+// pymod.Empty (every element is written), in memory pybuf owns: not Go's
+// heap, so not zeroed by Go and not pinned.
+func Full(n int, c float64) ([]float64, error) {
+	if n < 0 {
+		return nil, pymod.ValueError.Errorf("n must not be negative, not %d", n)
+	}
+	s, err := pymod.Empty[float64](n)
+	if err != nil {
+		return nil, err
+	}
+	fill(s, c)
+	return s, nil
+}
+
+// fill sets every element of s to c: a block by hand, then copies of that
+// block (copy is memmove: wide stores, and its source stays in the cache).
+func fill(s []float64, c float64) {
+	block := s[:min(len(s), 512)]
+	for i := range block {
+		block[i] = c
+	}
+	for k := len(block); k < len(s); k += len(block) {
+		copy(s[k:], block)
+	}
+}
+
+// FullGoHeap is Full with a slice of Go's heap (make): Go zeroes it, and
+// it stays pinned until the last view is gone.
+func FullGoHeap(n int, c float64) ([]float64, error) {
+	if n < 0 {
+		return nil, pymod.ValueError.Errorf("n must not be negative, not %d", n)
+	}
+	s := make([]float64, n)
+	fill(s, c)
+	return s, nil
+}
+
+// FreshBlocks is the number of pymod.Fresh blocks not freed yet.
+func FreshBlocks() int { return gomem.FreshBlocks() }

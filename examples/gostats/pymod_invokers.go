@@ -19,6 +19,9 @@ func init() {
 		pymod.Func("sleep_ms", SleepMs, "ms").Doc("SleepMs sleeps ms milliseconds; other Python threads run meanwhile."),
 		pymod.Func("live_pins", LivePins).Doc("LivePins is the number of Go slices exported to Python and still pinned."),
 		pymod.Func("invert2", Invert2, "m").Doc("Invert2 is the inverse of the 2 x 2 matrix m (any layout, as\nnumpy.linalg.inv(m)); a singular m raises numpy.linalg.LinAlgError."),
+		pymod.Func("full", Full, "n", "c").Doc("Full is n copies of c, as numpy.full(n, c): the result is made with\npymod.Empty (every element is written), in memory pybuf owns: not Go's\nheap, so not zeroed by Go and not pinned."),
+		pymod.Func("full_go_heap", FullGoHeap, "n", "c").Doc("FullGoHeap is Full with a slice of Go's heap (make): Go zeroes it, and\nit stays pinned until the last view is gone."),
+		pymod.Func("fresh_blocks", FreshBlocks).Doc("FreshBlocks is the number of pymod.Fresh blocks not freed yet."),
 	)
 	pymod.Typed(Add, func(c *pymod.Frame) {
 		a0 := int(c.Int(0))
@@ -42,6 +45,36 @@ func init() {
 			c.Fail(err)
 			return
 		}
+	})
+	pymod.Typed(FreshBlocks, func(c *pymod.Frame) {
+		r0 := FreshBlocks()
+		c.SetInt(0, int64(r0))
+	})
+	pymod.Typed(Full, func(c *pymod.Frame) {
+		a0 := int(c.Int(0))
+		a1 := c.Float(1)
+		if c.Failed() {
+			return
+		}
+		r0, err := Full(a0, a1)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetSlice(c, 0, r0)
+	})
+	pymod.Typed(FullGoHeap, func(c *pymod.Frame) {
+		a0 := int(c.Int(0))
+		a1 := c.Float(1)
+		if c.Failed() {
+			return
+		}
+		r0, err := FullGoHeap(a0, a1)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetSlice(c, 0, r0)
 	})
 	pymod.Typed(Grid, func(c *pymod.Frame) {
 		a0 := int(c.Int(0))

@@ -39,6 +39,14 @@ func Call(id uint64, args, results, msg unsafe.Pointer) (st int32) {
 	}()
 	a := (*C.pybuf_go_arg)(args)
 	r := (*C.pybuf_go_result)(results)
+	if checked {
+		return f.runChecked(a, msg, func() int32 { return f.run(a, r, msg) })
+	}
+	return f.run(a, r, msg)
+}
+
+// run calls the function: its typed invoker, or reflection.
+func (f *function) run(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Pointer) int32 {
 	if f.invoke != nil {
 		if err := f.invoke(f, a, r); err != nil {
 			return fail(msg, err.Kind, err.Msg)

@@ -79,6 +79,13 @@ func init() {
 			return 1, nil
 		}, "which"),
 		Func("boom", func() { panic("kaboom") }),
+		Func("fresh2d", func(rows, cols int) (Array[float64], error) {
+			a, err := FreshArray[float64](rows, cols)
+			if err == nil {
+				a.Data[len(a.Data)-1] = 1
+			}
+			return a, err
+		}, "rows", "cols"),
 		Func("trace", func(m Array[float64]) float64 {
 			t := 0.0
 			for i := 0; i < m.Shape[0] && i < m.Shape[1]; i++ {
@@ -421,4 +428,24 @@ func TestResultsBorrowedFromArgumentsAreRefused(t *testing.T) {
 	require.Zero(t, st, msg)
 	assert.Equal(t, []float64{1, 2}, r[0].Array.Floats(2))
 	r[0].Array.Release()
+}
+
+func TestFreshArrayResultIsNotPinned(t *testing.T) {
+	before := gomem.FreshBlocks()
+	pins := gomem.LivePins()
+	r, st, msg := callForTest(idOf(t, "pymodtest", "fresh2d"), []testArg{{I: 300}, {I: 400}}, []bool{true})
+	require.Zero(t, st, msg)
+	assert.Equal(t, before+1, gomem.FreshBlocks())
+	assert.Equal(t, pins, gomem.LivePins())
+	r[0].Array.Release()
+	assert.Equal(t, before, gomem.FreshBlocks())
+	e, err := EmptyArray[int32](2, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 3}, e.Shape)
+	assert.Len(t, e.Data, 6)
+	assert.True(t, FreeFresh(e.Data))
+	_, err = FreshArray[float64](2, -1)
+	assert.ErrorContains(t, err, "negative")
+	_, err = FreshArray[float64](1<<40, 1<<40)
+	assert.ErrorContains(t, err, "too large")
 }

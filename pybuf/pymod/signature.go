@@ -123,10 +123,11 @@ func resultSlot(t reflect.Type) (slot, error) {
 
 // signature is what registration learns about a function.
 type signature struct {
-	params  []slot
-	results []slot
-	hasErr  bool // the last Go result is an error
-	borrows bool // array parameters and array results: results are checked against arguments
+	params    []slot
+	results   []slot
+	hasErr    bool // the last Go result is an error
+	borrows   bool // array parameters and array results: results are checked against arguments
+	hasArrays bool // array parameters: checked mode guards them
 }
 
 func signatureOf(fn reflect.Value, names []string) (signature, error) {
@@ -166,7 +167,8 @@ func signatureOf(fn reflect.Value, names []string) (signature, error) {
 		}
 		sig.results = append(sig.results, s)
 	}
-	sig.borrows = hasKind(sig.params, kindArray) && hasKind(sig.results, kindArray)
+	sig.hasArrays = hasKind(sig.params, kindArray)
+	sig.borrows = sig.hasArrays && hasKind(sig.results, kindArray)
 	if len(sig.params) > maxArgs || len(sig.results) > maxArgs {
 		return sig, fmt.Errorf("at most %d parameters and %d results", maxArgs, maxArgs)
 	}

@@ -32,6 +32,7 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test ./...
 	cd examples/gostats && $(GO) vet . && $(GO) test .
+	cd examples/goptim && $(GO) vet . && $(GO) test .
 
 py-test: install gostats
 	$(PY) -m pytest -q tests_py
@@ -116,4 +117,4 @@ memcheck: install
 
 clean:
 	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
-		examples/gostats/build examples/gostats/*.egg-info
+		examples/gostats/build examples/gostats/*.egg-info examples/goptim/build examples/goptim/*.egg-info

@@ -16,6 +16,7 @@
 #include "gocall.h"
 
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <structmember.h>
 
@@ -35,10 +36,13 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, size_t nargs
      * the conversion sets. */
     pybuf_go_arg in[PYBUF_GO_MAXARGS];
     Py_buffer views[PYBUF_GO_MAXARGS];
+    pybuf_go_callable callables[PYBUF_GO_MAXARGS];
+    PyObject *callback_exc = NULL; /* the first exception a callable raised during the call */
     int nin = 0, ok = 1;
     for (; nin < f->nparams; nin++) {
         views[nin].obj = NULL;
-        if (gocall_convert_arg(g, nin, bound[nin], &in[nin], &views[nin]) < 0) {
+        callables[nin].first_exc = &callback_exc;
+        if (gocall_convert_arg(g, nin, bound[nin], &in[nin], &views[nin], &callables[nin]) < 0) {
             ok = 0;
             break;
         }
@@ -71,6 +75,15 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, size_t nargs
             PyMem_Free(arrays);
         return NULL;
     }
+    if (callback_exc != NULL && st == PYBUF_ERR_CALLBACK) {
+        /* the callable's own exception, with its traceback */
+        if (arrays != local)
+            PyMem_Free(arrays);
+        free(msg);
+        shim_err_restore(callback_exc);
+        return NULL;
+    }
+    Py_XDECREF(callback_exc); /* Go ignored it: never, pymod fails the call */
     if (st != PYBUF_OK) {
         if (arrays != local)
             PyMem_Free(arrays);

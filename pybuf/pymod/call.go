@@ -34,6 +34,10 @@ func Call(id uint64, args, results, msg unsafe.Pointer) (st int32) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
+			if _, ok := p.(callbackPanic); ok {
+				st = fail(msg, status.KindCallback, f.qual+": a Python callback raised")
+				return
+			}
 			st = fail(msg, status.KindRuntime, fmt.Sprintf("%s: Go panic: %v", f.qual, p))
 		}
 	}()
@@ -67,7 +71,16 @@ func fail(msg unsafe.Pointer, k status.Kind, text string) int32 {
 func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Pointer) int32 {
 	var in [maxArgs]reflect.Value
 	args := unsafe.Slice(a, len(f.sig.params))
+	var cs *callState
+	if f.sig.hasFuncs {
+		cs = newCallState(f.qual)
+		defer cs.closed.Store(true) // a func kept after the call is refused
+	}
 	for i := range f.sig.params {
+		if f.sig.params[i].kind == kindFunc {
+			in[i] = f.makeCallback(i, &args[i], cs)
+			continue
+		}
 		v, err := f.sig.params[i].read(&args[i], f.qual)
 		if err != nil {
 			return fail(msg, err.Kind, err.Msg)
@@ -75,6 +88,10 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 		in[i] = v
 	}
 	out := f.fn.Call(in[:len(f.sig.params)])
+	if cs != nil && cs.failed.Load() {
+		e := cs.failure() // the callable's exception, whatever the function made of it
+		return fail(msg, e.Kind, e.Msg)
+	}
 	if f.sig.hasErr {
 		if err, _ := out[len(out)-1].Interface().(error); err != nil {
 			e := f.failure(err)

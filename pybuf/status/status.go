@@ -20,6 +20,7 @@ const (
 	KindIndex      Kind = 8  // IndexError: likewise
 	KindRuntime    Kind = 9  // RuntimeError: a Go function's error by default, or its panic
 	KindNamed      Kind = 10 // a class the Go function's error names (pybuf/pymod.Class)
+	KindCallback   Kind = 11 // a Python callback raised: the shim re-raises its exception
 )
 
 // Error carries its Kind and the argument it is about. Msg always contains

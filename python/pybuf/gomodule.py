@@ -245,3 +245,14 @@ def _exception_class(qualname: str) -> type[BaseException] | None:
             return obj
         return None
     return None
+
+
+def _callback_array(data: bytearray, fmt: str) -> Any:
+    """A Go slice as a Python callable given for a Go func parameter sees it:
+    a writable array over ``data``, a copy the shim writes back into the
+    slice after the callable returns."""
+    try:
+        import numpy as np
+    except ImportError:
+        return memoryview(data).cast(fmt)
+    return np.frombuffer(data, dtype=np.dtype(fmt))

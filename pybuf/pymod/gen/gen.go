@@ -319,6 +319,9 @@ func invoker(fd *ast.FuncDecl, local string) (src, why string) {
 	args := make([]string, len(params))
 	for i, t := range params {
 		e, ok := argExpr(t, i, local)
+		if _, isFunc := t.(*ast.FuncType); isFunc {
+			return "", fmt.Sprintf("parameter %d is a func, %s: a Python callable, which reflection wraps", i+1, types(t))
+		}
 		if !ok {
 			return "", fmt.Sprintf("parameter %d has type %s, which pymodgen does not spell", i+1, types(t))
 		}

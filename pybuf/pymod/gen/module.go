@@ -43,7 +43,7 @@ func moduleFuncs(order []string, decls map[string]funcDecl) ([]moduleFunc, []str
 			// The file does not import pymod: its types are read as if it did.
 			fd.pymod = "pymod"
 		}
-		if _, why := invoker(fd.decl, fd.pymod); why != "" {
+		if _, why := invoker(fd.decl, fd.pymod); why != "" && !callbackOnly(fd.decl, fd.pymod) {
 			notes = append(notes, fmt.Sprintf("%s: not exported: %s; register it by hand with pymod.Func, "+
 				"or mark it //pybuf:skip", n, why))
 			continue
@@ -90,6 +90,56 @@ func moduleFuncs(order []string, decls map[string]funcDecl) ([]moduleFunc, []str
 		funcs = append(funcs, moduleFunc{goName: n, registration: b.String()})
 	}
 	return funcs, notes
+}
+
+// callbackOnly reports whether every parameter of fd is one the generator
+// spells or a func of numbers and slices of numbers (a Python callable,
+// which reflection serves), and every result one it spells.
+func callbackOnly(fd *ast.FuncDecl, local string) bool {
+	for i, t := range expand(fd.Type.Params) {
+		if ft, ok := t.(*ast.FuncType); ok {
+			if !callbackType(ft) {
+				return false
+			}
+		} else if _, ok := argExpr(t, i, local); !ok {
+			return false
+		}
+	}
+	results := expand(fd.Type.Results)
+	if len(results) > 0 && isError(results[len(results)-1]) {
+		results = results[:len(results)-1]
+	}
+	for j, t := range results {
+		if _, ok := setStmt(t, j, "r", local); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func callbackType(ft *ast.FuncType) bool {
+	for _, t := range expand(ft.Params) {
+		switch t := t.(type) {
+		case *ast.Ident:
+			if !isNumber(t.Name) || complexs[t.Name] {
+				return false
+			}
+		case *ast.ArrayType:
+			if id, ok := t.Elt.(*ast.Ident); !ok || t.Len != nil || !isNumber(id.Name) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	results := expand(ft.Results)
+	for j, t := range results {
+		id, ok := t.(*ast.Ident)
+		if !ok || !(isNumber(id.Name) && !complexs[id.Name] || id.Name == "error" && j == len(results)-1) {
+			return false
+		}
+	}
+	return true
 }
 
 type directives struct {

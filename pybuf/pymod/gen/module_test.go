@@ -45,6 +45,11 @@ func Keyword(lambda int) {}
 //pybuf:frobnicate
 func Odd() {}
 
+// Minimize takes a Python callable.
+func Minimize(f func(x []float64) float64, x0 []float64) ([]float64, error) { return nil, nil }
+
+func BadCallback(f func(s string) float64) {}
+
 func private() {}
 `
 
@@ -74,7 +79,11 @@ func TestModuleRegistersEveryExportedFunction(t *testing.T) {
 		assert.NotContains(t, src, `, `+absent+`,`)
 		assert.NotContains(t, src, `"`+strings.ToLower(absent)+`"`)
 	}
+	assert.Contains(t, src, `pymod.Func("minimize", Minimize, "f", "x0").Doc("Minimize takes a Python callable."),`)
+	assert.NotContains(t, src, "pymod.Typed(Minimize")
 	notes := strings.Join(res.Notes, "\n")
+	assert.Contains(t, notes, "Minimize: calls go through reflection: parameter 1 is a func, func(x []float64) float64: a Python callable")
+	assert.Contains(t, notes, "BadCallback: not exported")
 	assert.Contains(t, notes, "Warm: not exported: parameter 1 has type celsius, which pymodgen does not spell")
 	assert.Contains(t, notes, "Unnamed: not exported: parameter 1 has no name")
 	assert.Contains(t, notes, `Keyword: not exported: parameter name "lambda" is not a Python identifier`)

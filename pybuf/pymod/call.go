@@ -74,7 +74,7 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 	var cs *callState
 	if f.sig.hasFuncs {
 		cs = newCallState(f.qual)
-		defer cs.closed.Store(true) // a func kept after the call is refused
+		defer cs.close() // a func kept after the call is refused
 	}
 	for i := range f.sig.params {
 		if f.sig.params[i].kind == kindFunc {

@@ -131,9 +131,13 @@ func cbValueOf(t reflect.Type, slices bool) (cbValue, error) {
 // callState is one call's callbacks: whether they may still run, and
 // whether one raised.
 type callState struct {
-	qual    string
-	gid     uint64 // the call's goroutine
-	closed  atomic.Bool
+	qual string
+	gid  uint64 // the call's goroutine
+	// inflight is held (read) by every callback while it runs: the call
+	// closes it (write) before returning, so no callback can reach the
+	// shim's callable, which lives on the call's C stack, afterwards.
+	inflight sync.RWMutex
+	closed   atomic.Bool
 	failed  atomic.Bool
 	once    sync.Once
 	message string
@@ -150,6 +154,13 @@ type callbackError struct{ msg string }
 func (e *callbackError) Error() string { return e.msg }
 
 func newCallState(qual string) *callState { return &callState{qual: qual, gid: goid()} }
+
+// close refuses every later callback, after waiting for those running.
+func (cs *callState) close() {
+	cs.inflight.Lock()
+	cs.closed.Store(true)
+	cs.inflight.Unlock()
+}
 
 func (cs *callState) fail(msg string) {
 	cs.once.Do(func() { cs.message = msg })
@@ -169,6 +180,8 @@ func (f *function) makeCallback(i int, a *C.pybuf_go_arg, cs *callState) reflect
 	callable := (*C.pybuf_go_callable)(unsafe.Pointer(a.data))
 	name := p.name
 	return reflect.MakeFunc(p.t, func(in []reflect.Value) []reflect.Value {
+		cs.inflight.RLock()
+		defer cs.inflight.RUnlock()
 		if cs.closed.Load() {
 			panic(fmt.Sprintf("%s: the func given for argument '%s' was called after that call returned: "+
 				"a Python callable is lent for its call only", cs.qual, name))

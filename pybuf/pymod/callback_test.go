@@ -108,3 +108,19 @@ func TestCallbackTypesAreChecked(t *testing.T) {
 	assert.Contains(t, stub, "def apply(f: Callable[[float], float], x: float) -> float:")
 	assert.Contains(t, stub, "def fill(g: Callable[[npt.NDArray[Any], int], float], n: int)")
 }
+
+func TestCallbackRunningWhenTheCallReturnsIsWaitedFor(t *testing.T) {
+	useTestCallback()
+	cs := newCallState("pymodcb.wait")
+	cs.inflight.RLock() // a callback in flight
+	closed := make(chan struct{})
+	go func() { cs.close(); close(closed) }()
+	select {
+	case <-closed:
+		t.Fatal("close returned while a callback ran")
+	default:
+	}
+	cs.inflight.RUnlock()
+	<-closed
+	assert.True(t, cs.closed.Load())
+}

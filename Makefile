@@ -58,7 +58,7 @@ test-pythons:
 # The examples are what users copy: they must pass mypy --strict (gostats through
 # the stubs its build generated).
 typecheck: install gostats
-	$(PY) -m mypy --strict --exclude '/build/' examples/
+	$(PY) -m mypy --strict --explicit-package-bases --exclude '/build/' examples/
 
 # Release artifacts in dist/ (docs/PACKAGING.md); PYTHON picks the CPython.
 sdist:

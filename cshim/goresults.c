@@ -14,8 +14,8 @@
 
 /* PYBUF_ERR_NAMED: msg is "module.Class\nfallback status\nmessage" (Go
  * checked the name's syntax). pybuf.gomodule._exception_class imports the
- * class; when it does not import, or is not an exception class, the
- * fallback status raises instead. */
+ * class; when it does not import, is not an exception class, or cannot be
+ * made from the message alone, the fallback status raises instead. */
 static PyObject *raise_named(const gofunc *g, const char *msg)
 {
     const char *nl1 = strchr(msg, '\n');
@@ -35,8 +35,17 @@ static PyObject *raise_named(const gofunc *g, const char *msg)
         Py_DECREF(cls);
         return raise_for_status(g->st, fallback == PYBUF_ERR_NAMED ? PYBUF_ERR_RUNTIME : fallback, text);
     }
-    PyErr_SetString(cls, text);
+    /* made now, so that a class whose constructor wants other arguments
+     * falls back instead of failing later, where the error is normalised */
+    PyObject *exc = PyObject_CallFunction(cls, "s", text);
     Py_DECREF(cls);
+    if (exc == NULL || !PyExceptionInstance_Check(exc)) {
+        Py_XDECREF(exc);
+        PyErr_Clear();
+        return raise_for_status(g->st, fallback == PYBUF_ERR_NAMED ? PYBUF_ERR_RUNTIME : fallback, text);
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
     return NULL;
 }
 

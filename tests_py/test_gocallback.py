@@ -102,6 +102,28 @@ def test_bad_callables_and_results_name_the_argument(gokept):
     ]
 
 
+def test_named_exception_classes_and_their_fallback(gokept):
+    r = run_python("""
+        import gokept
+        out = {}
+        for name in ["concurrent.futures.TimeoutError", "json.JSONDecodeError", "no_such_module.Error",
+                     "json.dumps", "not a name"]:
+            try:
+                gokept.raise_named(name)
+            except Exception as e:
+                out[name] = [type(e).__module__ + "." + type(e).__qualname__, str(e)]
+        done(out=out)
+    """, path=[gokept])
+    fallback = ["builtins.KeyError", "'gokept.raise_named: named'"]
+    assert r["out"] == {
+        "concurrent.futures.TimeoutError": ["builtins.TimeoutError", "gokept.raise_named: named"],
+        "json.JSONDecodeError": fallback,  # its constructor wants more than a message
+        "no_such_module.Error": fallback,
+        "json.dumps": fallback,
+        "not a name": fallback,
+    }
+
+
 @pytest.fixture(scope="module")
 def goptim(tmp_path_factory):
     """examples/goptim built as pip builds it, unpacked (not installed: it is a

@@ -29,6 +29,7 @@ func init() {
 		pymod.Func("keep_func", KeepFunc, "f"),
 		pymod.Func("call_kept_func", CallKeptFunc),
 		pymod.Func("small", Small, "f"),
+		pymod.Func("raise_named", RaiseNamed, "name"),
 	)
 }
 
@@ -107,3 +108,7 @@ func Total(x []float64) float64 {
 	}
 	return s
 }
+
+// RaiseNamed fails with an error of the Python class name, KeyError when it
+// cannot be had.
+func RaiseNamed(name string) error { return pymod.Class(name, pymod.KeyError).New("named") }

@@ -65,7 +65,7 @@ type testArg struct {
 	Strides  []int64
 	Ndim     int32
 	Readonly bool
-	Offset   int64 // bytes from the copied elements to the view's data pointer
+	Offset   int64  // bytes from the copied elements to the view's data pointer
 	Callable *int64 // a func parameter: the test callback's mode
 }
 

@@ -138,9 +138,9 @@ type callState struct {
 	// shim's callable, which lives on the call's C stack, afterwards.
 	inflight sync.RWMutex
 	closed   atomic.Bool
-	failed  atomic.Bool
-	once    sync.Once
-	message string
+	failed   atomic.Bool
+	once     sync.Once
+	message  string
 }
 
 // callbackPanic unwinds the call's own goroutine from a callback that

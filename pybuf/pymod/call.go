@@ -46,7 +46,13 @@ func Call(id uint64, args, results, msg unsafe.Pointer) (st int32) {
 	if checked {
 		return f.runChecked(a, msg, func() int32 { return f.run(a, r, msg) })
 	}
-	return f.run(a, r, msg)
+	if f.invoke != nil { // the common path, without a call to run
+		if err := f.invoke(f, a, r); err != nil {
+			return fail(msg, err.Kind, err.Msg)
+		}
+		return C.PYBUF_OK
+	}
+	return f.call(a, r, msg)
 }
 
 // run calls the function: its typed invoker, or reflection.

@@ -32,6 +32,7 @@ go-test:
 	$(GO) vet ./...
 	$(GO) test ./...
 	cd examples/gostats && $(GO) vet . && $(GO) test .
+	cd examples/goptim && $(GO) vet . && $(GO) test .
 	for m in gotext govec; do (cd examples/$$m && $(GO) vet .) || exit 1; done
 
 py-test: install gostats
@@ -146,4 +147,4 @@ memcheck: install
 clean:
 	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
 		examples/gostats/build examples/gostats/*.egg-info examples/gotext/build examples/gotext/*.egg-info \
-		examples/govec/build examples/govec/*.egg-info
+		examples/govec/build examples/govec/*.egg-info examples/goptim/build examples/goptim/*.egg-info

@@ -5,6 +5,10 @@ against what Python would otherwise do, in the same run.
   (target <= 0.6x: one C call path, arguments converted in C);
 - a 10^6 float64 result made in Go and exported (gostats.grid(1000, 1000))
   against the same result copied out, as a binding without exports does;
+- a fresh 10^6 float64 result filled with a constant, gostats.full (memory
+  pybuf owns: pymod.Fresh, no zeroing by Go, no pin) against np.full
+  (target <= 1.5x), and the same made with make() in Go's heap
+  (gostats.full_go_heap), today's other route;
 - a borrowed 10^6 float64 input (gostats.mean reads NumPy's memory where it
   lies) against the same call on np.ascontiguousarray of a 10^6 strided
   input, the copy a binding without borrowing makes first.
@@ -43,13 +47,23 @@ def gomodule_rows() -> list[Row]:
     labs.argtypes = [ctypes.c_long]
     labs.restype = ctypes.c_long
     g = {"add": gostats.add, "labs": labs, "grid": gostats.grid, "mean": gostats.mean, "np": np,
+         "full": gostats.full, "full_go_heap": gostats.full_go_heap,
          "x": np.linspace(0.0, 1.0, 1_000_000),
          "strided": np.linspace(0.0, 1.0, 2_000_000)[::2]}
     add = pair("gostats.add(1, 2) vs ctypes libc labs(-3)", "add(1, 2)", "labs(-3)", g, 101,
                target="<= 0.60x", note="argument conversion in C, GIL released, one C->Go crossing")
     add.met = add.ratio is not None and add.ratio <= 0.60
+    fresh = pair("fresh 10^6 float64 result: full(10**6, 2.5) (pymod.Fresh) vs np.full(10**6, 2.5)",
+                 "full(1_000_000, 2.5)", "np.full(1_000_000, 2.5)", g, 41, target="<= 1.50x",
+                 note="memory pybuf owns (an anonymous mapping, zero pages until touched), filled in Go, "
+                      "no pin; freed by the owner's release")
+    fresh.met = fresh.ratio is not None and fresh.ratio <= 1.50
     rows = [
         add,
+        fresh,
+        pair("the same in Go's heap: full_go_heap(10**6, 2.5) (make) vs np.full(10**6, 2.5)",
+             "full_go_heap(1_000_000, 2.5)", "np.full(1_000_000, 2.5)", g, 21,
+             note="make([]float64) zeroes it, then it is pinned until the last view is gone"),
         pair("10^6 float64 Go result: grid(1000, 1000) exported vs the same result copied",
              "grid(1000, 1000)", "np.array(grid(1000, 1000))", g, 21,
              note="both make and fill the grid in Go; the alternative copies it out, as a copying binding does"),
@@ -61,6 +75,7 @@ def gomodule_rows() -> list[Row]:
              note="owner, Buffer, numpy.asarray; the release runs when the array dies"),
     ]
     assert gostats.live_pins() == 0, "a benchmark left a Go export pinned"
+    assert gostats.fresh_blocks() == 0, "a benchmark left a Fresh block allocated"
     return rows
 
 

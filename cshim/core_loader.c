@@ -231,6 +231,7 @@ static int bind_all(void *h, const char *path)
     BIND(check_stream_format, "pybuf_core_check_stream_format");
     BIND(go_module, "pybuf_core_go_module");
     BIND(go_call, "pybuf_core_go_call");
+    BIND(go_set_callback, "pybuf_core_go_set_callback");
     BIND(take_export, "pybuf_core_take_export");
     return 0;
 }
@@ -283,6 +284,7 @@ static int load(const char *announced)
                      cpath, (int)api.abi(), PYBUF_CORE_ABI);
         return -1;
     }
+    api.go_set_callback(gocallback_call); /* Python callables given to Go functions */
     if ((loaded_path = strdup(cpath)) == NULL) {
         PyErr_NoMemory();
         return -1;

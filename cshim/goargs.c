@@ -100,7 +100,8 @@ static int convert_array(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a, P
     return 0;
 }
 
-int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a, Py_buffer *view)
+int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a, Py_buffer *view,
+                       pybuf_go_callable *cb)
 {
     const pybuf_go_param *p = &g->f->params[i];
     switch (p->kind) {
@@ -147,6 +148,14 @@ int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a, Py_
     }
     case PYBUF_GO_ARRAY:
         return convert_array(g, i, o, a, view, p->writable);
+    case PYBUF_GO_FUNC:
+        if (!PyCallable_Check(o))
+            return arg_error(PyExc_TypeError, g, i, "must be callable", o);
+        cb->callable = o;
+        cb->g = g;
+        cb->index = i;
+        a->data = cb;
+        return 0;
     }
     PyErr_Format(PyExc_SystemError, "%U: parameter kind %d is unknown", g->qualname, (int)p->kind);
     return -1;

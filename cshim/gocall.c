@@ -1,8 +1,11 @@
 /*
  * gocall.c: the one call path of Go module functions (pybuf/pymod).
  *
- * A Go function is a builtin function whose self is a capsule holding its
- * description from the core. A call binds the Python arguments to the
+ * A Go function is a GoFunction object (made per function at import, never
+ * freed before the process's Go library is: its description is static in
+ * the core), called through vectorcall; it behaves as a built-in function
+ * (repr "<built-in function gostats.add>", no binding as a method,
+ * __text_signature__ for inspect). A call binds the Python arguments to the
  * parameters, converts each by its kind (goargs.c, no Go), releases the GIL,
  * crosses into Go once (pybuf_core_go_call checks the views and runs the
  * function), and turns the results into Python objects (goresults.c).
@@ -12,12 +15,15 @@
  */
 #include "gocall.h"
 
-static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t nargsf,
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <structmember.h>
+
+static PyObject *gofunc_call(PyObject *self, PyObject *const *args, size_t nargsf,
                              PyObject *kwnames)
 {
-    const gofunc *g = PyCapsule_GetPointer(self, NULL);
-    if (g == NULL)
-        return NULL;
+    const gofunc *g = &((gofunc_object *)self)->g;
     const pybuf_go_func *f = g->f;
     PyObject *bound[PYBUF_GO_MAXARGS];
     if (gocall_bind_args(g, args, PyVectorcall_NARGS(nargsf), kwnames, bound) < 0)
@@ -30,10 +36,13 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t n
      * the conversion sets. */
     pybuf_go_arg in[PYBUF_GO_MAXARGS];
     Py_buffer views[PYBUF_GO_MAXARGS];
+    pybuf_go_callable callables[PYBUF_GO_MAXARGS];
+    PyObject *callback_exc = NULL; /* the first exception a callable raised during the call */
     int nin = 0, ok = 1;
     for (; nin < f->nparams; nin++) {
         views[nin].obj = NULL;
-        if (gocall_convert_arg(g, nin, bound[nin], &in[nin], &views[nin]) < 0) {
+        callables[nin].first_exc = &callback_exc;
+        if (gocall_convert_arg(g, nin, bound[nin], &in[nin], &views[nin], &callables[nin]) < 0) {
             ok = 0;
             break;
         }
@@ -66,6 +75,15 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t n
             PyMem_Free(arrays);
         return NULL;
     }
+    if (callback_exc != NULL && st == PYBUF_ERR_CALLBACK) {
+        /* the callable's own exception, with its traceback */
+        if (arrays != local)
+            PyMem_Free(arrays);
+        free(msg);
+        shim_err_restore(callback_exc);
+        return NULL;
+    }
+    Py_XDECREF(callback_exc); /* Go ignored it: never, pymod fails the call */
     if (st != PYBUF_OK) {
         if (arrays != local)
             PyMem_Free(arrays);
@@ -95,48 +113,139 @@ static PyObject *gofunc_call(PyObject *self, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
-/* The capsule holds the pybuf._pybuf module whose state `st` the call uses. */
-static void gofunc_capsule_free(PyObject *capsule)
+
+static void gofunc_dealloc(PyObject *self)
 {
-    Py_XDECREF((PyObject *)PyCapsule_GetContext(capsule));
+    gofunc_object *o = (gofunc_object *)self;
+    PyTypeObject *tp = Py_TYPE(self);
+    Py_XDECREF(o->g.qualname);
+    for (int i = 0; i < PYBUF_GO_MAXARGS; i++)
+        Py_XDECREF(o->g.names[i]);
+    Py_XDECREF(o->module_name);
+    Py_XDECREF(o->pybuf_module);
+    tp->tp_free(self);
+    Py_DECREF(tp);
+}
+
+static PyObject *gofunc_repr(PyObject *self)
+{
+    return PyUnicode_FromFormat("<built-in function %U>", ((gofunc_object *)self)->g.qualname);
+}
+
+/* Not a method: like a built-in function, it does not bind to an instance
+ * of a class it is stored in. Having __get__ also makes inspect read
+ * __text_signature__, as for built-in methods. */
+static PyObject *gofunc_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)obj;
+    (void)type;
+    return Py_NewRef(self);
+}
+
+/* The core's doc is "name(a, b)\n--\n\n" then the documentation. */
+static const char *doc_body(const char *doc)
+{
+    const char *end = strstr(doc, "\n--\n\n");
+    return end ? end + 5 : doc;
+}
+
+static PyObject *gofunc_get_doc(PyObject *self, void *unused)
+{
+    (void)unused;
+    const char *body = doc_body(((gofunc_object *)self)->g.f->doc);
+    if (*body == '\0')
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(body);
+}
+
+static PyObject *gofunc_get_text_signature(PyObject *self, void *unused)
+{
+    (void)unused;
+    const char *doc = ((gofunc_object *)self)->g.f->doc;
+    const char *open = strchr(doc, '('), *end = strstr(doc, "\n--\n\n");
+    if (open == NULL || end == NULL || end < open)
+        Py_RETURN_NONE;
+    return PyUnicode_FromStringAndSize(open, end - open);
+}
+
+static PyObject *gofunc_get_name(PyObject *self, void *unused)
+{
+    (void)unused;
+    return PyUnicode_FromString(((gofunc_object *)self)->g.f->name);
+}
+
+/* Pickled by name, as built-in functions are: module.name. */
+static PyObject *gofunc_reduce(PyObject *self, PyObject *unused)
+{
+    (void)unused;
+    return gofunc_get_name(self, NULL);
+}
+
+static PyGetSetDef gofunc_getset[] = {
+    {"__doc__", gofunc_get_doc, NULL, NULL, NULL},
+    {"__text_signature__", gofunc_get_text_signature, NULL, NULL, NULL},
+    {"__name__", gofunc_get_name, NULL, NULL, NULL},
+    {"__qualname__", gofunc_get_name, NULL, NULL, NULL},
+    {NULL}};
+
+static PyMemberDef gofunc_members[] = {
+    {"__vectorcalloffset__", T_PYSSIZET, offsetof(gofunc_object, vectorcall), READONLY, NULL},
+    {"__module__", T_OBJECT, offsetof(gofunc_object, module_name), READONLY, NULL},
+    {NULL}};
+
+static PyMethodDef gofunc_methods[] = {
+    {"__reduce__", gofunc_reduce, METH_NOARGS, NULL},
+    {NULL}};
+
+static PyType_Slot gofunc_slots[] = {
+    {Py_tp_dealloc, gofunc_dealloc},
+    {Py_tp_repr, gofunc_repr},
+    {Py_tp_call, PyVectorcall_Call},
+    {Py_tp_descr_get, gofunc_descr_get},
+    {Py_tp_getset, gofunc_getset},
+    {Py_tp_members, gofunc_members},
+    {Py_tp_methods, gofunc_methods},
+    {0, NULL}};
+
+static PyType_Spec gofunc_spec = {
+    .name = "pybuf._pybuf.GoFunction",
+    .basicsize = sizeof(gofunc_object),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL | Py_TPFLAGS_DISALLOW_INSTANTIATION |
+             Py_TPFLAGS_IMMUTABLETYPE,
+    .slots = gofunc_slots,
+};
+
+PyTypeObject *gofunc_type_init(PyObject *module)
+{
+    return (PyTypeObject *)PyType_FromModuleAndSpec(module, &gofunc_spec, NULL);
 }
 
 PyObject *gofunc_new(const pybuf_go_func *f, PyObject *module_name, PyObject *pybuf_module)
 {
-    gofunc *g = PyMem_RawCalloc(1, sizeof *g);
-    PyMethodDef *def = PyMem_RawCalloc(1, sizeof *def);
-    if (g == NULL || def == NULL) {
-        PyMem_RawFree(g);
-        PyMem_RawFree(def);
-        return PyErr_NoMemory();
+    module_state *st = PyModule_GetState(pybuf_module);
+    gofunc_object *o = PyObject_New(gofunc_object, st->gofunc_type);
+    if (o == NULL)
+        return NULL;
+    Py_INCREF(st->gofunc_type); /* a heap type's instances hold it */
+    o->vectorcall = gofunc_call;
+    memset(&o->g, 0, sizeof o->g);
+    o->g.f = f;
+    o->g.st = st;
+    o->module_name = Py_NewRef(module_name);
+    o->pybuf_module = Py_NewRef(pybuf_module);
+    o->g.qualname = PyUnicode_FromFormat("%U.%s", module_name, f->name);
+    if (o->g.qualname == NULL) {
+        Py_DECREF(o);
+        return NULL;
     }
-    /* Module functions live as long as the process's Go library: the
-     * description and the method definition are never freed. */
-    g->f = f;
-    g->st = PyModule_GetState(pybuf_module);
-    g->qualname = PyUnicode_FromFormat("%U.%s", module_name, f->name);
-    for (int i = 0; i < f->nparams && g->qualname != NULL; i++) {
-        g->names[i] = PyUnicode_InternFromString(f->params[i].name);
-        if (g->names[i] == NULL)
+    for (int i = 0; i < f->nparams; i++) {
+        o->g.names[i] = PyUnicode_InternFromString(f->params[i].name);
+        if (o->g.names[i] == NULL) {
+            Py_DECREF(o);
             return NULL;
+        }
     }
-    if (g->qualname == NULL)
-        return NULL;
     for (int j = 0; j < f->nresults; j++)
-        g->narrays += f->results[j].kind == PYBUF_GO_ARRAY;
-    def->ml_name = f->name;
-    def->ml_meth = (PyCFunction)(void (*)(void))gofunc_call;
-    def->ml_flags = METH_FASTCALL | METH_KEYWORDS;
-    def->ml_doc = f->doc;
-    PyObject *self = PyCapsule_New(g, NULL, gofunc_capsule_free);
-    if (self == NULL)
-        return NULL;
-    if (PyCapsule_SetContext(self, Py_NewRef(pybuf_module)) < 0) {
-        Py_DECREF(pybuf_module);
-        Py_DECREF(self);
-        return NULL;
-    }
-    PyObject *fn = PyCFunction_NewEx(def, self, module_name);
-    Py_DECREF(self);
-    return fn;
+        o->g.narrays += f->results[j].kind == PYBUF_GO_ARRAY;
+    return (PyObject *)o;
 }

@@ -25,6 +25,24 @@ typedef struct {
                                  function's capsule holds */
 } gofunc;
 
+/* A Go function as a Python object: what the vectorcall reads. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    gofunc g;
+    PyObject *module_name;  /* __module__ */
+    PyObject *pybuf_module; /* pybuf._pybuf, whose state g.st is */
+} gofunc_object;
+
+/* A Python callable lent to Go for one call (PYBUF_GO_FUNC): what Go's
+ * callbacks get back. */
+struct pybuf_go_callable {
+    PyObject *callable;     /* borrowed: the caller holds its arguments for the call */
+    PyObject **first_exc;   /* the call's first exception a callable raised (owned) */
+    const gofunc *g;
+    int index;              /* the parameter */
+};
+
 /* goargs.c */
 /* Positional arguments, then keywords by name, into bound[]; -1 with TypeError. */
 GOCALL_HIDDEN int gocall_bind_args(const gofunc *g, PyObject *const *args, Py_ssize_t nargs,
@@ -32,7 +50,7 @@ GOCALL_HIDDEN int gocall_bind_args(const gofunc *g, PyObject *const *args, Py_ss
 /* Argument i into a; an array argument's view goes into *view (release it
  * after the call). -1 with an exception that names the parameter. */
 GOCALL_HIDDEN int gocall_convert_arg(const gofunc *g, int i, PyObject *o, pybuf_go_arg *a,
-                                     Py_buffer *view);
+                                     Py_buffer *view, pybuf_go_callable *cb);
 
 /* goresults.c */
 /* Raises what a failed pybuf_core_go_call stands for, frees msg; NULL. */

@@ -10,10 +10,51 @@
 #include "gocall.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+/* PYBUF_ERR_NAMED: msg is "module.Class\nfallback status\nmessage" (Go
+ * checked the name's syntax). pybuf.gomodule._exception_class imports the
+ * class; when it does not import, is not an exception class, or cannot be
+ * made from the message alone, the fallback status raises instead. */
+static PyObject *raise_named(const gofunc *g, const char *msg)
+{
+    const char *nl1 = strchr(msg, '\n');
+    const char *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+    if (nl2 == NULL)
+        return raise_for_status(g->st, PYBUF_ERR_RUNTIME, msg);
+    int32_t fallback = (int32_t)strtol(nl1 + 1, NULL, 10);
+    const char *text = nl2 + 1;
+    PyObject *name = PyUnicode_FromStringAndSize(msg, nl1 - msg);
+    PyObject *mod = name ? PyImport_ImportModule("pybuf.gomodule") : NULL;
+    PyObject *cls = mod ? PyObject_CallMethod(mod, "_exception_class", "O", name) : NULL;
+    Py_XDECREF(mod);
+    Py_XDECREF(name);
+    if (cls == NULL)
+        return NULL;
+    if (cls == Py_None) {
+        Py_DECREF(cls);
+        return raise_for_status(g->st, fallback == PYBUF_ERR_NAMED ? PYBUF_ERR_RUNTIME : fallback, text);
+    }
+    /* made now, so that a class whose constructor wants other arguments
+     * falls back instead of failing later, where the error is normalised */
+    PyObject *exc = PyObject_CallFunction(cls, "s", text);
+    Py_DECREF(cls);
+    if (exc == NULL || !PyExceptionInstance_Check(exc)) {
+        Py_XDECREF(exc);
+        PyErr_Clear();
+        return raise_for_status(g->st, fallback == PYBUF_ERR_NAMED ? PYBUF_ERR_RUNTIME : fallback, text);
+    }
+    PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+    Py_DECREF(exc);
+    return NULL;
+}
 
 PyObject *gocall_raise_status(const gofunc *g, int32_t status, char *msg)
 {
-    raise_for_status(g->st, status, msg ? msg : "Go function failed");
+    if (status == PYBUF_ERR_NAMED && msg != NULL)
+        raise_named(g, msg);
+    else
+        raise_for_status(g->st, status, msg ? msg : "Go function failed");
     free(msg);
     return NULL;
 }

@@ -191,6 +191,7 @@ static int module_traverse(PyObject *m, visitproc visit, void *arg)
         return 0;
     Py_VISIT(st->owner_type);
     Py_VISIT(st->buffer_type);
+    Py_VISIT(st->gofunc_type);
     Py_VISIT(st->fork_error);
     Py_VISIT(st->not_found_error);
     Py_VISIT(st->hooks);
@@ -217,6 +218,7 @@ static int module_clear(PyObject *m)
         return 0;
     Py_CLEAR(st->owner_type);
     Py_CLEAR(st->buffer_type);
+    Py_CLEAR(st->gofunc_type);
     Py_CLEAR(st->fork_error);
     Py_CLEAR(st->not_found_error);
     Py_CLEAR(st->hooks);
@@ -295,6 +297,8 @@ static int module_exec(PyObject *m)
     st->buffer_type = buffer_type_init(m);
     if (st->buffer_type == NULL ||
         PyModule_AddObjectRef(m, "Buffer", (PyObject *)st->buffer_type) < 0)
+        return -1;
+    if ((st->gofunc_type = gofunc_type_init(m)) == NULL)
         return -1;
     if (core_loader_init(m) < 0 || interp_end_watch(st) < 0)
         return -1;

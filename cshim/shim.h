@@ -152,6 +152,7 @@ typedef struct {
     PyObject *module;          /* borrowed: the module whose state this is */
     PyTypeObject *owner_type;
     PyTypeObject *buffer_type;
+    PyTypeObject *gofunc_type; /* gocall.c: a Go module's function */
     PyObject *fork_error;
     PyObject *not_found_error; /* FileNotFoundError and ValueError */
     PyObject *hooks;           /* name -> callable (python/pybuf/_convert.py) */
@@ -355,6 +356,7 @@ typedef struct {
     int32_t (*check_stream_format)(const char *, int64_t, char *);
     int32_t (*go_module)(const char *, const pybuf_go_module **, char *);
     int32_t (*go_call)(uint64_t, const pybuf_go_arg *, pybuf_go_result *, char **);
+    void (*go_set_callback)(pybuf_go_callback_fn);
     int32_t (*take_export)(uint64_t, pybuf_export *, char *);
 } core_api;
 
@@ -387,6 +389,10 @@ PyObject *go_library_announced(void);
 PyObject *go_module_functions(PyObject *module, PyObject *args);
 PyObject *go_core_abi(PyObject *module, PyObject *unused);
 PyObject *gofunc_new(const pybuf_go_func *f, PyObject *module_name, PyObject *pybuf_module);
+PyTypeObject *gofunc_type_init(PyObject *module); /* the type of gofunc_new's objects */
+/* gocallback.c: a Python callable called from Go (pybuf_go_callback_fn) */
+int32_t gocallback_call(pybuf_go_callable *c, const pybuf_go_value *args, int32_t nargs,
+                        pybuf_go_value *results, int32_t nresults, char **msg);
 
 /* layout_cache.c: layouts the core validated, reused at addresses it allows;
  * one cache per interpreter (module_state.layouts), used under its GIL. */

@@ -132,10 +132,10 @@ def test_histogram_matches_numpy():
 def test_histogram_errors():
     with pytest.raises(ValueError) as e:
         gostats.histogram(np.zeros(3), 0, 0.0, 1.0)
-    assert str(e.value) == "bins must be positive, not 0"
+    assert str(e.value) == "gostats.histogram: bins must be positive, not 0"
     with pytest.raises(ValueError) as e:
         gostats.histogram(np.zeros(3), 4, 1.0, 1.0)
-    assert str(e.value) == "the range [1, 1] is empty or not finite"
+    assert str(e.value) == "gostats.histogram: the range [1, 1] is empty or not finite"
 
 
 def test_grid_is_go_memory():
@@ -154,10 +154,10 @@ def test_grid_is_go_memory():
     assert gostats.grid(0, 5).shape == (0, 5)
     with pytest.raises(ValueError) as e:
         gostats.grid(-1, 5)
-    assert str(e.value) == "rows and cols must not be negative, not (-1, 5)"
+    assert str(e.value) == "gostats.grid: rows and cols must not be negative, not (-1, 5)"
     with pytest.raises(ValueError) as e:
         gostats.particles(-2)
-    assert str(e.value) == "n must not be negative, not -2"
+    assert str(e.value) == "gostats.particles: n must not be negative, not -2"
 
 
 def test_submatrix_is_a_strided_view_of_one_grid():
@@ -169,7 +169,7 @@ def test_submatrix_is_a_strided_view_of_one_grid():
     assert gostats.live_pins() == 1
     with pytest.raises(IndexError) as e:
         gostats.submatrix(5, 6, 1, 6, 0, 1)
-    assert str(e.value) == "[1:6, 0:1] is not inside a 5 x 6 grid"
+    assert str(e.value) == "gostats.submatrix: [1:6, 0:1] is not inside a 5 x 6 grid"
 
 
 def test_scale_multiplies_in_place():
@@ -217,7 +217,7 @@ def test_fail_raises_value_error_with_the_message():
     with pytest.raises(ValueError) as e:
         gostats.fail("no good: ü")
     assert type(e.value) is ValueError
-    assert e.value.args == ("no good: ü",)
+    assert e.value.args == ("gostats.fail: no good: ü",)
     with pytest.raises(TypeError) as e:
         gostats.fail(b"bytes")
     assert str(e.value) == "gostats.fail() argument 'msg' must be a str, not bytes"
@@ -232,14 +232,94 @@ def test_crash_is_a_runtime_error_and_the_process_goes_on():
     assert gostats.add(1, 1) == 2
 
 
-def test_signatures_and_docs():
+def test_full_is_memory_pybuf_owns_not_go_heap():
+    base = gostats.fresh_blocks()
+    a = gostats.full(1_000_000, 2.5)
+    assert a.dtype == np.float64 and a.shape == (1_000_000,)
+    assert (a == 2.5).all()
+    assert a.flags.writeable and not a.flags.owndata
+    assert gostats.live_pins() == 0, "not Go's heap: nothing pinned"
+    assert gostats.fresh_blocks() == base + 1
+    assert gostats_owners() == ["gostats.full"]
+    view = a[10:20]
+    del a
+    gc.collect()
+    assert gostats.fresh_blocks() == base + 1, "a view still holds it"
+    assert view.tolist() == [2.5] * 10
+    del view
+    gc.collect()
+    assert gostats.fresh_blocks() == base
+
+
+def test_full_small_and_empty():
+    assert gostats.full(3, -1.0).tolist() == [-1.0, -1.0, -1.0]
+    assert gostats.full(0, 1.0).shape == (0,)
+    with pytest.raises(ValueError) as e:
+        gostats.full(-1, 1.0)
+    assert str(e.value) == "gostats.full: n must not be negative, not -1"
+    gc.collect()
+    assert gostats.fresh_blocks() == 0
+
+
+def test_full_go_heap_is_pinned_until_the_view_dies():
+    a = gostats.full_go_heap(1000, 1.5)
+    assert (a == 1.5).all()
+    assert gostats.live_pins() == 1
+    del a
+    gc.collect()
+    assert gostats.live_pins() == 0
+
+
+def test_signatures_and_docs_come_from_the_go_source():
     import inspect
     assert str(inspect.signature(gostats.histogram)) == "(x, bins, lo, hi)"
-    assert gostats.add.__doc__ == "a + b"
+    assert str(inspect.signature(gostats.sleep_ms)) == "(ms)"
+    assert gostats.add.__doc__ == "Add returns a + b."
     assert gostats.add.__module__ == "gostats"
-    assert gostats.__doc__ == "Small statistics in Go, called from Python without copies."
+    assert gostats.__doc__.startswith("Package gostats is a Python module written in Go: small statistics,")
     assert sorted(gostats.__all__) == sorted(["add", "mean", "histogram", "grid", "submatrix", "scale",
-                                              "particles", "fail", "crash", "sleep_ms", "live_pins"])
+                                              "particles", "fail", "crash", "sleep_ms", "live_pins",
+                                              "invert2", "full", "full_go_heap", "fresh_blocks"])
+
+
+def test_functions_look_like_builtin_functions():
+    import pickle
+    assert repr(gostats.add) == "<built-in function gostats.add>"
+    assert gostats.add.__name__ == gostats.add.__qualname__ == "add"
+    assert pickle.loads(pickle.dumps(gostats.add)) is gostats.add
+
+    class Holder:
+        add = gostats.add
+    assert Holder().add(2, 3) == 5  # not bound as a method, as a built-in function is not
+    with pytest.raises(TypeError):
+        type(gostats.add)()
+
+
+def test_an_error_names_an_importable_class():
+    singular = np.array([[1.0, 2.0], [2.0, 4.0]])
+    with pytest.raises(np.linalg.LinAlgError) as e:
+        gostats.invert2(singular)
+    assert type(e.value) is np.linalg.LinAlgError
+    assert str(e.value) == "gostats.invert2: Singular matrix"
+    m = np.array([[4.0, 7.0], [2.0, 6.0]])
+    np.testing.assert_allclose(gostats.invert2(m.T), np.linalg.inv(m.T))
+
+
+def test_an_error_class_that_is_no_exception_class_raises_its_fallback(monkeypatch):
+    monkeypatch.setattr(np.linalg, "LinAlgError", "not a class")
+    with pytest.raises(ValueError) as e:
+        gostats.invert2(np.zeros((2, 2)))
+    assert type(e.value) is ValueError
+    assert str(e.value) == "gostats.invert2: Singular matrix"
+
+
+def test_exception_class_lookup_imports_the_longest_module_prefix():
+    from pybuf.gomodule import _exception_class
+    assert _exception_class("numpy.linalg.LinAlgError") is np.linalg.LinAlgError
+    assert _exception_class("concurrent.futures.TimeoutError") is __import__("concurrent.futures").futures.TimeoutError
+    assert _exception_class("json.JSONDecodeError") is json.JSONDecodeError
+    assert _exception_class("nosuchmodule_pybuf.Error") is None
+    assert _exception_class("json.dumps") is None  # not an exception class
 
 
 # --- lifetime and copies -----------------------------------------------------------
@@ -610,8 +690,8 @@ def test_installed_module_self_checks():
                        timeout=120, env={k: v for k, v in os.environ.items() if k != "PYBUF_CORE"})
     assert p.returncode == 0, describe(p.returncode, p.stdout, p.stderr)
     assert f"announced library: {GOSTATS_LIB}" in p.stdout
-    assert "[ok] gostats: 11 Go functions (add, crash, fail, grid, histogram, live_pins, mean, particles, " \
-           "scale, sleep_ms, submatrix)" in p.stdout
+    assert "[ok] gostats: 15 Go functions (add, crash, fail, fresh_blocks, full, full_go_heap, grid, histogram, " \
+           "invert2, live_pins, mean, particles, scale, sleep_ms, submatrix)" in p.stdout
 
 
 def test_forked_child_gets_fork_error_not_a_hang():

@@ -1,9 +1,12 @@
-// Package gostats is a Python module written in Go: pybuf.gobuild builds it,
-// with pybuf's core, into the Python module gostats (see README.md).
+// Package gostats is a Python module written in Go: small statistics,
+// called from Python without copies. pybuf.gobuild builds it, with pybuf's
+// core, into the Python module gostats (see README.md).
 package gostats
 
-// Typed invokers (pymod_invokers.go), so that calls skip reflection:
-//go:generate go run github.com/pybuf-go/pybuf/pybuf/cmd/pymodgen
+// The module: every exported function of this package, registered by
+// pymodgen (pymod_invokers.go) with its parameter names and its doc comment,
+// and typed invokers, so that calls skip reflection:
+//go:generate go run github.com/pybuf-go/pybuf/pybuf/cmd/pymodgen -module gostats
 
 import (
 	"fmt"
@@ -13,24 +16,6 @@ import (
 	"github.com/pybuf-go/pybuf/pybuf/gomem"
 	"github.com/pybuf-go/pybuf/pybuf/pymod"
 )
-
-func init() {
-	pymod.Module("gostats", "Small statistics in Go, called from Python without copies.",
-		pymod.Func("add", Add, "a", "b").Doc("a + b"),
-		pymod.Func("mean", Mean, "x").Doc("The mean of x (float64, 1-D), read where it lies."),
-		pymod.Func("histogram", Histogram, "x", "bins", "lo", "hi").
-			Doc("Counts of x in bins equal bins over [lo, hi], as numpy.histogram(x, bins, (lo, hi))[0]."),
-		pymod.Func("grid", Grid, "rows", "cols").Doc("A (rows, cols) float64 array in Go memory: grid[i, j] = i*cols + j."),
-		pymod.Func("submatrix", Submatrix, "rows", "cols", "r0", "r1", "c0", "c1").
-			Doc("grid(rows, cols)[r0:r1, c0:c1] as a strided view of one Go grid."),
-		pymod.Func("scale", Scale, "x", "k").Writes("x").Doc("Multiplies x (float64, writable) by k in place."),
-		pymod.Func("particles", Particles, "n").Doc("n records (id int32, x float64, y float64) from a Go struct slice."),
-		pymod.Func("fail", Fail, "msg").Doc("Raises ValueError(msg) from a Go error."),
-		pymod.Func("crash", Crash).Doc("Panics in Go: raises RuntimeError."),
-		pymod.Func("sleep_ms", SleepMs, "ms").Doc("Sleeps in Go, with the GIL released."),
-		pymod.Func("live_pins", LivePins).Doc("Go slices exported to Python and still pinned."),
-	)
-}
 
 // Add returns a + b.
 func Add(a, b int) int { return a + b }
@@ -114,6 +99,8 @@ func Submatrix(rows, cols, r0, r1, c0, c1 int) (pymod.Array[float64], error) {
 }
 
 // Scale multiplies x by k where it lies.
+//
+//pybuf:writes x
 func Scale(x []float64, k float64) {
 	for i := range x {
 		x[i] *= k
@@ -150,3 +137,63 @@ func SleepMs(ms int) { time.Sleep(time.Duration(ms) * time.Millisecond) }
 
 // LivePins is the number of Go slices exported to Python and still pinned.
 func LivePins() int { return gomem.LivePins() }
+
+// LinAlgError is the class Invert2 raises for a singular matrix: NumPy's
+// own, or ValueError where NumPy does not import.
+var LinAlgError = pymod.Class("numpy.linalg.LinAlgError", pymod.ValueError)
+
+// Invert2 is the inverse of the 2 x 2 matrix m (any layout, as
+// numpy.linalg.inv(m)); a singular m raises numpy.linalg.LinAlgError.
+func Invert2(m pymod.Array[float64]) (pymod.Array[float64], error) {
+	if len(m.Shape) != 2 || m.Shape[0] != 2 || m.Shape[1] != 2 {
+		return pymod.Array[float64]{}, pymod.ValueError.Errorf("m must be 2 x 2, not %v", m.Shape)
+	}
+	at := func(i, j int) float64 { return m.Data[m.Offset+i*m.Strides[0]+j*m.Strides[1]] }
+	a, b, c, d := at(0, 0), at(0, 1), at(1, 0), at(1, 1)
+	det := a*d - b*c
+	if det == 0 {
+		return pymod.Array[float64]{}, LinAlgError.New("Singular matrix")
+	}
+	return pymod.NDArray([]float64{d / det, -b / det, -c / det, a / det}, 2, 2), nil
+}
+
+// Full is n copies of c, as numpy.full(n, c): the result is made with
+// pymod.Empty (every element is written), in memory pybuf owns: not Go's
+// heap, so not zeroed by Go and not pinned.
+func Full(n int, c float64) ([]float64, error) {
+	if n < 0 {
+		return nil, pymod.ValueError.Errorf("n must not be negative, not %d", n)
+	}
+	s, err := pymod.Empty[float64](n)
+	if err != nil {
+		return nil, err
+	}
+	fill(s, c)
+	return s, nil
+}
+
+// fill sets every element of s to c: a block by hand, then copies of that
+// block (copy is memmove: wide stores, and its source stays in the cache).
+func fill(s []float64, c float64) {
+	block := s[:min(len(s), 512)]
+	for i := range block {
+		block[i] = c
+	}
+	for k := len(block); k < len(s); k += len(block) {
+		copy(s[k:], block)
+	}
+}
+
+// FullGoHeap is Full with a slice of Go's heap (make): Go zeroes it, and
+// it stays pinned until the last view is gone.
+func FullGoHeap(n int, c float64) ([]float64, error) {
+	if n < 0 {
+		return nil, pymod.ValueError.Errorf("n must not be negative, not %d", n)
+	}
+	s := make([]float64, n)
+	fill(s, c)
+	return s, nil
+}
+
+// FreshBlocks is the number of pymod.Fresh blocks not freed yet.
+func FreshBlocks() int { return gomem.FreshBlocks() }

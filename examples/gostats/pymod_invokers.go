@@ -4,8 +4,25 @@ package gostats
 
 import "github.com/pybuf-go/pybuf/pybuf/pymod"
 
-// Typed invokers: calls from Python skip reflection.
+// The module: every exported function, and typed invokers: calls from Python skip reflection.
 func init() {
+	pymod.Module("gostats", "Package gostats is a Python module written in Go: small statistics,\ncalled from Python without copies. pybuf.gobuild builds it, with pybuf's\ncore, into the Python module gostats (see README.md).",
+		pymod.Func("add", Add, "a", "b").Doc("Add returns a + b."),
+		pymod.Func("mean", Mean, "x").Doc("Mean is the arithmetic mean of x; NaN for an empty x."),
+		pymod.Func("histogram", Histogram, "x", "bins", "lo", "hi").Doc("Histogram counts the values of x in bins equal-width bins over [lo, hi],\nbin for bin as numpy.histogram(x, bins, range=(lo, hi)) does: the same\nindex arithmetic and the same edge corrections, so values on or next to an\nedge land in the same bin. The last bin includes hi; values outside (and\nNaN) are not counted."),
+		pymod.Func("grid", Grid, "rows", "cols").Doc("Grid is a rows x cols matrix whose element (i, j) is i*cols + j."),
+		pymod.Func("submatrix", Submatrix, "rows", "cols", "r0", "r1", "c0", "c1").Doc("Submatrix is Grid(rows, cols)[r0:r1, c0:c1] without a copy: a view with\nthe grid's row stride, as gonum's mat.Dense.Slice makes."),
+		pymod.Func("scale", Scale, "x", "k").Doc("Scale multiplies x by k where it lies.").Writes("x"),
+		pymod.Func("particles", Particles, "n").Doc("Particles returns n particles: id i, x = i/2, y = -i."),
+		pymod.Func("fail", Fail, "msg").Doc("Fail returns an error that raises ValueError(msg)."),
+		pymod.Func("crash", Crash).Doc("Crash panics; Python sees RuntimeError."),
+		pymod.Func("sleep_ms", SleepMs, "ms").Doc("SleepMs sleeps ms milliseconds; other Python threads run meanwhile."),
+		pymod.Func("live_pins", LivePins).Doc("LivePins is the number of Go slices exported to Python and still pinned."),
+		pymod.Func("invert2", Invert2, "m").Doc("Invert2 is the inverse of the 2 x 2 matrix m (any layout, as\nnumpy.linalg.inv(m)); a singular m raises numpy.linalg.LinAlgError."),
+		pymod.Func("full", Full, "n", "c").Doc("Full is n copies of c, as numpy.full(n, c): the result is made with\npymod.Empty (every element is written), in memory pybuf owns: not Go's\nheap, so not zeroed by Go and not pinned."),
+		pymod.Func("full_go_heap", FullGoHeap, "n", "c").Doc("FullGoHeap is Full with a slice of Go's heap (make): Go zeroes it, and\nit stays pinned until the last view is gone."),
+		pymod.Func("fresh_blocks", FreshBlocks).Doc("FreshBlocks is the number of pymod.Fresh blocks not freed yet."),
+	)
 	pymod.Typed(Add, func(c *pymod.Frame) {
 		a0 := int(c.Int(0))
 		a1 := int(c.Int(1))
@@ -28,6 +45,36 @@ func init() {
 			c.Fail(err)
 			return
 		}
+	})
+	pymod.Typed(FreshBlocks, func(c *pymod.Frame) {
+		r0 := FreshBlocks()
+		c.SetInt(0, int64(r0))
+	})
+	pymod.Typed(Full, func(c *pymod.Frame) {
+		a0 := int(c.Int(0))
+		a1 := c.Float(1)
+		if c.Failed() {
+			return
+		}
+		r0, err := Full(a0, a1)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetSlice(c, 0, r0)
+	})
+	pymod.Typed(FullGoHeap, func(c *pymod.Frame) {
+		a0 := int(c.Int(0))
+		a1 := c.Float(1)
+		if c.Failed() {
+			return
+		}
+		r0, err := FullGoHeap(a0, a1)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetSlice(c, 0, r0)
 	})
 	pymod.Typed(Grid, func(c *pymod.Frame) {
 		a0 := int(c.Int(0))
@@ -56,6 +103,18 @@ func init() {
 			return
 		}
 		pymod.SetSlice(c, 0, r0)
+	})
+	pymod.Typed(Invert2, func(c *pymod.Frame) {
+		a0 := pymod.ArrayArg[float64](c, 0)
+		if c.Failed() {
+			return
+		}
+		r0, err := Invert2(a0)
+		if err != nil {
+			c.Fail(err)
+			return
+		}
+		pymod.SetArray(c, 0, r0)
 	})
 	pymod.Typed(LivePins, func(c *pymod.Frame) {
 		r0 := LivePins()

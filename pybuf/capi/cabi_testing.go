@@ -186,7 +186,7 @@ func callHolders(id uint64) string { return takeString(pybuf_core_holders(C.uint
 func headerStatuses() []int32 {
 	return []int32{C.PYBUF_OK, C.PYBUF_ERR_VALUE, C.PYBUF_ERR_OVERFLOW,
 		C.PYBUF_ERR_TYPE, C.PYBUF_ERR_BUFFER, C.PYBUF_ERR_NOT_PEP3118, C.PYBUF_ERR_NOT_FOUND,
-		C.PYBUF_ERR_KEY, C.PYBUF_ERR_INDEX, C.PYBUF_ERR_RUNTIME}
+		C.PYBUF_ERR_KEY, C.PYBUF_ERR_INDEX, C.PYBUF_ERR_RUNTIME, C.PYBUF_ERR_NAMED, C.PYBUF_ERR_CALLBACK}
 }
 
 func headerTraceKinds() (buffer, export int32)  { return C.PYBUF_TRACE_BUFFER, C.PYBUF_TRACE_EXPORT }

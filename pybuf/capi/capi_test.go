@@ -30,7 +30,7 @@ func freshRegistry(t *testing.T) {
 func TestHeaderNumbersMatchGoPackages(t *testing.T) {
 	assert.Equal(t, []int32{0, int32(layout.KindValue), int32(layout.KindOverflow),
 		int32(layout.KindType), int32(layout.KindBuffer), int32(layout.KindNotPEP3118), int32(status.KindNotFound),
-		int32(status.KindKey), int32(status.KindIndex), int32(status.KindRuntime)}, headerStatuses())
+		int32(status.KindKey), int32(status.KindIndex), int32(status.KindRuntime), int32(status.KindNamed), int32(status.KindCallback)}, headerStatuses())
 	buffer, export := headerTraceKinds()
 	assert.Equal(t, int32(registry.KindBuffer), buffer)
 	assert.Equal(t, int32(registry.KindExport), export)

@@ -50,3 +50,8 @@ func pybuf_core_take_export(address C.uint64_t, out *C.pybuf_export, errBuf *C.c
 	}
 	return C.PYBUF_OK
 }
+
+//export pybuf_core_go_set_callback
+func pybuf_core_go_set_callback(fn C.pybuf_go_callback_fn) {
+	pymod.SetCallback(unsafe.Pointer(fn))
+}

@@ -18,7 +18,7 @@
 #include "dlpack.h"
 
 /* Bumped whenever a struct or signature below changes. */
-#define PYBUF_CORE_ABI 5
+#define PYBUF_CORE_ABI 6
 
 /* Most dimensions a layout may have (NumPy's own limit is 64). */
 #define PYBUF_MAXDIM 64
@@ -40,6 +40,11 @@ enum pybuf_status {
     PYBUF_ERR_KEY = 7,          /* KeyError (a Go function's error, pybuf/pymod) */
     PYBUF_ERR_INDEX = 8,        /* IndexError (likewise) */
     PYBUF_ERR_RUNTIME = 9,      /* RuntimeError: a Go function's error or panic */
+    PYBUF_ERR_NAMED = 10,       /* a Go function's error of a class it names (pybuf/pymod):
+                                   the message is "module.Class\nfallback status\ntext";
+                                   the shim imports the class, or raises the fallback */
+    PYBUF_ERR_CALLBACK = 11,    /* a Python callable given for a Go func parameter raised:
+                                   the shim raises that exception itself (pybuf/pymod) */
 };
 
 /* DLPack type codes (dlpack.h's DLDataTypeCode), or -1 when the element is
@@ -242,6 +247,9 @@ enum pybuf_go_kind {
     PYBUF_GO_BYTES = 7,     /* result: []byte, copied into bytes (data/len as STRING) */
     PYBUF_GO_ARRAY = 8,     /* argument: a buffer-protocol view borrowed for the call;
                                result: a zero-copy export in *array */
+    PYBUF_GO_FUNC = 9,      /* argument: a Python callable for a Go func parameter; data
+                               points at the shim's pybuf_go_callable for it, valid for
+                               the call only (Go calls it through the callback below) */
 };
 
 /* Most parameters, and most results, a registered Go function may have. */
@@ -307,6 +315,36 @@ typedef struct {
     int64_t len;
     pybuf_go_array *array;  /* ARRAY: set by the shim before the call */
 } pybuf_go_result;
+
+/* One value crossing a callback: an argument Go passes to a Python callable,
+ * or a result it returns. Scalars in v by kind (BOOL, INT, UINT, FLOAT); an
+ * ARRAY argument is a Go slice of len elements of format, which the callable
+ * sees as a writable NumPy array copied from it and copied back after the
+ * call (so the callable can fill it). */
+typedef struct {
+    union { int64_t i; uint64_t u; double f; } v;
+    int32_t kind;           /* pybuf_go_kind */
+    int32_t bits;           /* INT, UINT: of the Go type (a result out of range is an error) */
+    void *data;             /* ARRAY: the slice's elements (pinned by Go for the call) */
+    int64_t len;            /* ARRAY: elements */
+    int64_t itemsize;       /* ARRAY */
+    const char *format;     /* ARRAY: one element, PEP 3118 */
+} pybuf_go_value;
+
+/* The shim's side of a callable argument: opaque to Go. */
+typedef struct pybuf_go_callable pybuf_go_callable;
+
+/* Calls `callable` with nargs values; fills nresults results, whose kind Go
+ * sets. It takes the GIL itself (Go calls it with the GIL released, from any
+ * thread). PYBUF_OK, or PYBUF_ERR_CALLBACK when the callable raised (the
+ * shim keeps the exception to raise it when the Go call returns) with *msg
+ * (malloc'd) saying what it raised; another status for a result that does
+ * not convert. */
+typedef int32_t (*pybuf_go_callback_fn)(pybuf_go_callable *callable, const pybuf_go_value *args, int32_t nargs,
+                                        pybuf_go_value *results, int32_t nresults, char **msg);
+
+/* The shim gives its callback function once, after loading the core. */
+void pybuf_core_go_set_callback(pybuf_go_callback_fn fn);
 
 /* Finds the Go module registered as `name` in this library. Its description
  * is in static storage (never freed). On error (no such module, or a

@@ -23,7 +23,6 @@ import "C"
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/layout"
@@ -108,12 +107,9 @@ func exportSlice[P any](t reflect.Type, data *P, n int, keep any, shape []int) (
 	if err != nil {
 		return nil, err
 	}
-	e := &entry{keep: keep}
-	if n > 0 && el.size > 0 {
-		// Pinning is what lets C memory (the descriptor, then pybuf) hold
-		// the address; keeping the slice in the table keeps it alive.
-		e.pinner = new(runtime.Pinner)
-		e.pinner.Pin(data)
+	e, err := holdFor(unsafe.Pointer(data), n, uintptr(el.size), keep)
+	if err != nil {
+		return nil, err
 	}
 	d, err := describe(uint64(uintptr(unsafe.Pointer(data))), el.format, el.itemsize, dims)
 	return publish(e, d, err)
@@ -125,6 +121,9 @@ func publish(e *entry, d *Descriptor, err error) (*Descriptor, error) {
 	if err != nil {
 		if e.pinner != nil {
 			e.pinner.Unpin()
+		}
+		if e.fresh != nil {
+			untakeFresh(e.fresh)
 		}
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package gomem
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"unsafe"
 
 	"github.com/pybuf-go/pybuf/pybuf/layout"
@@ -105,10 +104,9 @@ func exportStrided(t reflect.Type, data unsafe.Pointer, n int, keep any, offset 
 		dims = append(dims, int64(d))
 		byteStrides = append(byteStrides, inner[i])
 	}
-	e := &entry{keep: keep}
-	if n > 0 && el.size > 0 {
-		e.pinner = new(runtime.Pinner)
-		e.pinner.Pin(data)
+	e, err := holdFor(data, n, uintptr(el.size), keep)
+	if err != nil {
+		return nil, err
 	}
 	addr := uint64(uintptr(data)) + uint64(offset)*uint64(el.size)
 	if empty {

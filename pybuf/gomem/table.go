@@ -5,6 +5,7 @@ import (
 	"os"
 	"runtime"
 	"sync"
+	"unsafe"
 )
 
 // entry is what one exported descriptor holds on the Go side until pybuf
@@ -13,7 +14,8 @@ import (
 type entry struct {
 	pinner  *runtime.Pinner // nil for C memory and empty slices
 	keep    any             // the exported slice
-	release func()          // ExportC's release, or nil
+	release func()          // ExportC's or Fresh's release, or nil
+	fresh   unsafe.Pointer  // a block of Fresh this export took over, or nil
 }
 
 // table maps the id a descriptor carries as its release argument to its

@@ -10,6 +10,40 @@ package pymod
 #include <string.h>
 
 static void pymod_call_release(void (*f)(void *), void *arg) { f(arg); }
+
+// A stand-in for the shim's callback: the callable is an int64 mode. Mode 0
+// returns the sum of the scalar arguments and of every array's elements
+// (float64), doubling those elements; mode 1 raises.
+static int32_t pymod_test_callback(pybuf_go_callable *c, const pybuf_go_value *args, int32_t nargs,
+                                   pybuf_go_value *results, int32_t nresults, char **msg)
+{
+    if (*(const int64_t *)c == 1) {
+        *msg = strdup("ValueError: mode 1");
+        return PYBUF_ERR_CALLBACK;
+    }
+    double s = 0;
+    for (int i = 0; i < nargs; i++) {
+        if (args[i].kind == PYBUF_GO_FLOAT)
+            s += args[i].v.f;
+        else if (args[i].kind == PYBUF_GO_INT)
+            s += (double)args[i].v.i;
+        else if (args[i].kind == PYBUF_GO_ARRAY)
+            for (int64_t k = 0; k < args[i].len; k++) {
+                s += ((double *)args[i].data)[k];
+                ((double *)args[i].data)[k] *= 2;
+            }
+    }
+    for (int j = 0; j < nresults; j++) {
+        if (results[j].kind == PYBUF_GO_FLOAT)
+            results[j].v.f = s;
+        else
+            results[j].v.i = (int64_t)s;
+    }
+    return PYBUF_OK;
+}
+
+void pymod_set_callback_for_test(pybuf_go_callback_fn fn);
+static void pymod_test_use_callback(void) { pymod_set_callback_for_test(pymod_test_callback); }
 */
 import "C"
 
@@ -31,8 +65,12 @@ type testArg struct {
 	Strides  []int64
 	Ndim     int32
 	Readonly bool
-	Offset   int64 // bytes from the copied elements to the view's data pointer
+	Offset   int64  // bytes from the copied elements to the view's data pointer
+	Callable *int64 // a func parameter: the test callback's mode
 }
+
+// useTestCallback makes callbacks go to pymod_test_callback.
+func useTestCallback() { C.pymod_test_use_callback() }
 
 type testArray struct {
 	Address         uint64
@@ -157,6 +195,11 @@ func buildCall(args []testArg, arrays []bool, frees *[]unsafe.Pointer) ([]C.pybu
 			c.format = f
 		}
 		c.readonly = C.int32_t(btoi(a.Readonly))
+		if a.Callable != nil {
+			p := alloc(8)
+			*(*int64)(p) = *a.Callable
+			c.data = p
+		}
 	}
 	cr := unsafe.Slice((*C.pybuf_go_result)(alloc(len(arrays)*C.sizeof_pybuf_go_result)), max(len(arrays), 1))
 	for j, isArray := range arrays {

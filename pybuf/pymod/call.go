@@ -34,11 +34,29 @@ func Call(id uint64, args, results, msg unsafe.Pointer) (st int32) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
+			if _, ok := p.(callbackPanic); ok {
+				st = fail(msg, status.KindCallback, f.qual+": a Python callback raised")
+				return
+			}
 			st = fail(msg, status.KindRuntime, fmt.Sprintf("%s: Go panic: %v", f.qual, p))
 		}
 	}()
 	a := (*C.pybuf_go_arg)(args)
 	r := (*C.pybuf_go_result)(results)
+	if checked {
+		return f.runChecked(a, msg, func() int32 { return f.run(a, r, msg) })
+	}
+	if f.invoke != nil { // the common path, without a call to run
+		if err := f.invoke(f, a, r); err != nil {
+			return fail(msg, err.Kind, err.Msg)
+		}
+		return C.PYBUF_OK
+	}
+	return f.call(a, r, msg)
+}
+
+// run calls the function: its typed invoker, or reflection.
+func (f *function) run(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Pointer) int32 {
 	if f.invoke != nil {
 		if err := f.invoke(f, a, r); err != nil {
 			return fail(msg, err.Kind, err.Msg)
@@ -59,7 +77,16 @@ func fail(msg unsafe.Pointer, k status.Kind, text string) int32 {
 func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Pointer) int32 {
 	var in [maxArgs]reflect.Value
 	args := unsafe.Slice(a, len(f.sig.params))
+	var cs *callState
+	if f.sig.hasFuncs {
+		cs = newCallState(f.qual)
+		defer cs.close() // a func kept after the call is refused
+	}
 	for i := range f.sig.params {
+		if f.sig.params[i].kind == kindFunc {
+			in[i] = f.makeCallback(i, &args[i], cs)
+			continue
+		}
 		v, err := f.sig.params[i].read(&args[i], f.qual)
 		if err != nil {
 			return fail(msg, err.Kind, err.Msg)
@@ -67,9 +94,14 @@ func (f *function) call(a *C.pybuf_go_arg, r *C.pybuf_go_result, msg unsafe.Poin
 		in[i] = v
 	}
 	out := f.fn.Call(in[:len(f.sig.params)])
+	if cs != nil && cs.failed.Load() {
+		e := cs.failure() // the callable's exception, whatever the function made of it
+		return fail(msg, e.Kind, e.Msg)
+	}
 	if f.sig.hasErr {
 		if err, _ := out[len(out)-1].Interface().(error); err != nil {
-			return fail(msg, statusOf(err), err.Error())
+			e := f.failure(err)
+			return fail(msg, e.Kind, e.Msg)
 		}
 	}
 	if f.sig.borrows {

@@ -32,11 +32,20 @@
 // the last Python view is gone (package gomem). Several results become a
 // tuple. A last result of type error raises a Python exception with its
 // message: RuntimeError, or the class chosen with ValueError.New and its
-// siblings. A panic is recovered and raised as RuntimeError.
+// siblings, or Class. A panic is recovered and raised as RuntimeError.
+//
+// A parameter of a func type takes a Python callable (see callback.go):
+// each call takes the GIL, and an exception it raises is raised by the Go
+// call. Errors name their class by qualified name with Class
+// ("numpy.linalg.LinAlgError"); every message starts with "module.function: ".
+// Results made with Fresh or Empty live in memory pybuf owns, not Go's
+// heap: exported without a pin. PYBUF_GO_CHECKED=1 turns a borrowed slice
+// used after its call into a panic naming it (checked.go).
 //
 // Calls go through reflection, or through typed invokers: built in for the
 // common scalar signatures, and written for every registered function by
-// the pymodgen command (go generate; see Frame and Typed).
+// the pymodgen command (go generate; see Frame and Typed). pymodgen -module
+// also writes the registration of every exported function of a package.
 //
 // Mistakes in a registration (an unsupported type, a wrong number of names)
 // never crash the process: importing the module raises ImportError saying

@@ -35,7 +35,7 @@ func (c *Frame) Failed() bool { return c.err != nil }
 // Fail makes the call raise err, as a returned error does.
 func (c *Frame) Fail(err error) {
 	if err != nil && c.err == nil {
-		c.err = &status.Error{Kind: statusOf(err), Msg: err.Error()}
+		c.err = c.f.failure(err)
 	}
 }
 
@@ -70,6 +70,28 @@ func Slice[T gomem.Element](c *Frame, i int) []T {
 		return nil
 	}
 	return unsafe.Slice((*T)(c.args[i].data), n)
+}
+
+// ArrayArg borrows argument i as an Array[T] (any N-D, strided view) after
+// the same checks as reflection's path; the zero Array and Failed when
+// refused.
+func ArrayArg[T gomem.Element](c *Frame, i int) Array[T] {
+	if c.err != nil {
+		return Array[T]{}
+	}
+	p := &c.f.sig.params[i]
+	if p.kind != kindArray || !p.nd || p.elem != reflect.TypeFor[T]() {
+		c.err = status.Errorf(status.KindRuntime, p.name, "%s: the typed invoker reads argument %d as "+
+			"pymod.Array[%v], which is not its registered type %v (run go generate again)",
+			c.f.qual, i+1, reflect.TypeFor[T](), p.t)
+		return Array[T]{}
+	}
+	v, err := p.readArray(&c.args[i], c.f.qual)
+	if err != nil {
+		c.err = err
+		return Array[T]{}
+	}
+	return v.Interface().(Array[T])
 }
 
 func (c *Frame) SetInt(j int, v int64)     { setInt(&c.results[j], v) }

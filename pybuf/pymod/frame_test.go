@@ -127,7 +127,7 @@ func TestFrameExportsAndErrors(t *testing.T) {
 	r[0].Array.Release()
 	_, st, msg = callForTest(seq, []testArg{{I: -1}}, []bool{true})
 	assert.EqualValues(t, status.KindValue, st)
-	assert.Equal(t, "negative", msg)
+	assert.Equal(t, "pymodframe.seq: negative", msg)
 
 	_, st, msg = callForTest(idOf(t, "pymodframe", "two"), []testArg{{I: 3}}, []bool{true, true})
 	assert.EqualValues(t, status.KindValue, st)

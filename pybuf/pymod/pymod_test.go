@@ -69,10 +69,23 @@ func init() {
 				return 0, TypeError.Wrap(errors.New("bad type"))
 			case "plain":
 				return 0, errors.New("plain error")
+			case "prefixed":
+				return 0, errors.New("pymodtest.fails: already prefixed")
+			case "named":
+				return 0, Class("numpy.linalg.LinAlgError", ValueError).New("singular")
+			case "badname":
+				return 0, Class("not a name", KeyError).New("fallback")
 			}
 			return 1, nil
 		}, "which"),
 		Func("boom", func() { panic("kaboom") }),
+		Func("fresh2d", func(rows, cols int) (Array[float64], error) {
+			a, err := FreshArray[float64](rows, cols)
+			if err == nil {
+				a.Data[len(a.Data)-1] = 1
+			}
+			return a, err
+		}, "rows", "cols"),
 		Func("trace", func(m Array[float64]) float64 {
 			t := 0.0
 			for i := 0; i < m.Shape[0] && i < m.Shape[1]; i++ {
@@ -290,9 +303,12 @@ func TestErrorsPickTheirClass(t *testing.T) {
 		kind status.Kind
 		msg  string
 	}{
-		"key": {status.KindKey, "no such key"}, "index": {status.KindIndex, "index 7"},
-		"value": {status.KindValue, "wrapped: bad value"}, "type": {status.KindType, "bad type"},
-		"plain": {status.KindRuntime, "plain error"},
+		"key": {status.KindKey, "pymodtest.fails: no such key"}, "index": {status.KindIndex, "pymodtest.fails: index 7"},
+		"value": {status.KindValue, "pymodtest.fails: wrapped: bad value"},
+		"type":  {status.KindType, "pymodtest.fails: bad type"}, "plain": {status.KindRuntime, "pymodtest.fails: plain error"},
+		"prefixed": {status.KindRuntime, "pymodtest.fails: already prefixed"},
+		"named":    {status.KindNamed, "numpy.linalg.LinAlgError\n1\npymodtest.fails: singular"},
+		"badname":  {status.KindKey, "pymodtest.fails: fallback"},
 	} {
 		_, st, msg := callForTest(fails, []testArg{{Str: strp(which)}}, []bool{false})
 		assert.EqualValues(t, want.kind, st, which)
@@ -301,6 +317,18 @@ func TestErrorsPickTheirClass(t *testing.T) {
 	r, st, _ := callForTest(fails, []testArg{{Str: strp("none")}}, []bool{false})
 	require.Zero(t, st)
 	assert.Equal(t, int64(1), r[0].I)
+}
+
+func TestClassNamesAQualifiedPythonName(t *testing.T) {
+	c := Class("numpy.linalg.LinAlgError", nil)
+	assert.Equal(t, "numpy.linalg.LinAlgError", c.String())
+	assert.Same(t, RuntimeError, c.fallback, "nil falls back to RuntimeError")
+	assert.Same(t, IndexError, Class("LinAlgError", IndexError), "a bare name has no module to import")
+	assert.Same(t, IndexError, Class("numpy.linalg.", IndexError))
+	assert.Same(t, RuntimeError, Class("a.b", c).fallback, "a named class is no fallback")
+	err := fmt.Errorf("outer: %w", c.Wrap(errors.ErrUnsupported))
+	assert.ErrorIs(t, err, errors.ErrUnsupported)
+	assert.Equal(t, status.KindNamed, statusOf(err))
 }
 
 func TestPanicIsARuntimeError(t *testing.T) {
@@ -400,4 +428,24 @@ func TestResultsBorrowedFromArgumentsAreRefused(t *testing.T) {
 	require.Zero(t, st, msg)
 	assert.Equal(t, []float64{1, 2}, r[0].Array.Floats(2))
 	r[0].Array.Release()
+}
+
+func TestFreshArrayResultIsNotPinned(t *testing.T) {
+	before := gomem.FreshBlocks()
+	pins := gomem.LivePins()
+	r, st, msg := callForTest(idOf(t, "pymodtest", "fresh2d"), []testArg{{I: 300}, {I: 400}}, []bool{true})
+	require.Zero(t, st, msg)
+	assert.Equal(t, before+1, gomem.FreshBlocks())
+	assert.Equal(t, pins, gomem.LivePins())
+	r[0].Array.Release()
+	assert.Equal(t, before, gomem.FreshBlocks())
+	e, err := EmptyArray[int32](2, 3)
+	require.NoError(t, err)
+	assert.Equal(t, []int{2, 3}, e.Shape)
+	assert.Len(t, e.Data, 6)
+	assert.True(t, FreeFresh(e.Data))
+	_, err = FreshArray[float64](2, -1)
+	assert.ErrorContains(t, err, "negative")
+	_, err = FreshArray[float64](1<<40, 1<<40)
+	assert.ErrorContains(t, err, "too large")
 }

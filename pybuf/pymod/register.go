@@ -153,6 +153,9 @@ func compile(mod string, f *Function, id uint64) (*function, error) {
 	fn := &function{id: id, qual: mod + "." + f.name, name: f.name, doc: f.doc, fn: v, sig: sig}
 	// A built-in typed path allocates nothing; pymodgen's (a Frame per call)
 	// serves every other signature it can spell; reflection the rest.
+	if sig.hasFuncs {
+		return fn, nil // callbacks: reflection builds them
+	}
 	if fn.invoke = fastInvoker(f.fn); fn.invoke != nil {
 		fn.builtin = true
 	} else {

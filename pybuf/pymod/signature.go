@@ -19,6 +19,7 @@ const (
 	kindString  = 6
 	kindBytes   = 7
 	kindArray   = 8
+	kindFunc    = 9
 )
 
 // slot is one parameter or result, as reflection saw it at registration.
@@ -35,6 +36,8 @@ type slot struct {
 	parsed   layout.Format // format, parsed once
 	elemName string        // for messages and stubs ("float64")
 	records  bool          // elem is a struct: NumPy records
+	// kindFunc:
+	fsig *funcSig
 }
 
 var errorType = reflect.TypeFor[error]()
@@ -96,6 +99,9 @@ func paramSlot(t reflect.Type) (slot, error) {
 		}
 		return arraySlot(t, elem, false)
 	}
+	if t.Kind() == reflect.Func {
+		return funcSlot(t)
+	}
 	return slot{}, fmt.Errorf("type %v cannot be a parameter (bool, integers, floats, complex, string, "+
 		"and slices or pymod.Array of those numbers can)", t)
 }
@@ -123,10 +129,12 @@ func resultSlot(t reflect.Type) (slot, error) {
 
 // signature is what registration learns about a function.
 type signature struct {
-	params  []slot
-	results []slot
-	hasErr  bool // the last Go result is an error
-	borrows bool // array parameters and array results: results are checked against arguments
+	params    []slot
+	results   []slot
+	hasErr    bool // the last Go result is an error
+	borrows   bool // array parameters and array results: results are checked against arguments
+	hasArrays bool // array parameters: checked mode guards them
+	hasFuncs  bool // func parameters: Python callables, through reflection only
 }
 
 func signatureOf(fn reflect.Value, names []string) (signature, error) {
@@ -166,7 +174,9 @@ func signatureOf(fn reflect.Value, names []string) (signature, error) {
 		}
 		sig.results = append(sig.results, s)
 	}
-	sig.borrows = hasKind(sig.params, kindArray) && hasKind(sig.results, kindArray)
+	sig.hasArrays = hasKind(sig.params, kindArray)
+	sig.hasFuncs = hasKind(sig.params, kindFunc)
+	sig.borrows = sig.hasArrays && hasKind(sig.results, kindArray)
 	if len(sig.params) > maxArgs || len(sig.results) > maxArgs {
 		return sig, fmt.Errorf("at most %d parameters and %d results", maxArgs, maxArgs)
 	}

@@ -17,7 +17,7 @@ func Stub(name string) (string, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n\n", pyDocstring(m.doc, ""))
-	b.WriteString("from typing import Any\n\nimport numpy as np\nimport numpy.typing as npt\n")
+	b.WriteString("from typing import Any, Callable\n\nimport numpy as np\nimport numpy.typing as npt\n")
 	for _, f := range m.funcs {
 		params := make([]string, len(f.sig.params))
 		for i, p := range f.sig.params {
@@ -98,6 +98,9 @@ var scalarTypes = map[int32]string{
 }
 
 func (s *slot) pyParamType() string {
+	if s.kind == kindFunc {
+		return s.callableType()
+	}
 	if s.kind != kindArray {
 		return scalarTypes[s.kind]
 	}
@@ -108,6 +111,30 @@ func (s *slot) pyParamType() string {
 		return "bytearray | memoryview | " + s.arrayType()
 	}
 	return s.arrayType()
+}
+
+// callableType is a func parameter's Callable[[...], ...].
+func (s *slot) callableType() string {
+	in := make([]string, len(s.fsig.in))
+	for i, v := range s.fsig.in {
+		in[i] = scalarTypes[v.kind]
+		if v.kind == kindArray {
+			in[i] = "npt.NDArray[Any]"
+		}
+	}
+	out := "None"
+	switch len(s.fsig.out) {
+	case 0:
+	case 1:
+		out = scalarTypes[s.fsig.out[0].kind]
+	default:
+		outs := make([]string, len(s.fsig.out))
+		for j, v := range s.fsig.out {
+			outs[j] = scalarTypes[v.kind]
+		}
+		out = "tuple[" + strings.Join(outs, ", ") + "]"
+	}
+	return "Callable[[" + strings.Join(in, ", ") + "], " + out + "]"
 }
 
 func (s *slot) pyResultType() string {

@@ -10,15 +10,17 @@ import "fmt"
 type Kind int
 
 const (
-	KindValue      Kind = 1 // ValueError
-	KindOverflow   Kind = 2 // OverflowError
-	KindType       Kind = 3 // TypeError
-	KindBuffer     Kind = 4 // BufferError
-	KindNotPEP3118 Kind = 5 // not a PEP 3118 format; the caller may still try numpy.dtype()
-	KindNotFound   Kind = 6 // FileNotFoundError (and ValueError): a named thing does not exist
-	KindKey        Kind = 7 // KeyError: chosen by a Go function's error (pybuf/pymod)
-	KindIndex      Kind = 8 // IndexError: likewise
-	KindRuntime    Kind = 9 // RuntimeError: a Go function's error by default, or its panic
+	KindValue      Kind = 1  // ValueError
+	KindOverflow   Kind = 2  // OverflowError
+	KindType       Kind = 3  // TypeError
+	KindBuffer     Kind = 4  // BufferError
+	KindNotPEP3118 Kind = 5  // not a PEP 3118 format; the caller may still try numpy.dtype()
+	KindNotFound   Kind = 6  // FileNotFoundError (and ValueError): a named thing does not exist
+	KindKey        Kind = 7  // KeyError: chosen by a Go function's error (pybuf/pymod)
+	KindIndex      Kind = 8  // IndexError: likewise
+	KindRuntime    Kind = 9  // RuntimeError: a Go function's error by default, or its panic
+	KindNamed      Kind = 10 // a class the Go function's error names (pybuf/pymod.Class)
+	KindCallback   Kind = 11 // a Python callback raised: the shim re-raises its exception
 )
 
 // Error carries its Kind and the argument it is about. Msg always contains

@@ -295,3 +295,35 @@ if __name__ == "__main__":
     import sys
 
     sys.exit(_main(sys.argv[1:]))
+
+
+def _exception_class(qualname: str) -> type[BaseException] | None:
+    """The exception class a Go error names (pymod.Class), or None when it
+    does not import or is no exception class: the error then raises its
+    fallback. The longest importable module prefix is the module; the rest
+    are attributes ("numpy.linalg.LinAlgError", "pkg.mod.Outer.Inner")."""
+    import importlib
+
+    parts = qualname.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        try:
+            obj: Any = importlib.import_module(".".join(parts[:i]))
+        except Exception:  # not a module, or one that fails to import: a shorter prefix may be
+            continue
+        for attr in parts[i:]:
+            obj = getattr(obj, attr, None)
+        if isinstance(obj, type) and issubclass(obj, BaseException):
+            return obj
+        return None
+    return None
+
+
+def _callback_array(data: bytearray, fmt: str) -> Any:
+    """A Go slice as a Python callable given for a Go func parameter sees it:
+    a writable array over ``data``, a copy the shim writes back into the
+    slice after the callable returns."""
+    try:
+        import numpy as np
+    except ImportError:
+        return memoryview(data).cast(fmt)
+    return np.frombuffer(data, dtype=np.dtype(fmt))

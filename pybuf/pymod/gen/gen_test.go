@@ -105,7 +105,7 @@ func init() {
 	pymod.Typed(Quiet, func(c *pymod.Frame) {
 		Quiet()
 	})
-	// Warm: reflection (a parameter or result type this generator does not spell)
+	// Warm: reflection (parameter 1 has type celsius, which pymodgen does not spell)
 }
 `
 

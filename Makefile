@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
+.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel wheel-2014 wheels test-dist test-aarch64 stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,19 @@ sdist:
 # The sdist, then a manylinux wheel built from it.
 wheel:
 	PYTHON=$(PYTHON) packaging/build_wheel.sh
+
+# The manylinux2014 (glibc 2.17) wheels, built with zig from the sdist (docs/PACKAGING.md):
+# x86_64 for PYTHON, aarch64 for AARCH64_PYTHON (a CPython 3.11: Debian's arm64 headers
+# are 3.11's). `make wheels`: those, and x86_64 for every other CPython in WHEEL_PYTHONS.
+# What they need is fetched once into ~/.cache/pybuf/cross (packaging/cross_fetch.sh).
+AARCH64_PYTHON ?= $(PYTHON)
+WHEEL_PYTHONS ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3 $(PYENV_ROOT)/versions/3.13.0/bin/python3
+wheel-2014: wheel
+	PYTHON=$(PYTHON) packaging/build_cross_wheel.sh x86_64
+	PYTHON=$(AARCH64_PYTHON) packaging/build_cross_wheel.sh aarch64
+
+wheels: wheel-2014
+	for py in $(WHEEL_PYTHONS); do PYTHON=$$py packaging/build_cross_wheel.sh x86_64 || exit 1; done
 
 # The wheel on a PATH without Go (NumPy 2.x, 1.26, none) and the sdist
 # built with Go but no network, each in a brand-new virtualenv.

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# make test-aarch64: dist/'s manylinux2014_aarch64 wheel on an arm64 CPython 3.11
+# (Debian bookworm's, in the sysroot packaging/cross_fetch.sh unpacks) under
+# qemu-user, with NumPy's aarch64 wheel: `python -m pybuf`, then the pytest
+# subset AARCH64_TESTS, from a directory outside the repository.
+#
+# The interpreter is started through a host script, bin/python, that runs
+# qemu-aarch64-static -L SYSROOT with PYTHONHOME=SYSROOT/usr and passes its own
+# path as the guest's argv[0] (qemu -0): sys.executable is then that script, so
+# a test that starts `sys.executable` starts another emulated CPython (this
+# machine has no binfmt_misc entry for aarch64). The tests' C helper libraries
+# are compiled with zig for aarch64 (CC).
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+source "$HERE/common.sh"
+source "$HERE/cross_env.sh"
+"$HERE/cross_fetch.sh" >/dev/null
+tools_venv
+WHEEL=$(ls "$DIST/pybuf_go-$VERSION-cp311-cp311-"*manylinux2014_aarch64*.whl)
+# The lifetime promise on arm64 (weaker memory ordering than x86_64): releases
+# run once and only after the last view (lifetime, from_buffer), through every
+# consumer (memoryview, NumPy, ctypes, DLPack), across processes (shm), with
+# the self-check's own subprocess.
+AARCH64_TESTS=${AARCH64_TESTS:-test_selfcheck.py test_lifetime.py test_consumers.py test_dlpack.py test_shm.py}
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pybuf-aarch64.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+SITE=$WORK/site
+# The host's pip installs the wheel for the target; nothing of it runs here.
+"$TOOLS/bin/python" -m pip "${PIPQ[@]}" install --no-deps --target "$SITE" \
+    --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --abi cp311 \
+    --only-binary=:all: "$WHEEL"
+mkdir -p "$WORK/bin"
+cat >"$WORK/bin/python" <<EOF
+#!/bin/sh
+PYTHONHOME=$SYSROOT_ARM64/usr PYTHONPATH=$SITE:$PYBUF_CROSS/site-cp311-aarch64 \\
+    exec "$QEMU_AARCH64" -L "$SYSROOT_ARM64" -0 "\$0" "$SYSROOT_ARM64/usr/bin/python3.11" "\$@"
+EOF
+chmod +x "$WORK/bin/python"
+PY=$WORK/bin/python
+
+export CC=$PYBUF_CROSS/zig/bin/cc-aarch64-linux-gnu.2.17 PYTHONDONTWRITEBYTECODE=1
+unset PYTHONPATH PYTHONHOME
+cd "$WORK"
+start=$SECONDS
+"$PY" - "$VERSION" "$SITE" <<'PY'
+import os, platform, sys
+import numpy, pybuf
+version, site = sys.argv[1:]
+assert platform.machine() == "aarch64", platform.machine()
+assert os.path.realpath(pybuf.__file__).startswith(os.path.realpath(site) + os.sep), pybuf.__file__
+assert pybuf.__version__ == version, pybuf.__version__
+print("aarch64:", platform.python_implementation(), platform.python_version(), "numpy", numpy.__version__)
+PY
+"$PY" -m pybuf
+tests=()
+for t in $AARCH64_TESTS; do tests+=("$ROOT/tests_py/$t"); done
+"$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"
+echo "test-aarch64: $((SECONDS - start))s under emulation"

@@ -1,7 +1,7 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
 #   make test   go vet, go test ./..., pytest (on python3, under ASan/UBSan, then on
-#               CPython 3.12 and 3.13), wheel and sdist checks
+#               CPython 3.12 and 3.13), wheel and sdist checks, the aarch64 wheel under qemu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -80,12 +80,17 @@ wheel-2014: wheel
 wheels: wheel-2014
 	for py in $(WHEEL_PYTHONS); do PYTHON=$$py packaging/build_cross_wheel.sh x86_64 || exit 1; done
 
-# The wheel on a PATH without Go (NumPy 2.x, 1.26, none) and the sdist
-# built with Go but no network, each in a brand-new virtualenv.
-test-dist: wheel
+# The wheels (native and manylinux2014_x86_64) on a PATH without Go (NumPy 2.x, 1.26,
+# none) and the sdist built with Go but no network, each in a brand-new virtualenv.
+test-dist: wheel wheel-2014
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
-test: dev go-test typecheck py-test test-asan test-pythons test-dist
+# The aarch64 wheel on Debian's arm64 CPython 3.11 under qemu-user: the self-check
+# and a pytest subset (AARCH64_TESTS in packaging/test_aarch64.sh).
+test-aarch64: wheel-2014
+	PYTHON=$(AARCH64_PYTHON) packaging/test_aarch64.sh
+
+test: dev go-test typecheck py-test test-asan test-pythons test-dist test-aarch64
 
 demo: install
 	$(PY) examples/seed_demo.py

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # make test-aarch64: dist/'s manylinux2014_aarch64 wheel on an arm64 CPython 3.11
 # (Debian bookworm's, in the sysroot packaging/cross_fetch.sh unpacks) under
-# qemu-user, with NumPy's aarch64 wheel: `python -m pybuf`, then the pytest
-# subset AARCH64_TESTS, from a directory outside the repository.
+# qemu-user, with NumPy's aarch64 wheel: `python -m pybuf`, the Go module
+# examples/gostats built for aarch64 by pybuf.gobuild (its self-check and
+# usage.py), then the pytest subset AARCH64_TESTS, from a directory outside
+# the repository.
 #
 # The interpreter is started through a host script, bin/python, that runs
 # qemu-aarch64-static -L SYSROOT with PYTHONHOME=SYSROOT/usr and passes its own
@@ -24,12 +26,27 @@ WHEEL=$(ls "$DIST/pybuf_go-$VERSION-cp311-cp311-"*manylinux2014_aarch64*.whl)
 AARCH64_TESTS=${AARCH64_TESTS:-test_selfcheck.py test_lifetime.py test_consumers.py test_dlpack.py test_shm.py}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pybuf-aarch64.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
+
+# A Go module as a Go developer publishes it for aarch64: examples/gostats built
+# by pybuf.gobuild with PYBUF_GO_TARGET (zig, GOARCH=arm64) in a host venv that
+# holds the x86_64 pybuf wheel, ziglang and setuptools, then repaired by auditwheel.
+BUILD=$WORK/build-venv
+new_venv "$BUILD"
+venv_pip "$BUILD" install --only-binary=:all: "$(dist_wheel manylinux2014_x86_64)" "setuptools>=77" wheel \
+    "ziglang==$ZIG_VERSION"
+PATH="$BUILD/bin:$PATH" PYBUF_GO_TARGET=aarch64-linux-gnu.2.17 venv_pip "$BUILD" wheel --no-build-isolation \
+    --no-deps -w "$WORK/raw" "$ROOT/examples/gostats"
+PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair -w "$WORK/wheels" "$WORK/raw"/gostats-*.whl >"$WORK/repair.log" 2>&1 ||
+    { cat "$WORK/repair.log"; exit 1; }
+GOWHEEL=$(ls "$WORK/wheels"/gostats-*manylinux2014_aarch64*.whl)
+echo "built $(basename "$GOWHEEL")"
+
 SITE=$WORK/site
-# The host's pip installs the wheel for the target; nothing of it runs here.
+# The host's pip installs the wheels for the target; nothing of them runs here.
 "$TOOLS/bin/python" -m pip "${PIPQ[@]}" install --no-deps --target "$SITE" \
     --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --abi cp311 \
-    --only-binary=:all: "$WHEEL"
+    --only-binary=:all: "$WHEEL" "$GOWHEEL"
 mkdir -p "$WORK/bin"
 cat >"$WORK/bin/python" <<EOF
 #!/bin/sh
@@ -53,6 +70,10 @@ assert pybuf.__version__ == version, pybuf.__version__
 print("aarch64:", platform.python_implementation(), platform.python_version(), "numpy", numpy.__version__)
 PY
 "$PY" -m pybuf
+"$PY" -m pybuf.gomodule gostats
+"$PY" "$ROOT/examples/gostats/usage.py" >usage.log
+grep -q "pinned after the last view: 0" usage.log
+echo "gostats: usage.py ok"
 tests=()
 for t in $AARCH64_TESTS; do tests+=("$ROOT/tests_py/$t"); done
 "$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"

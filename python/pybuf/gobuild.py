@@ -35,6 +35,7 @@ from typing import Any
 from setuptools import Extension
 from setuptools.command.build_ext import build_ext
 
+from . import _gotarget  # PYBUF_GO_TARGET: the library's architecture and glibc
 from ._golink import LDFLAGS  # how every library that embeds the core is linked
 from .gomodule import ENTRY_POINT_GROUP, MANIFEST_FILE  # what the run time reads
 
@@ -61,6 +62,7 @@ def go_modules(modules: dict[str, str]) -> dict[str, Any]:
         if not name.isidentifier():
             raise ValueError(f"go_modules: {name!r} is not a top-level Python module name")
     first = next(iter(modules))
+    _gotarget.set_wheel_platform()
     ext = Extension(f"{first}.{LIBRARY_FILE[:-3]}", sources=[])
     setattr(ext, "go_modules", dict(modules))  # read back by BuildGoModules
     return {
@@ -80,8 +82,9 @@ def find_go() -> str:
     return go
 
 
-def _run(cmd: list[str], cwd: str) -> str:
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, CGO_ENABLED="1"))
+def _run(cmd: list[str], cwd: str, env: dict[str, str] | None = None) -> str:
+    env = dict(os.environ, CGO_ENABLED="1") if env is None else env
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
     if p.returncode != 0:
         sys.exit(f"pybuf.gobuild: {' '.join(cmd)} failed:\n{p.stderr}{p.stdout}")
     return p.stdout
@@ -126,7 +129,7 @@ class BuildGoModules(build_ext):
         cmd = [go, "build", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
                "-ldflags=" + LDFLAGS, "-o", library, "./" +
                os.path.relpath(os.path.join(gen, "lib"), root)]
-        _run(cmd, root)
+        _run(cmd, root, _gotarget.library_env())
         header = os.path.splitext(library)[0] + ".h"
         if os.path.exists(header):
             os.remove(header)

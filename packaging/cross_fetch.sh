@@ -98,11 +98,14 @@ unpack_debs() {
     for p in "$@"; do
         deb=$(ls "$APT/debs/${p%%:*}_"*"_${p##*:}.deb")
         dpkg -x "$deb" "$dir"
+        rm "$deb" # unpacked is what is kept
     done
 }
 
 fetch_qemu() {
     unpack_debs "$TMP" qemu-user-static:amd64
+    # One emulator is used, of the package's thirty-odd (about 370 MB in all).
+    find "$TMP/usr/bin" -name 'qemu-*' ! -name qemu-aarch64-static -delete
     "$TMP/usr/bin/qemu-aarch64-static" --version | head -1
 }
 

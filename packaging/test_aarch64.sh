@@ -19,10 +19,9 @@ source "$HERE/cross_env.sh"
 "$HERE/cross_fetch.sh" >/dev/null
 tools_venv
 WHEEL=$(ls "$DIST/pybuf_go-$VERSION-cp311-cp311-"*manylinux2014_aarch64*.whl)
-# The lifetime promise on arm64 (weaker memory ordering than x86_64): releases
-# run once and only after the last view (lifetime, from_buffer), through every
-# consumer (memoryview, NumPy, ctypes, DLPack), across processes (shm), with
-# the self-check's own subprocess.
+# The lifetime promise with aarch64 code: releases run once and only after the
+# last view (lifetime), through every consumer (memoryview, NumPy, ctypes,
+# DLPack), across processes (shm), and the self-check in a subprocess.
 AARCH64_TESTS=${AARCH64_TESTS:-test_selfcheck.py test_lifetime.py test_consumers.py test_dlpack.py test_shm.py}
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pybuf-aarch64.XXXXXX")
@@ -76,5 +75,5 @@ grep -q "pinned after the last view: 0" usage.log
 echo "gostats: usage.py ok"
 tests=()
 for t in $AARCH64_TESTS; do tests+=("$ROOT/tests_py/$t"); done
-"$PY" -m pytest -q -p no:cacheprovider "${tests[@]}"
+"$PY" -m pytest -q -p no:cacheprovider -rs --durations=12 "${tests[@]}"
 echo "test-aarch64: $((SECONDS - start))s under emulation"

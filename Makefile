@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel wheel-2014 wheels test-dist test-aarch64 stress memcheck test-asan
+.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-dist test-aarch64 stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -73,8 +73,10 @@ wheel:
 # What they need is fetched once into ~/.cache/pybuf/cross (packaging/cross_fetch.sh).
 AARCH64_PYTHON ?= $(PYTHON)
 WHEEL_PYTHONS ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3 $(PYENV_ROOT)/versions/3.13.0/bin/python3
-wheel-2014: wheel
+wheel-2014: wheel-2014-x86_64 wheel-2014-aarch64
+wheel-2014-x86_64: wheel
 	PYTHON=$(PYTHON) packaging/build_cross_wheel.sh x86_64
+wheel-2014-aarch64: wheel
 	PYTHON=$(AARCH64_PYTHON) packaging/build_cross_wheel.sh aarch64
 
 wheels: wheel-2014
@@ -82,12 +84,12 @@ wheels: wheel-2014
 
 # The wheels (native and manylinux2014_x86_64) on a PATH without Go (NumPy 2.x, 1.26,
 # none) and the sdist built with Go but no network, each in a brand-new virtualenv.
-test-dist: wheel wheel-2014
+test-dist: wheel wheel-2014-x86_64
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
 # The aarch64 wheel on Debian's arm64 CPython 3.11 under qemu-user: the self-check
 # and a pytest subset (AARCH64_TESTS in packaging/test_aarch64.sh).
-test-aarch64: wheel-2014
+test-aarch64: wheel-2014-aarch64
 	PYTHON=$(AARCH64_PYTHON) packaging/test_aarch64.sh
 
 test: dev go-test typecheck py-test test-asan test-pythons test-dist test-aarch64

@@ -41,9 +41,11 @@ trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 # A Go module as a Go developer publishes it for aarch64: examples/gostats built
 # by pybuf.gobuild with PYBUF_GO_TARGET (zig, GOARCH=arm64) in a host venv that
 # holds the x86_64 pybuf wheel, ziglang and setuptools, then repaired by auditwheel.
+# (make test-dist has built that wheel when PYTHON is this CPython 3.11 too)
+HOSTWHEEL=$(dist_wheel manylinux2014_x86_64 2>/dev/null) || HOSTWHEEL=$("$HERE/build_cross_wheel.sh" x86_64)
 BUILD=$WORK/build-venv
 new_venv "$BUILD"
-venv_pip "$BUILD" install --only-binary=:all: "$(dist_wheel manylinux2014_x86_64)" "setuptools>=77" wheel \
+venv_pip "$BUILD" install --only-binary=:all: "$HOSTWHEEL" "setuptools>=77" wheel \
     "ziglang==$ZIG_VERSION"
 PATH="$BUILD/bin:$PATH" PYBUF_GO_TARGET=aarch64-linux-gnu.2.17 venv_pip "$BUILD" wheel --no-build-isolation \
     --no-deps -w "$WORK/raw" "$ROOT/examples/gostats"

@@ -61,4 +61,8 @@ WHEEL=$(ls $WHEELS)
 "$TOOLS/bin/auditwheel" show "$WHEEL" >"$WORK/show.txt"
 tr -s '\n ' ' ' <"$WORK/show.txt" | grep -q "is consistent with the following platform tag: \"manylinux_2_17_$ARCH\"" ||
     { cat "$WORK/show.txt"; exit 1; }
+if "$TOOLS/bin/python" -m zipfile -l "$WHEEL" | grep -q '\.libs/'; then
+    echo "build_cross_wheel: auditwheel grafted libraries into $WHEEL"
+    exit 1
+fi
 echo "$WHEEL"

@@ -20,18 +20,19 @@ mkdir -p "$PYBUF_CROSS"
 exec 9>"$PYBUF_CROSS/.lock"
 flock 9
 
-# piece NAME CMD...: runs CMD with $TMP set to a fresh directory that becomes
-# $PYBUF_CROSS/NAME when CMD succeeds.
+# piece NAME KEY CMD...: runs CMD with $TMP set to a fresh directory that
+# becomes $PYBUF_CROSS/NAME when CMD succeeds; KEY (what the piece holds: a
+# version, a package list) is kept in its .done, and a new KEY makes it anew.
 piece() {
-    local name=$1
-    shift
-    [[ -e $PYBUF_CROSS/$name/.done ]] && return 0
+    local name=$1 key=$2
+    shift 2
+    [[ "$(cat "$PYBUF_CROSS/$name/.done" 2>/dev/null)" == "$key" ]] && return 0
     rm -rf "${PYBUF_CROSS:?}/$name" "$PYBUF_CROSS/$name.tmp"
     TMP=$PYBUF_CROSS/$name.tmp
     mkdir -p "$TMP"
     echo "cross_fetch: $name"
     "$@"
-    touch "$TMP/.done"
+    echo "$key" >"$TMP/.done"
     mv "$TMP" "$PYBUF_CROSS/$name"
 }
 
@@ -132,17 +133,18 @@ fetch_include() {
     cp "$sys/usr/include/aarch64-linux-gnu/python3.11/pyconfig.h" "$TMP/python3.11/pyconfig.h"
 }
 
+SITE_REQS=("numpy>=2,<3" "pytest>=8" "cffi>=1.16")
 # The emulated tests' site-packages: wheels for the target, installed by the
 # host's pip (--platform/--target), never run on the host.
 fetch_site() {
     "$PYTHON" -m pip --disable-pip-version-check -q install --target "$TMP" \
         --platform manylinux2014_aarch64 --python-version 3.11 --implementation cp --abi cp311 \
-        --only-binary=:all: "numpy>=2,<3" "pytest>=8"
+        --only-binary=:all: "${SITE_REQS[@]}"
 }
 
-piece zig fetch_zig
-piece qemu fetch_qemu
-piece arm64 fetch_arm64
-piece include-cp311-aarch64 fetch_include
-piece site-cp311-aarch64 fetch_site
+piece zig "ziglang==$ZIG_VERSION" fetch_zig
+piece qemu qemu-user-static fetch_qemu
+piece arm64 "${ARM64_DEBS[*]}" fetch_arm64
+piece include-cp311-aarch64 "${ARM64_DEBS[*]}" fetch_include
+piece site-cp311-aarch64 "${SITE_REQS[*]}" fetch_site
 echo "cross_fetch: ready in $PYBUF_CROSS"

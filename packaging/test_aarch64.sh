@@ -79,6 +79,8 @@ version, site = sys.argv[1:]
 assert platform.machine() == "aarch64", platform.machine()
 assert os.path.realpath(pybuf.__file__).startswith(os.path.realpath(site) + os.sep), pybuf.__file__
 assert pybuf.__version__ == version, pybuf.__version__
+# the shim's assert()s are for the test build only (cshim/release.c)
+assert pybuf._pybuf._core_info()["asserts"] is False, "wheel built without NDEBUG"
 print("aarch64:", platform.python_implementation(), platform.python_version(), "numpy", numpy.__version__)
 PY
 "$PY" -m pybuf

@@ -1,7 +1,8 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
 #   make test   go vet, go test ./..., mypy, then the test legs two at a time: pytest on
-#               python3, under ASan/UBSan, on CPython 3.12 and 3.13, wheel and sdist checks
+#               python3, under ASan/UBSan, on CPython 3.12 and 3.13; wheel and sdist
+#               checks, then the aarch64 wheel under qemu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -69,10 +70,30 @@ sdist:
 wheel:
 	PYTHON=$(PYTHON) packaging/build_wheel.sh
 
-# The wheel on a PATH without Go (NumPy 2.x, 1.26, none) and the sdist
-# built with Go but no network, each in a brand-new virtualenv.
-test-dist: wheel
+# The manylinux2014 (glibc 2.17) wheels, built with zig from the sdist (docs/PACKAGING.md):
+# x86_64 for PYTHON, aarch64 for AARCH64_PYTHON (a CPython 3.11: Debian's arm64 headers
+# are 3.11's). `make wheels`: those, and x86_64 for every other CPython in WHEEL_PYTHONS.
+# What they need is fetched once into ~/.cache/pybuf/cross (packaging/cross_fetch.sh).
+AARCH64_PYTHON ?= $(PYTHON)
+WHEEL_PYTHONS ?= $(PYENV_ROOT)/versions/3.12.1/bin/python3 $(PYENV_ROOT)/versions/3.13.0/bin/python3
+wheel-2014: wheel-2014-x86_64 wheel-2014-aarch64
+wheel-2014-x86_64: wheel
+	PYTHON=$(PYTHON) packaging/build_cross_wheel.sh x86_64
+wheel-2014-aarch64: wheel
+	PYTHON=$(AARCH64_PYTHON) packaging/build_cross_wheel.sh aarch64
+
+wheels: wheel-2014
+	for py in $(WHEEL_PYTHONS); do PYTHON=$$py packaging/build_cross_wheel.sh x86_64 || exit 1; done
+
+# The wheels (native and manylinux2014_x86_64) on a PATH without Go (NumPy 2.x, 1.26,
+# none) and the sdist built with Go but no network, each in a brand-new virtualenv.
+test-dist: wheel wheel-2014-x86_64
 	PYTHON=$(PYTHON) packaging/test_dist.sh
+
+# The aarch64 wheel on Debian's arm64 CPython 3.11 under qemu-user: the self-check
+# and a pytest subset (AARCH64_TESTS in packaging/test_aarch64.sh).
+test-aarch64: wheel-2014-aarch64
+	PYTHON=$(AARCH64_PYTHON) packaging/test_aarch64.sh
 
 # make test: what needs the tree to itself first (go vet/test, mypy, then every
 # interpreter's virtualenv built one after the other: pip and the compilers write into
@@ -100,8 +121,10 @@ leg-asan:
 leg-py-%:
 	.venv-$*/bin/python -m pytest -q tests_py
 
+# One leg: the wheels are built from the same sdist and build directories, one after
+# the other (-j1: no jobs of this leg run beside each other).
 leg-dist:
-	$(MAKE) --no-print-directory test-dist
+	$(MAKE) --no-print-directory -j1 test-dist test-aarch64
 
 demo: install
 	$(PY) examples/seed_demo.py

@@ -8,7 +8,7 @@
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 WORK=$1
-WHEEL=$(ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"manylinux*.whl)
+WHEEL=$(dist_wheel native)
 
 BUILD=$WORK/build-venv
 new_venv "$BUILD"

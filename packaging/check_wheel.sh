@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# check_wheel.sh WORKDIR NUMPY: installs dist/'s wheel into a brand-new
+# check_wheel.sh WORKDIR NUMPY [KIND]: installs dist/'s wheel (KIND: "native",
+# the default, or manylinux2014_x86_64; common.sh's dist_wheel) into a brand-new
 # virtualenv on a PATH without `go`, with NUMPY ("numpy>=2,<3", "numpy==1.26.4"
 # or "none"), and checks it there: it imports from the venv with the version
 # of version.go, `python -m pybuf` passes, and a pytest subset passes (plus the
 # demo when NumPy is there). Run by test_dist.sh.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
-WORK=$1 NUMPY=$2
-WHEEL=$(ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"manylinux*.whl)
+WORK=$1 NUMPY=$2 KIND=${3:-native}
+WHEEL=$(dist_wheel "$KIND")
 VENV=$WORK/venv
 
 new_venv "$VENV"

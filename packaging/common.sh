@@ -10,6 +10,17 @@ PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
 TOOLS=$ROOT/build/packaging-tools-$PYTAG
 DIST=$ROOT/dist
 
+# dist_wheel KIND: dist/'s pybuf wheel for this CPython. KIND is "native" (the
+# wheel build_wheel.sh makes with this machine's compiler; auditwheel tagged it
+# manylinux_2_NN) or a tag build_cross_wheel.sh gives, manylinux2014_x86_64.
+dist_wheel() {
+    if [[ $1 == native ]]; then
+        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"manylinux_*.whl
+    else
+        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"*"$1"*.whl
+    fi
+}
+
 # Build and repair tools live in their own virtualenv, made once per CPython:
 # nothing they pull in can leak into the wheel or into the dev .venv.
 tools_venv() {

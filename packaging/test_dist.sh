@@ -7,6 +7,8 @@
 #   wheel-nonumpy   no Go on PATH, no NumPy: self-check, memoryview/ctypes tests
 #   sdist           Go present, no network for Go: builds, then self-check
 #   gomodule        examples/gostats: wheel built against dist/'s wheel, run without Go
+#   wheel2014-*     the three wheel cases again with the manylinux2014_x86_64 wheel
+#                   (build_cross_wheel.sh: zig, glibc 2.17)
 # pip's cache is shared, so after the first run nothing is downloaded again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -16,18 +18,28 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pybuf-dist.XXXXXX")
 trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 
 declare -A cases=(
-    [wheel-numpy2]="$HERE/check_wheel.sh $WORK/wheel-numpy2 numpy>=2,<3"
-    [wheel-nonumpy]="$HERE/check_wheel.sh $WORK/wheel-nonumpy none"
     [sdist]="$HERE/check_sdist.sh $WORK/sdist"
     [gomodule]="$HERE/check_gomodule.sh $WORK/gomodule"
 )
-order=(wheel-numpy2 wheel-nonumpy sdist gomodule)
-if "$PYTHON" -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
-    cases[wheel-numpy126]="$HERE/check_wheel.sh $WORK/wheel-numpy126 numpy==1.26.4"
-    order=(wheel-numpy2 wheel-numpy126 wheel-nonumpy sdist gomodule)
-else
+order=()
+numpy126=1
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info >= (3, 13))'; then
+    numpy126=0
     echo "test-dist: wheel-numpy126 not run: NumPy 1.26 has no wheels for $PYTAG"
 fi
+for kind in native manylinux2014_x86_64; do
+    prefix=wheel
+    [[ $kind == native ]] || prefix=wheel2014
+    cases[$prefix-numpy2]="$HERE/check_wheel.sh $WORK/$prefix-numpy2 numpy>=2,<3 $kind"
+    order+=("$prefix-numpy2")
+    if [[ $numpy126 == 1 ]]; then
+        cases[$prefix-numpy126]="$HERE/check_wheel.sh $WORK/$prefix-numpy126 numpy==1.26.4 $kind"
+        order+=("$prefix-numpy126")
+    fi
+    cases[$prefix-nonumpy]="$HERE/check_wheel.sh $WORK/$prefix-nonumpy none $kind"
+    order+=("$prefix-nonumpy")
+done
+order+=(sdist gomodule)
 declare -A pids
 start=$SECONDS
 for name in "${!cases[@]}"; do

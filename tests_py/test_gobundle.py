@@ -18,6 +18,7 @@ import time
 
 import pytest
 
+from checkout_copy import checkout_copy
 from fakehelp import describe
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -55,7 +56,8 @@ def venv(tmp_path_factory):
     started = time.monotonic()
     wheels = tmp_path_factory.mktemp("wheels")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    for project in (ROOT, *(os.path.join(ROOT, "examples", m) for m in MODULES)):
+    root = checkout_copy(tmp_path_factory.mktemp("src") / "pybuf")  # legs run side by side
+    for project in (root, *(os.path.join(root, "examples", m) for m in MODULES)):
         run([*pip, "wheel", "--no-build-isolation", "--no-deps", "-w", str(wheels), project])
     env_dir = tmp_path_factory.mktemp("venv")
     run([sys.executable, "-m", "venv", str(env_dir)])

@@ -10,7 +10,8 @@ import zipfile
 
 import pytest
 
-from test_gostats import ROOT, build_go_library, run_python
+from checkout_copy import checkout_copy
+from test_gostats import build_go_library, run_python
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,8 @@ def goptim(tmp_path_factory):
     assert shutil.which("go") is not None, "building examples/goptim needs the Go toolchain on PATH"
     out = tmp_path_factory.mktemp("goptim")
     p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "-q",
-                        "-w", str(out / "wheel"), os.path.join(ROOT, "examples", "goptim")],
+                        "-w", str(out / "wheel"),
+                        os.path.join(checkout_copy(out / "src"), "examples", "goptim")],
                        capture_output=True, text=True, timeout=900)
     assert p.returncode == 0, p.stderr
     (wheel,) = (out / "wheel").iterdir()

@@ -39,8 +39,9 @@ def find_go() -> str:
     return go
 
 
-def run(cmd: list[str], cwd: str, **env: str) -> str:
-    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(os.environ, CGO_ENABLED="1", **env))
+def run(cmd: list[str], cwd: str, base_env: dict[str, str] | None = None, **env: str) -> str:
+    base = dict(os.environ, CGO_ENABLED="1") if base_env is None else base_env
+    p = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=dict(base, **env))
     if p.returncode != 0:
         sys.exit(f"pybuf.gobuild: {' '.join(cmd)} failed:\n{p.stderr}{p.stdout}")
     return p.stdout
@@ -109,14 +110,17 @@ class BuildModule:
         with open(os.path.join(self.dir, "go.sum"), "w") as f:
             f.write("".join(line + "\n" for line in dict.fromkeys(lines)))
 
-    def build(self, go: str, packages: list[str], modules: list[str], library: str, stubs_out: str) -> str:
-        """Builds ``packages`` with pybuf's core into the c-shared ``library``,
-        writes the stubs of Python ``modules`` under ``stubs_out``; returns the
-        manifest JSON Go writes (the core ABI, version and modules)."""
+    def build(self, go: str, packages: list[str], modules: list[str], library: str, stubs_out: str,
+              library_env: dict[str, str] | None = None) -> str:
+        """Builds ``packages`` with pybuf's core into the c-shared ``library``
+        (in ``library_env``: another GOARCH and C compiler, pybuf._gotarget),
+        writes the stubs of Python ``modules`` under ``stubs_out`` (with a program
+        built for this machine); returns the manifest JSON Go writes (the core
+        ABI, version and modules)."""
         write_main(os.path.join(self.dir, "lib"), [], [CORE_IMPORT, *packages],
                    "// main never runs in a c-shared library.\nfunc main() {}")
-        self.go(go, "build", "-mod=mod", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
-                "-ldflags=" + LDFLAGS, "-o", library, "./lib")
+        run([go, "build", "-mod=mod", "-trimpath", "-buildvcs=false", "-buildmode=c-shared",
+             "-ldflags=" + LDFLAGS, "-o", library, "./lib"], self.dir, library_env, GOWORK="off")
         header = os.path.splitext(library)[0] + ".h"
         if os.path.exists(header):
             os.remove(header)

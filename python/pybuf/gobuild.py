@@ -44,7 +44,7 @@ if __name__ == "__main__":  # python -m pybuf.gobuild bundle: needs Go, not setu
 from setuptools import Extension
 from setuptools.command.build_ext import build_ext
 
-from . import _gosource
+from . import _gosource, _gotarget  # _gotarget: PYBUF_GO_TARGET, the library's architecture and glibc
 from ._gobuilder import CORE_IMPORT, PYMOD_IMPORT, find_go, user_build_module, write_main  # noqa: F401
 from ._gobuilder import run as _run
 from .gomodule import ENTRY_POINT_GROUP, LIBRARY_FILE, MANIFEST_FILE, SOURCE_DIR  # what the run time reads
@@ -69,6 +69,7 @@ def go_modules(modules: dict[str, str]) -> dict[str, Any]:
         if not name.isidentifier():
             raise ValueError(f"go_modules: {name!r} is not a top-level Python module name")
     first = next(iter(modules))
+    _gotarget.set_wheel_platform()
     ext = Extension(f"{first}.{LIBRARY_FILE[:-3]}", sources=[])
     setattr(ext, "go_modules", dict(modules))  # read back by BuildGoModules
     return {
@@ -113,7 +114,8 @@ class BuildGoModules(build_ext):
         # requires pybuf directly: see pybuf._gobuilder.
         build = user_build_module(go, root, os.path.join(root, GENERATED_DIR))
         build.write(go)
-        manifest = json.loads(build.build(go, pkgs, list(modules), library, out_root))
+        manifest = json.loads(build.build(go, pkgs, list(modules), library, out_root,
+                                           library_env=_gotarget.library_env()))
 
         # The module's own source, for `python -m pybuf.gobuild bundle` (pybuf.gobundle).
         src = os.path.join(os.path.dirname(library), SOURCE_DIR)

@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
+.PHONY: dev install test go-test py-test test-pythons test-ft typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,16 @@ test-pythons:
 		$(MAKE) --no-print-directory py-test PYTHON=$(PYENV_ROOT)/versions/$$v/bin/python3 \
 			VENV=.venv-$${v%.*} || exit 1; \
 	done
+
+# The pytest suite on free-threaded CPython 3.13t with the GIL off (docs/INTERPRETERS.md):
+# the interpreter is built once into ~/.cache/pybuf (about 15 minutes), .venv-3.13t holds
+# NumPy 2.3.5 and what else has a cp313t wheel; tests needing the rest are skipped by
+# name there (tests_py/free_threaded.py).
+FT_VENV := .venv-3.13t
+test-ft:
+	packaging/free_threaded_venv.sh $(FT_VENV)
+	$(MAKE) --no-print-directory gostats PYTHON=$(FT_VENV)/bin/python VENV=$(FT_VENV)
+	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 $(FT_VENV)/bin/python -m pytest -q tests_py
 
 # The examples are what users copy: they must pass mypy --strict (gostats through
 # the stubs its build generated).
@@ -115,5 +125,5 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 $(FT_VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
 		examples/gostats/build examples/gostats/*.egg-info

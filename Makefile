@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test go-test py-test test-pythons test-ft typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
+.PHONY: dev install test go-test py-test test-pythons install-ft test-ft typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,9 +59,11 @@ test-pythons:
 # NumPy 2.3.5 and what else has a cp313t wheel; tests needing the rest are skipped by
 # name there (tests_py/free_threaded.py).
 FT_VENV := .venv-3.13t
-test-ft:
+install-ft:
 	packaging/free_threaded_venv.sh $(FT_VENV)
 	$(MAKE) --no-print-directory gostats PYTHON=$(FT_VENV)/bin/python VENV=$(FT_VENV)
+
+test-ft: install-ft
 	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 $(FT_VENV)/bin/python -m pytest -q tests_py
 
 # The examples are what users copy: they must pass mypy --strict (gostats through
@@ -110,13 +112,17 @@ fuzz:
 
 # The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
 # examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 200,000 iterations (on
-# CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; then -race.
+# CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
+# again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
 FUZZTIME_STRESS ?= 60s
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
 	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
 	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS) \
 		--interp-python .venv-3.13/bin/python --interp-iters 200000
+	$(MAKE) --no-print-directory install-ft
+	PYTHON_GIL=0 $(FT_VENV)/bin/python tests_py/stress.py --parts machine,threads \
+		--examples 20000 --thread-iters 20000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built

@@ -6,9 +6,17 @@ Keys are pytest node ids or their prefixes (a file, a test without its parameter
 a file listed here is not even imported there (its imports would fail).
 """
 
+import importlib.util
 import sysconfig
 
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+# Freed memory made visibly garbage in a test's subprocess: Python objects from glibc's
+# malloc, which MALLOC_PERTURB_ fills with 0xA5 on free. A free-threaded CPython allocates
+# with mimalloc only (PYTHONMALLOC=malloc is refused there): its debug hooks fill freed
+# blocks with 0xDD instead. C memory (the test library's) is glibc's on both.
+POISONED_FREES = ({"PYTHONMALLOC": "mimalloc_debug", "MALLOC_PERTURB_": "165"} if FREE_THREADED
+                  else {"PYTHONMALLOC": "malloc", "MALLOC_PERTURB_": "165"})
 
 # Set by `make test-ft`: the session refuses to run unless the interpreter is
 # free-threaded and its GIL is off, so the free-threaded tests cannot be skipped there.
@@ -16,6 +24,7 @@ EXPECT_FLAG = "PYBUF_EXPECT_FREE_THREADED"
 
 NO_DASK = "Dask (distributed) has no cp313t wheel"
 NO_RAY = "Ray has no cp313t wheel"
+NO_CFFI = "cffi has no cp313t wheel"
 
 FILES = {
     "tests_py/test_dask.py": NO_DASK,
@@ -29,6 +38,15 @@ FILES = {
 
 SKIPS: dict[str, str] = {}
 
+# cffi is required everywhere else (requirements-dev.txt): a missing cffi fails there.
+CFFI_MISSING = FREE_THREADED and importlib.util.find_spec("cffi") is None
+
+
+def usable_kinds(kinds):
+    """`kinds` (argument or release kinds) without the cffi ones where cffi cannot be had:
+    for loops inside one test, which a skip by name cannot reach."""
+    return [k for k in kinds if not (CFFI_MISSING and "cffi" in k)]
+
 
 def file_skip_reason(relpath):
     """The reason the file `relpath` (from the repository root) is not collected, or None."""
@@ -39,6 +57,9 @@ def skip_reason(nodeid):
     """The reason `nodeid` is skipped on a free-threaded interpreter, or None."""
     if not FREE_THREADED:
         return None
+    # a test parametrized over release or argument kinds: its cffi cases
+    if "cffi" in nodeid.partition("[")[2] and CFFI_MISSING:
+        return NO_CFFI
     for key, reason in SKIPS.items():
         if nodeid == key or nodeid.startswith(key + "::") or nodeid.startswith(key + "["):
             return reason

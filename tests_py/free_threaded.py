@@ -1,5 +1,6 @@
-"""What the suite cannot run on free-threaded CPython (3.13t), and why: only tests
-that need a package with no free-threaded wheel (packaging/free_threaded_venv.sh).
+"""What the suite cannot run on free-threaded CPython (3.13t), and why: tests that need a
+package with no free-threaded wheel (packaging/free_threaded_venv.sh), one that needs a
+NumPy newer than the newest with such a wheel, and one that CPython 3.13t itself fails.
 conftest.py skips these on a free-threaded interpreter, and only there.
 
 Keys are pytest node ids or their prefixes (a file, a test without its parameters);

@@ -59,12 +59,16 @@ test-pythons:
 # NumPy 2.3.5 and what else has a cp313t wheel; tests needing the rest are skipped by
 # name there (tests_py/free_threaded.py).
 FT_VENV := .venv-3.13t
+# the state machine's examples in the suite: each collects the whole heap several times
+# there (make stress runs more)
+FT_SM_EXAMPLES ?= 100
 install-ft:
 	packaging/free_threaded_venv.sh $(FT_VENV)
 	$(MAKE) --no-print-directory gostats PYTHON=$(FT_VENV)/bin/python VENV=$(FT_VENV)
 
 test-ft: install-ft
-	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 $(FT_VENV)/bin/python -m pytest -q tests_py
+	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 PYBUF_SM_EXAMPLES=$(FT_SM_EXAMPLES) \
+		$(FT_VENV)/bin/python -m pytest -q tests_py
 
 # The examples are what users copy: they must pass mypy --strict (gostats through
 # the stubs its build generated).
@@ -115,6 +119,9 @@ fuzz:
 # CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
 # again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
 FUZZTIME_STRESS ?= 60s
+# 3.13t's collector scans the whole heap at each of the machine's many collections: about
+# one example a second there, so fewer than the 20,000 with a GIL (docs/RELIABILITY.md)
+FT_STRESS_EXAMPLES ?= 2000
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
 	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
@@ -122,7 +129,7 @@ stress: install
 		--interp-python .venv-3.13/bin/python --interp-iters 200000
 	$(MAKE) --no-print-directory install-ft
 	PYTHON_GIL=0 $(FT_VENV)/bin/python tests_py/stress.py --parts machine,threads \
-		--examples 20000 --thread-iters 20000
+		--examples $(FT_STRESS_EXAMPLES) --thread-iters 20000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built

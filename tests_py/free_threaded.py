@@ -46,6 +46,8 @@ PENDING_CALL = ("CPython 3.13t with the GIL off: main's release of a memoryview 
                 "counted there); CPython's, not pybuf's")
 
 SKIPS = {
+    "tests_py/test_shm_host.py::"
+    "test_unpickling_outside_a_dask_message_maps_at_once_even_with_distributed_loaded": NO_DASK,
     "tests_py/test_subinterpreters.py::"
     "test_memoryview_sent_to_another_interpreter_releases_in_its_own": PENDING_CALL,
     "tests_py/test_hostile_names.py::test_dask_header_naming_a_fifo_fails_its_task_at_once":

@@ -60,7 +60,7 @@ test-pythons:
 # name there (tests_py/free_threaded.py).
 FT_VENV := .venv-3.13t
 # the state machine's examples in the suite: each collects the whole heap several times
-# there (make stress runs more)
+# there, and late in the suite the heap is large (500 took 18 min; make stress runs more)
 FT_SM_EXAMPLES ?= 100
 install-ft:
 	packaging/free_threaded_venv.sh $(FT_VENV)
@@ -119,8 +119,8 @@ fuzz:
 # CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
 # again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
 FUZZTIME_STRESS ?= 60s
-# 3.13t's collector scans the whole heap at each of the machine's many collections: about
-# one example a second there, so fewer than the 20,000 with a GIL (docs/RELIABILITY.md)
+# 3.13t's collector scans the whole heap at each of the machine's many collections: 1 to 4
+# examples a second there, so fewer than the 20,000 with a GIL (docs/RELIABILITY.md)
 FT_STRESS_EXAMPLES ?= 2000
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install

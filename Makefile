@@ -1,8 +1,8 @@
 # pybuf developer entry points. Everything installs from nothing:
 #   make demo   the seed scenario, done safely
 #   make test   go vet, go test ./..., mypy, then the test legs two at a time: pytest on
-#               python3, under ASan/UBSan, on CPython 3.12 and 3.13; wheel and sdist
-#               checks, then the aarch64 wheel under qemu
+#               python3, under ASan/UBSan, on CPython 3.12, 3.13 and free-threaded
+#               3.13t; wheel and sdist checks, then the aarch64 wheel under qemu
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -57,6 +57,22 @@ test-pythons:
 			VENV=.venv-$${v%.*} || exit 1; \
 	done
 
+# The pytest suite on free-threaded CPython 3.13t with the GIL off (docs/INTERPRETERS.md):
+# the interpreter is built once into ~/.cache/pybuf (about 15 minutes), .venv-3.13t holds
+# NumPy 2.3.5 and what else has a cp313t wheel; tests needing the rest are skipped by
+# name there (tests_py/free_threaded.py).
+FT_VENV := .venv-3.13t
+# the state machine's examples in the suite: each collects the whole heap several times
+# there, and late in the suite the heap is large (500 took 18 min; make stress runs more)
+FT_SM_EXAMPLES ?= 100
+install-ft:
+	packaging/free_threaded_venv.sh $(FT_VENV)
+	$(MAKE) --no-print-directory gostats PYTHON=$(FT_VENV)/bin/python VENV=$(FT_VENV)
+
+test-ft: install-ft
+	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 PYBUF_SM_EXAMPLES=$(FT_SM_EXAMPLES) \
+		$(FT_VENV)/bin/python -m pytest -q tests_py
+
 # The examples are what users copy: they must pass mypy --strict (gostats through
 # the stubs its build generated). Package bases: each Go module example has a setup.py.
 typecheck: install gostats
@@ -99,7 +115,7 @@ test-aarch64: wheel-2014-aarch64
 # interpreter's virtualenv built one after the other: pip and the compilers write into
 # the tree), then the legs, which only run tests, two at a time (the machines have 2
 # cores); -O prints each leg's output whole when it ends. The longest legs start first.
-TEST_LEGS := leg-asan leg-py $(addprefix leg-py-,$(basename $(EXTRA_PYTHONS))) leg-dist
+TEST_LEGS := leg-ft leg-asan leg-py $(addprefix leg-py-,$(basename $(EXTRA_PYTHONS))) leg-dist
 test: dev go-test typecheck
 	$(MAKE) --no-print-directory test-prepare
 	$(MAKE) --no-print-directory -j2 -O test-legs
@@ -120,6 +136,18 @@ leg-asan:
 
 leg-py-%:
 	.venv-$*/bin/python -m pytest -q tests_py
+
+# The free-threaded leg (test-ft): the interpreter, built once (about 15 minutes on a fresh
+# machine), then pybuf built into .venv-3.13t from a copy of the checkout, as the other
+# legs run beside it (tests_py/checkout_copy.py), then the suite with the GIL off.
+FT_SRC := build/ft-src
+leg-ft:
+	packaging/free_threaded_venv.sh $(FT_VENV)
+	rm -rf $(FT_SRC)
+	$(PY) -c 'import sys; sys.path.insert(0, "tests_py"); from checkout_copy import checkout_copy; checkout_copy("$(FT_SRC)")'
+	$(MAKE) --no-print-directory -C $(FT_SRC) gostats PYTHON=$(CURDIR)/$(FT_VENV)/bin/python VENV=$(CURDIR)/$(FT_VENV)
+	PYTHON_GIL=0 PYBUF_EXPECT_FREE_THREADED=1 PYBUF_SM_EXAMPLES=$(FT_SM_EXAMPLES) \
+		$(FT_VENV)/bin/python -m pytest -q tests_py
 
 # One leg: the wheels are built from the same sdist and build directories, one after
 # the other (-j1: no jobs of this leg run beside each other).
@@ -153,13 +181,20 @@ fuzz:
 
 # The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
 # examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 200,000 iterations (on
-# CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; then -race.
+# CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
+# again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
 FUZZTIME_STRESS ?= 60s
+# 3.13t's collector scans the whole heap at each of the machine's many collections: 1 to 4
+# examples a second there, so fewer than the 20,000 with a GIL (docs/RELIABILITY.md)
+FT_STRESS_EXAMPLES ?= 2000
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
 	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
 	$(PY) tests_py/stress.py --examples 20000 --thread-iters 20000 --fuzztime $(FUZZTIME_STRESS) \
 		--interp-python .venv-3.13/bin/python --interp-iters 200000
+	$(MAKE) --no-print-directory install-ft
+	PYTHON_GIL=0 $(FT_VENV)/bin/python tests_py/stress.py --parts machine,threads \
+		--examples $(FT_STRESS_EXAMPLES) --thread-iters 20000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built
@@ -168,6 +203,6 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) .venv-3.12 .venv-3.13 build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 $(FT_VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
 		examples/gostats/build examples/gostats/*.egg-info examples/gotext/build examples/gotext/*.egg-info \
 		examples/govec/build examples/govec/*.egg-info examples/goptim/build examples/goptim/*.egg-info

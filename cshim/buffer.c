@@ -24,7 +24,7 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     char *site = trace_on() ? site_capture() : NULL; /* Python code: first */
     Py_ssize_t flen;
     const char *fmt = PyUnicode_AsUTF8AndSize(format, &flen);
-    if (fmt == NULL || owner_check_open(owner) < 0)
+    if (fmt == NULL || owner_check_open(owner) < 0) /* worded here; decided below */
         goto fail;
     if (l->nbytes > PY_SSIZE_T_MAX) {
         PyErr_SetString(PyExc_OverflowError, "shape: the buffer is larger than Py_ssize_t");
@@ -64,9 +64,22 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->dl_bits = l->dl_bits;
     b->lo = l->lo;
     b->hi = l->hi;
+    /* Free-threaded: another thread may close the owner since the check
+     * above; the state read and the new count go together (shim.h). */
+    int open;
+    OWNER_LOCK(owner);
+    open = !(ATOMIC_LOAD(&owner->counts.state) & (STATE_CLOSED | STATE_RELEASED));
+    if (open) {
+        gil_counter_add(&owner->counts.buffers, 1);
+        gil_counter_add(&owner->counts.nbytes, l->nbytes);
+    }
+    OWNER_UNLOCK();
+    if (!open) {
+        Py_DECREF(b); /* untracked, no owner: its dealloc touches nothing */
+        owner_check_open(owner);
+        goto fail;
+    }
     b->owner = (OwnerObject *)Py_NewRef(owner);
-    gil_counter_add(&owner->counts.buffers, 1);
-    gil_counter_add(&owner->counts.nbytes, l->nbytes);
     if (trace_on()) {
         const core_api *core = core_if_usable();
         if (core != NULL && owner->core_id != 0)
@@ -100,15 +113,25 @@ int buffer_check_exportable(BufferObject *b)
     return 0;
 }
 
-void buffer_export_taken(BufferObject *b)
+/* Counts a new export; -1 (no exception) when the owner was closed or
+ * released since the caller's buffer_check_exportable, which a free-threaded
+ * build allows (an interpreter's end releases at its last export). */
+int buffer_export_take(BufferObject *b)
 {
 #if PYBUF_FAULT == FAULT_SKIP_EXPORT
     static unsigned planted;
     if (++planted % 7 == 0)
-        return;
+        return 0;
 #endif
-    gil_counter_add(&b->exports, 1);
-    gil_counter_add(&b->owner->counts.exports, 1);
+    int open;
+    OWNER_LOCK(b->owner);
+    open = !(ATOMIC_LOAD(&b->owner->counts.state) & (STATE_CLOSED | STATE_RELEASED));
+    if (open) {
+        gil_counter_add(&b->exports, 1);
+        gil_counter_add(&b->owner->counts.exports, 1);
+    }
+    OWNER_UNLOCK();
+    return open ? 0 : -1;
 }
 
 void buffer_export_dropped(BufferObject *b)
@@ -182,8 +205,11 @@ static int Buffer_getbuffer(BufferObject *self, Py_buffer *view, int flags)
     view->shape = (flags & PyBUF_ND) == PyBUF_ND ? self->shape : NULL;
     view->strides = (flags & PyBUF_STRIDES) == PyBUF_STRIDES ? self->strides : NULL;
     view->suboffsets = NULL;
+    if (buffer_export_take(self) < 0) {
+        buffer_check_exportable(self);
+        goto refused;
+    }
     view->obj = Py_NewRef(self);
-    buffer_export_taken(self);
     return 0;
 refused:
     untrace_export(view);

@@ -60,7 +60,9 @@
  *
  * State: per interpreter (module_state: gc_armed, gc_watched, gc_tick), touched
  * with that interpreter's GIL held; owners are armed, watched and released in
- * the interpreter that created them.
+ * the interpreter that created them. Free-threaded, the finalizers and
+ * callbacks of a collection run while other threads run: the slots are
+ * swapped and appended to under st->lock (never held across Python code).
  *
  * Hostile Python (docs/ARCHITECTURE.md): nothing borrowed or measured before
  * a call into Python is used after it.
@@ -98,45 +100,82 @@ static PyObject *release_when_unreachable(PyObject *key, PyObject *weakref)
     owner_release_garbage(o); /* `o` may be gone from here on */
     /* the weakref may die with its entry: not before it is no longer used */
     Py_INCREF(weakref);
-    if (st->gc_watched != NULL && PyDict_DelItem(st->gc_watched, key) < 0)
+    PyObject *watched = state_get(st, &st->gc_watched);
+    if (watched != NULL && PyDict_DelItem(watched, key) < 0)
         PyErr_Clear();
+    Py_XDECREF(watched);
     Py_DECREF(weakref);
     Py_DECREF(module);
     Py_RETURN_NONE;
+}
+
+/* Keeps `o` alive in st->gc_armed; -1 (no exception) when it cannot. The
+ * list is swapped out whole by watch_armed: an append and the swap are
+ * under st->lock (free-threaded), so no owner goes into a batch that was
+ * already watched. */
+static int keep_armed(module_state *st, PyObject *o)
+{
+    PyObject *fresh = NULL;
+    SHIM_LOCK(&st->lock);
+    int have = st->gc_armed != NULL;
+    SHIM_UNLOCK(&st->lock);
+    if (!have && (fresh = PyList_New(0)) == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    SHIM_LOCK(&st->lock);
+    if (st->gc_armed == NULL && fresh != NULL) {
+        st->gc_armed = fresh;
+        fresh = NULL;
+    }
+    int r = st->gc_armed != NULL ? PyList_Append(st->gc_armed, o) : -1;
+    SHIM_UNLOCK(&st->lock);
+    Py_XDECREF(fresh); /* an empty list: frees nothing else */
+    if (r < 0)
+        PyErr_Clear();
+    return r;
 }
 
 /* Turns hidden strong references into watching weakrefs. Dropping the
  * reference may deallocate an owner, which then releases in its dealloc. */
 static void watch_armed(module_state *st)
 {
-    if (st->gc_armed == NULL || PyList_GET_SIZE(st->gc_armed) == 0)
-        return;
+    SHIM_LOCK(&st->lock);
     PyObject *batch = st->gc_armed;
-    st->gc_armed = NULL;
-    if (st->gc_watched == NULL && (st->gc_watched = PyDict_New()) == NULL) {
+    if (batch != NULL && PyList_GET_SIZE(batch) > 0)
+        st->gc_armed = NULL;
+    else
+        batch = NULL;
+    SHIM_UNLOCK(&st->lock);
+    if (batch == NULL)
+        return;
+    PyObject *watched = state_lazy_dict(st, &st->gc_watched);
+    if (watched == NULL) {
         PyErr_Clear();
-        st->gc_armed = batch; /* try again at the next collection */
+        /* try again at the next collection */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++)
+            keep_armed(st, PyList_GET_ITEM(batch, i));
+        Py_DECREF(batch);
         return;
     }
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
-        PyObject *o = PyList_GET_ITEM(batch, i);
+        PyObject *o = PyList_GET_ITEM(batch, i); /* the batch is this thread's alone */
         if (ATOMIC_LOAD(&((OwnerObject *)o)->counts.state) & STATE_RELEASED)
             continue; /* closed and released meanwhile */
         PyObject *key = PyLong_FromVoidPtr(o);
         PyObject *cb = key ? PyCFunction_New(&release_def, key) : NULL;
         PyObject *wr = cb ? PyWeakref_NewRef(o, cb) : NULL;
-        if (wr == NULL || PyDict_SetItem(st->gc_watched, key, wr) < 0) {
+        if (wr == NULL || PyDict_SetItem(watched, key, wr) < 0) {
             /* cannot watch: keep it armed (alive) rather than risk a release
              * after the collector cleared what it needs */
             PyErr_Clear();
-            if (st->gc_armed != NULL || (st->gc_armed = PyList_New(0)) != NULL)
-                if (PyList_Append(st->gc_armed, o) < 0)
-                    PyErr_Clear();
+            keep_armed(st, o);
         }
         Py_XDECREF(wr);
         Py_XDECREF(cb);
         Py_XDECREF(key);
     }
+    Py_DECREF(watched);
     Py_DECREF(batch); /* owners whose last reference this was die here */
 }
 
@@ -145,15 +184,26 @@ static void watch_armed(module_state *st)
  * runs at all, gc.callbacks or not. */
 static void tick_arm(PyObject *module, module_state *st)
 {
-    if (st->gc_tick != NULL)
+    SHIM_LOCK(&st->lock);
+    int armed = st->gc_tick != NULL;
+    SHIM_UNLOCK(&st->lock);
+    if (armed)
         return;
+    PyObject *tick = NULL;
     PyObject *box = PyList_New(0);
     PyObject *sentinel = box ? PyCFunction_New(&sentinel_def, box) : NULL;
     PyObject *cb = sentinel ? PyCFunction_New(&tick_def, module) : NULL;
     if (cb != NULL && PyList_Append(box, sentinel) == 0)
-        st->gc_tick = PyWeakref_NewRef(sentinel, cb);
-    if (st->gc_tick == NULL)
+        tick = PyWeakref_NewRef(sentinel, cb);
+    if (tick == NULL)
         PyErr_Clear();
+    SHIM_LOCK(&st->lock);
+    if (st->gc_tick == NULL) {
+        st->gc_tick = tick;
+        tick = NULL;
+    }
+    SHIM_UNLOCK(&st->lock);
+    Py_XDECREF(tick); /* another thread armed one first */
     Py_XDECREF(cb);
     Py_XDECREF(sentinel);
     Py_XDECREF(box);
@@ -165,10 +215,17 @@ static PyObject *tick_fired(PyObject *module, PyObject *weakref)
     if (st == NULL)
         return NULL;
     Py_INCREF(weakref); /* `gc_tick` may be its last reference */
-    Py_CLEAR(st->gc_tick);
+    SHIM_LOCK(&st->lock);
+    PyObject *old = st->gc_tick;
+    st->gc_tick = NULL;
+    SHIM_UNLOCK(&st->lock);
+    Py_XDECREF(old);
     Py_DECREF(weakref);
     watch_armed(st);
-    if (st->gc_armed != NULL && PyList_GET_SIZE(st->gc_armed) > 0)
+    SHIM_LOCK(&st->lock);
+    int more = st->gc_armed != NULL && PyList_GET_SIZE(st->gc_armed) > 0;
+    SHIM_UNLOCK(&st->lock);
+    if (more)
         tick_arm(module, st);
     Py_RETURN_NONE;
 }
@@ -176,15 +233,9 @@ static PyObject *tick_fired(PyObject *module, PyObject *weakref)
 void collector_arm(OwnerObject *o)
 {
     module_state *st = o->st;
-    st->gc_arms++;
-    if (st->gc_armed == NULL && (st->gc_armed = PyList_New(0)) == NULL) {
-        PyErr_Clear();
+    ATOMIC_ADD(&st->gc_arms, 1);
+    if (keep_armed(st, (PyObject *)o) < 0)
         return;
-    }
-    if (PyList_Append(st->gc_armed, (PyObject *)o) < 0) {
-        PyErr_Clear();
-        return;
-    }
     tick_arm(o->module, st);
 }
 
@@ -214,13 +265,13 @@ void collector_collect_at_exit(module_state *st)
     PyObject *exc = shim_err_take();
     PyObject *gc = PyImport_ImportModule("gc");
     for (int i = 0; gc != NULL && i < EXIT_COLLECTIONS_MAX; i++) {
-        uint64_t arms = st->gc_arms;
+        uint64_t arms = ATOMIC_LOAD(&st->gc_arms);
         PyObject *r = PyObject_CallMethod(gc, "collect", NULL);
         if (r == NULL)
             break;
         Py_DECREF(r);
         /* a round that armed nothing released what the one before armed */
-        if (st->gc_arms == arms)
+        if (ATOMIC_LOAD(&st->gc_arms) == arms)
             break;
     }
     Py_XDECREF(gc);

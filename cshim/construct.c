@@ -200,12 +200,24 @@ static int owner_init_held(OwnerObject *self, PyObject *const *a)
             owner_disarm(self);
         return -1;
     }
-    if (!owner_is_fresh(self)) { /* the hooks' Python code initialized or closed it */
+    /* The hooks' Python code may have initialized or closed it, or another
+     * thread may be in __init__ of the same owner (free-threaded): the check
+     * and the move go together. */
+    int fresh;
+    PyObject *old_name = NULL;
+    OWNER_LOCK(self);
+    fresh = owner_is_fresh(self);
+    if (fresh) {
+        self->rel = job;
+        old_name = self->name;
+        self->name = Py_NewRef(name);
+    }
+    OWNER_UNLOCK();
+    if (!fresh) {
         release_job_forget(&job);
         return init_called_twice();
     }
-    self->rel = job;
-    Py_SETREF(self->name, Py_NewRef(name)); /* a fresh owner's is None: no __del__ runs */
+    Py_XDECREF(old_name); /* a fresh owner's is None: no __del__ runs */
     PyObject *r = owner_commit(self, NULL, NULL, 0);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;

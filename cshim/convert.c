@@ -194,25 +194,35 @@ static int cffi_read(module_state *st, PyObject *obj, PyObject **verdicts, const
         return 0;
     PyObject *ct = ((cffi_cdata_head *)obj)->c_type;
     uint64_t in_c = (uint64_t)(uintptr_t)((cffi_cdata_head *)obj)->c_data;
-    if (*verdicts == NULL && (*verdicts = PyDict_New()) == NULL)
+    PyObject *dict = state_lazy_dict(st, verdicts);
+    if (dict == NULL)
         return -1;
-    PyObject *verdict = PyDict_GetItemWithError(*verdicts, ct);
-    if (verdict == NULL && PyErr_Occurred())
+    PyObject *verdict; /* Py_True or Py_False: immortal, never freed */
+    int found = shim_dict_get_ref(dict, ct, &verdict);
+    Py_XDECREF(verdict);
+    if (found < 0) {
+        Py_DECREF(dict);
         return -1;
-    if (verdict == NULL) {
+    }
+    if (found == 0) {
         /* First cdata of this CType: the hook says what Python reads. */
         PyObject *py = hook_call(st, hook, obj);
-        if (py == NULL)
+        if (py == NULL) {
+            Py_DECREF(dict);
             return -1;
+        }
         PyObject *addr = PyTuple_Check(py) && PyTuple_GET_SIZE(py) > 0 ? PyTuple_GET_ITEM(py, 0) : py;
         int same = PyLong_Check(addr) && PyLong_AsUnsignedLongLong(addr) == in_c;
         if (PyErr_Occurred())
             PyErr_Clear(); /* an answer that does not fit is no agreement */
         Py_DECREF(py);
         verdict = same ? Py_True : Py_False;
-        if (PyDict_SetItem(*verdicts, ct, verdict) < 0)
+        if (PyDict_SetItem(dict, ct, verdict) < 0) {
+            Py_DECREF(dict);
             return -1;
+        }
     }
+    Py_DECREF(dict);
     if (verdict != Py_True)
         return 0;
     *out = in_c;
@@ -377,9 +387,11 @@ int dims_from_object(PyObject *seq, const char *argname, int64_t *dims, int32_t 
  * and its __del__ may come back for another dtype. */
 static PyObject *remember_last(module_state *st, PyObject *dtype, PyObject *spec)
 {
+    SHIM_LOCK(&st->lock); /* free-threaded: the pair is read together (below) */
     PyObject *old_dtype = st->dtype_last, *old_spec = st->dtype_last_spec;
     st->dtype_last = Py_NewRef(dtype);
     st->dtype_last_spec = Py_NewRef(spec);
+    SHIM_UNLOCK(&st->lock);
     Py_XDECREF(old_dtype);
     Py_XDECREF(old_spec);
     return spec;
@@ -388,13 +400,27 @@ static PyObject *remember_last(module_state *st, PyObject *dtype, PyObject *spec
 PyObject *dtype_spec(module_state *st, PyObject *dtype, PyObject *reason)
 {
     int cacheable = !PyUnicode_Check(dtype) && reason == Py_None;
-    if (cacheable && dtype == st->dtype_last)
-        return Py_NewRef(st->dtype_last_spec);
-    if (cacheable && st->dtype_specs != NULL) {
-        PyObject *hit = PyDict_GetItemWithError(st->dtype_specs, dtype);
-        if (hit != NULL && PyTuple_GET_ITEM(hit, 0) == dtype)
-            return remember_last(st, dtype, Py_NewRef(PyTuple_GET_ITEM(hit, 1)));
-        if (hit == NULL && PyErr_Occurred()) {
+    if (cacheable) {
+        PyObject *last = NULL;
+        SHIM_LOCK(&st->lock);
+        if (dtype == st->dtype_last)
+            last = Py_NewRef(st->dtype_last_spec);
+        SHIM_UNLOCK(&st->lock);
+        if (last != NULL)
+            return last;
+    }
+    PyObject *specs = cacheable ? state_get(st, &st->dtype_specs) : NULL;
+    if (specs != NULL) {
+        PyObject *hit;
+        int found = shim_dict_get_ref(specs, dtype, &hit);
+        Py_DECREF(specs);
+        if (found > 0 && PyTuple_GET_ITEM(hit, 0) == dtype) {
+            PyObject *spec = remember_last(st, dtype, Py_NewRef(PyTuple_GET_ITEM(hit, 1)));
+            Py_DECREF(hit);
+            return spec;
+        }
+        Py_XDECREF(hit);
+        if (found < 0) {
             if (!PyErr_ExceptionMatches(PyExc_TypeError)) /* unhashable: no cache */
                 return NULL;
             PyErr_Clear();
@@ -408,16 +434,16 @@ PyObject *dtype_spec(module_state *st, PyObject *dtype, PyObject *reason)
     Py_DECREF(args);
     if (spec == NULL || !cacheable)
         return spec;
-    if (st->dtype_specs == NULL && (st->dtype_specs = PyDict_New()) == NULL)
+    if ((specs = state_lazy_dict(st, &st->dtype_specs)) == NULL)
         goto no_cache;
-    if (PyDict_GET_SIZE(st->dtype_specs) >= DTYPE_SPECS_MAX)
-        PyDict_Clear(st->dtype_specs);
+    if (PyDict_GET_SIZE(specs) >= DTYPE_SPECS_MAX)
+        PyDict_Clear(specs);
     PyObject *entry = PyTuple_Pack(2, dtype, spec);
-    if (entry == NULL || PyDict_SetItem(st->dtype_specs, dtype, entry) < 0) {
-        Py_XDECREF(entry);
+    int stored = entry != NULL && PyDict_SetItem(specs, dtype, entry) == 0;
+    Py_XDECREF(entry);
+    Py_DECREF(specs);
+    if (!stored)
         goto no_cache;
-    }
-    Py_DECREF(entry);
     return remember_last(st, dtype, spec);
 no_cache:
     PyErr_Clear(); /* the answer stands; only the cache failed */
@@ -436,7 +462,7 @@ no_cache:
  */
 static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn)
 {
-    if (st->cfuncptr_type == NULL) { /* this interpreter's _ctypes */
+    if (ATOMIC_LOAD(&st->cfuncptr_type) == NULL) { /* this interpreter's _ctypes */
         PyObject *mod = PyImport_ImportModule("_ctypes");
         if (mod == NULL) {
             PyErr_Clear();
@@ -449,13 +475,18 @@ static int ctypes_function_pointer(module_state *st, PyObject *obj, uint64_t *fn
             PyErr_Clear();
             return 0;
         }
-        /* the import and the lookup may run Python code that came here first */
-        if (st->cfuncptr_type == NULL)
-            st->cfuncptr_type = type;
-        else
+        /* the import and the lookup may run Python code that came here
+         * first, or another thread may (free-threaded): the first one stays,
+         * held by st until the module is cleared */
+        SHIM_LOCK(&st->lock);
+        int first = st->cfuncptr_type == NULL;
+        if (first)
+            ATOMIC_STORE(&st->cfuncptr_type, type);
+        SHIM_UNLOCK(&st->lock);
+        if (!first)
             Py_DECREF(type);
     }
-    if (!PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)st->cfuncptr_type))
+    if (!PyType_IsSubtype(Py_TYPE(obj), (PyTypeObject *)ATOMIC_LOAD(&st->cfuncptr_type)))
         return 0;
     Py_buffer view;
     if (PyObject_GetBuffer(obj, &view, PyBUF_SIMPLE) < 0)

@@ -201,10 +201,18 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
     Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
     /* A consumer passes the same kwnames tuple on every call (NumPy's is a
      * constant): its matching is kept with it (per interpreter). */
-    if (kwnames != NULL && kwnames == st->dlpack_kwnames_seen) {
-        for (Py_ssize_t i = 0; i < nkw; i++)
-            values[st->dlpack_kwmap[i]] = args[i];
-        return 0;
+    if (kwnames != NULL) {
+        int seen, map[4];
+        SHIM_LOCK(&st->lock); /* free-threaded: the tuple and its map, read together */
+        seen = kwnames == st->dlpack_kwnames_seen;
+        if (seen)
+            memcpy(map, st->dlpack_kwmap, sizeof map);
+        SHIM_UNLOCK(&st->lock);
+        if (seen) {
+            for (Py_ssize_t i = 0; i < nkw; i++)
+                values[map[i]] = args[i];
+            return 0;
+        }
     }
     int map[4];
     for (Py_ssize_t i = 0; i < nkw; i++) {
@@ -222,9 +230,11 @@ static int parse_kwargs(module_state *st, PyObject *const *args, Py_ssize_t narg
         /* the tuple and its map change together: the old tuple's last
          * reference may go here, and a str subclass key's __del__ may call
          * __dlpack__ again */
+        SHIM_LOCK(&st->lock);
         PyObject *old = st->dlpack_kwnames_seen;
         memcpy(st->dlpack_kwmap, map, sizeof map);
         st->dlpack_kwnames_seen = Py_NewRef(kwnames);
+        SHIM_UNLOCK(&st->lock);
         Py_XDECREF(old);
     }
     return 0;
@@ -298,10 +308,14 @@ PyObject *buffer_dlpack(BufferObject *b, PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     if (!do_copy) {
+        if (buffer_export_take(b) < 0) {
+            Py_DECREF(capsule); /* its destructor frees ctx: no export to drop yet */
+            buffer_check_exportable(b);
+            return NULL;
+        }
         ctx->interp = PyInterpreterState_Get();
         ctx->interp_id = PyInterpreterState_GetID(ctx->interp);
         ctx->buffer = (BufferObject *)Py_NewRef(b);
-        buffer_export_taken(b);
     }
     return capsule;
 }

@@ -10,7 +10,10 @@
  *
  * Each interpreter has its own cache (in its module state), touched only
  * with that interpreter's GIL held: own-GIL interpreters running in parallel
- * share nothing here but the hit counter, which is atomic.
+ * share nothing here but the hit counter, which is atomic. On a
+ * free-threaded build the threads of one interpreter share the cache: an
+ * entry is copied in and out under the cache's lock, so no thread reads
+ * half of one layout and half of another (nothing is called while it is held).
  */
 #include "shim.h"
 
@@ -34,6 +37,7 @@ typedef struct {
 } entry;
 
 struct layout_cache {
+    shim_mutex lock;
     entry slots[SLOTS];
 };
 
@@ -83,9 +87,12 @@ int layout_cache_lookup(layout_cache *c, pybuf_layout *l)
 {
     if (!cacheable(l))
         return 0;
+    SHIM_LOCK(&c->lock);
     const entry *e = slot_for(c, l);
-    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max)
+    if (!same_key(e, l) || l->address < e->addr_min || l->address > e->addr_max) {
+        SHIM_UNLOCK(&c->lock);
         return 0;
+    }
     memcpy(l->strides, e->strides, sizeof(int64_t) * (size_t)l->ndim);
     l->itemsize = e->itemsize;
     l->nbytes = e->nbytes;
@@ -98,6 +105,7 @@ int layout_cache_lookup(layout_cache *c, pybuf_layout *l)
     l->element_strides = e->element_strides;
     l->addr_min = e->addr_min;
     l->addr_max = e->addr_max;
+    SHIM_UNLOCK(&c->lock);
     COUNTER_ADD(&hits);
     return 1;
 }
@@ -106,6 +114,7 @@ void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *s
 {
     if (!cacheable(l))
         return;
+    SHIM_LOCK(&c->lock);
     entry *e = slot_for(c, l);
     size_t dims = sizeof(int64_t) * (size_t)l->ndim;
     e->used = 1;
@@ -126,4 +135,5 @@ void layout_cache_store(layout_cache *c, const pybuf_layout *l, const int64_t *s
     e->element_strides = l->element_strides;
     e->addr_min = l->addr_min;
     e->addr_max = l->addr_max;
+    SHIM_UNLOCK(&c->lock);
 }

@@ -30,16 +30,58 @@ module_state *state_of_type(PyTypeObject *type, PyObject **module_out)
 
 int64_t current_interp(void) { return PyInterpreterState_GetID(PyInterpreterState_Get()); }
 
+PyObject *state_get(module_state *st, PyObject **slot)
+{
+    SHIM_LOCK(&st->lock);
+    PyObject *v = Py_XNewRef(*slot);
+    SHIM_UNLOCK(&st->lock);
+    return v;
+}
+
+PyObject *state_lazy_dict(module_state *st, PyObject **slot)
+{
+    PyObject *d = state_get(st, slot);
+    if (d != NULL)
+        return d;
+    PyObject *made = PyDict_New();
+    if (made == NULL)
+        return NULL;
+    SHIM_LOCK(&st->lock);
+    if (*slot == NULL)
+        *slot = Py_NewRef(made);
+    d = Py_NewRef(*slot); /* another thread's, if it came first */
+    SHIM_UNLOCK(&st->lock);
+    Py_DECREF(made);
+    return d;
+}
+
+/* The hook `name`, a new reference; NULL, no exception, when not installed.
+ * held: the call is Python code, which may replace the hooks dict, and a
+ * free-threaded build may do so from another thread at any moment. */
+static PyObject *hook_get(module_state *st, const char *name)
+{
+    PyObject *hooks = state_get(st, &st->hooks);
+    if (hooks == NULL)
+        return NULL;
+    PyObject *fn;
+#if PY_VERSION_HEX >= 0x030D0000
+    if (PyDict_GetItemStringRef(hooks, name, &fn) < 0)
+        PyErr_Clear();
+#else
+    fn = Py_XNewRef(PyDict_GetItemString(hooks, name));
+#endif
+    Py_DECREF(hooks);
+    return fn;
+}
+
 PyObject *hook_call(module_state *st, const char *name, PyObject *arg)
 {
-    PyObject *fn = st->hooks ? PyDict_GetItemString(st->hooks, name) : NULL;
+    PyObject *fn = hook_get(st, name);
     if (fn == NULL) {
         PyErr_Format(PyExc_RuntimeError, "pybuf: hook %s is not installed "
                      "(import pybuf, not pybuf._pybuf)", name);
         return NULL;
     }
-    /* held: the call is Python code, which may replace the hooks dict */
-    Py_INCREF(fn);
     PyObject *r = PyObject_CallOneArg(fn, arg);
     Py_DECREF(fn);
     return r;
@@ -52,7 +94,12 @@ static PyObject *set_hooks(PyObject *m, PyObject *args)
         return NULL;
     if (site_set_package_dir(dir) < 0)
         return NULL;
-    Py_XSETREF(state_of(m)->hooks, Py_NewRef(dict));
+    module_state *st = state_of(m);
+    SHIM_LOCK(&st->lock);
+    PyObject *old = st->hooks;
+    st->hooks = Py_NewRef(dict);
+    SHIM_UNLOCK(&st->lock);
+    Py_XDECREF(old); /* after the lock: a decref may run Python code */
     Py_RETURN_NONE;
 }
 
@@ -317,8 +364,12 @@ static PyModuleDef_Slot module_slots[] = {
      * everything else is per interpreter (docs/INTERPRETERS.md). */
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
-    /* Py_mod_gil is left undeclared: the module needs the GIL (free-threaded
-     * builds cannot be tested here yet). */
+#if PY_VERSION_HEX >= 0x030D0000
+    /* Free-threaded builds (3.13t) keep the GIL off when pybuf is imported:
+     * what the GIL serialized is locked instead (shim.h, OWNER_LOCK and
+     * shim_mutex; the table in docs/ARCHITECTURE.md). Ignored with a GIL. */
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
     {0, NULL}};
 
 PyModuleDef pybuf_module_def = {

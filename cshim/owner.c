@@ -221,19 +221,19 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
                             "close() here and pybuf.run_pending() there");
             return NULL;
         }
-        /* GIL: no Buffer can be created or die between this check and the
-         * release below. */
-        if (ATOMIC_LOAD(&self->counts.buffers) > 0) {
-            PyObject *msg = holders_message(self);
-            if (msg != NULL) {
-                PyErr_SetObject(PyExc_BufferError, msg);
-                Py_DECREF(msg);
-            }
-            return NULL;
-        }
     }
-    if (owner_close_release(self) < 0)
+    /* a released owner has nothing left to release: strict has no Buffer to refuse */
+    int r = owner_close_release(self, strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED));
+    if (r < 0)
         return NULL;
+    if (r == 1) { /* strict, and a Buffer lives: the owner stays open */
+        PyObject *msg = holders_message(self);
+        if (msg != NULL) {
+            PyErr_SetObject(PyExc_BufferError, msg);
+            Py_DECREF(msg);
+        }
+        return NULL;
+    }
     if (strict)
         owner_wait_released(self);
     Py_RETURN_NONE;
@@ -248,7 +248,7 @@ static PyObject *Owner_enter(PyObject *self, PyObject *unused)
 static PyObject *Owner_exit(OwnerObject *self, PyObject *args)
 {
     (void)args;
-    if (owner_close_release(self) < 0)
+    if (owner_close_release(self, 0) < 0)
         return NULL;
     Py_RETURN_FALSE;
 }

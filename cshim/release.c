@@ -361,9 +361,9 @@ static int run_release(OwnerObject *o, int from_user)
         held = 0;       /* the queue does */
     } else {
         /* here, or (no memory to queue it) on the wrong thread: that beats leaking */
-        o->releasing_thread = PyThread_get_thread_ident();
+        ATOMIC_STORE(&o->releasing_thread, PyThread_get_thread_ident());
         status = job_call(&job, from_user);
-        o->releasing_thread = 0;
+        ATOMIC_STORE(&o->releasing_thread, 0UL);
     }
     state_add(o, STATE_DONE);
     state_check(o);
@@ -381,7 +381,7 @@ void owner_wait_released(OwnerObject *o)
      * variable is worth its setup on every owner. */
     unsigned long me = PyThread_get_thread_ident();
     while ((ATOMIC_LOAD(&o->counts.state) & (STATE_RELEASED | STATE_DONE)) == STATE_RELEASED &&
-           o->releasing_thread != me) {
+           ATOMIC_LOAD(&o->releasing_thread) != me) {
         Py_BEGIN_ALLOW_THREADS
         sched_yield();
         Py_END_ALLOW_THREADS
@@ -431,8 +431,12 @@ void owner_release_at_interp_end(OwnerObject *o)
 {
     creator_thread_decref(o->rel.thread);
     o->rel.thread = NULL;
+    int now;
+    OWNER_LOCK(o); /* against an export taken at once (buffer_export_take) */
     state_add(o, STATE_CLOSED | STATE_ENDING);
-    if (ATOMIC_LOAD(&o->counts.exports) == 0)
+    now = ATOMIC_LOAD(&o->counts.exports) == 0;
+    OWNER_UNLOCK();
+    if (now)
         run_release(o, 0);
 }
 
@@ -444,11 +448,24 @@ void owner_maybe_release_after_export(OwnerObject *o)
         run_release(o, 0);
 }
 
-/* close(): returns -1 with an exception when the release raised. */
-int owner_close_release(OwnerObject *o)
+/* close(): returns -1 with an exception when the release raised; with
+ * `strict`, 1 (and the owner left open) when a Buffer is alive. The count
+ * read and CLOSED set together: a Buffer made meanwhile on another thread
+ * (free-threaded) is either counted here or refused (buffer_new). */
+int owner_close_release(OwnerObject *o, int strict)
 {
-    state_add(o, STATE_CLOSED);
-    if (ATOMIC_LOAD(&o->counts.buffers) == 0 || PYBUF_FAULT == FAULT_EARLY_RELEASE) {
+    int busy = 0, release = 0;
+    OWNER_LOCK(o);
+    if (strict && ATOMIC_LOAD(&o->counts.buffers) > 0) {
+        busy = 1;
+    } else {
+        state_add(o, STATE_CLOSED);
+        release = ATOMIC_LOAD(&o->counts.buffers) == 0 || PYBUF_FAULT == FAULT_EARLY_RELEASE;
+    }
+    OWNER_UNLOCK();
+    if (busy)
+        return 1;
+    if (release) {
         STATE_ASSERT(ATOMIC_LOAD(&o->counts.exports) == 0);
         return run_release(o, 1);
     }

@@ -48,7 +48,9 @@
 static inline int64_t gil_counter_add(int64_t *p, int64_t v)
 {
 #ifdef Py_GIL_DISABLED
-    return __atomic_add_fetch(p, v, __ATOMIC_ACQ_REL);
+    /* sequentially consistent: a count changed, then the state read (a Buffer
+     * dies), against the state changed, then the count read (close()) */
+    return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
 #else
     int64_t n = __atomic_load_n(p, __ATOMIC_RELAXED) + v;
     __atomic_store_n(p, n, __ATOMIC_RELEASE);
@@ -59,11 +61,56 @@ static inline int64_t gil_counter_add(int64_t *p, int64_t v)
 static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
 {
 #ifdef Py_GIL_DISABLED
-    return __atomic_fetch_or(p, bits, __ATOMIC_ACQ_REL);
+    return __atomic_fetch_or(p, bits, __ATOMIC_SEQ_CST);
 #else
     int64_t before = __atomic_load_n(p, __ATOMIC_RELAXED);
     __atomic_store_n(p, before | bits, __ATOMIC_RELEASE);
     return before;
+#endif
+}
+
+/*
+ * Free-threaded CPython (3.13t, Py_GIL_DISABLED): threads of one interpreter
+ * run at once, so what the GIL serialized is serialized here instead (the
+ * table in docs/ARCHITECTURE.md says what protects what). With a GIL, each
+ * of these compiles to nothing, and the code is what it was.
+ *
+ * OWNER_LOCK/OWNER_UNLOCK: CPython's critical section on an owner, around
+ * each check of its state bits that is followed by a new count (a Buffer
+ * made, an export taken) and each state change that is followed by reading
+ * a count to decide a release. The release itself runs after the section
+ * (it is Python code); the RELEASED bit, set once by an atomic or, decides
+ * who runs it.
+ *
+ * shim_mutex: a PyMutex, for the per-interpreter caches and lists in
+ * module_state; never held across a call into Python (a decref included).
+ */
+#ifndef Py_BEGIN_CRITICAL_SECTION /* before 3.13 */
+#define Py_BEGIN_CRITICAL_SECTION(op) {
+#define Py_END_CRITICAL_SECTION() }
+#endif
+#define OWNER_LOCK(o) Py_BEGIN_CRITICAL_SECTION((PyObject *)(o))
+#define OWNER_UNLOCK() Py_END_CRITICAL_SECTION()
+
+#ifdef Py_GIL_DISABLED
+typedef PyMutex shim_mutex;
+#define SHIM_LOCK(m) PyMutex_Lock(m)
+#define SHIM_UNLOCK(m) PyMutex_Unlock(m)
+#else
+typedef char shim_mutex; /* the GIL serializes: nothing to take */
+#define SHIM_LOCK(m) ((void)(m))
+#define SHIM_UNLOCK(m) ((void)(m))
+#endif
+
+/* A dict lookup that returns a strong reference (1 found, 0 not, -1 error):
+ * a borrowed one may be freed by another thread on a free-threaded build. */
+static inline int shim_dict_get_ref(PyObject *d, PyObject *key, PyObject **out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    return PyDict_GetItemRef(d, key, out);
+#else
+    *out = Py_XNewRef(PyDict_GetItemWithError(d, key));
+    return *out != NULL ? 1 : (PyErr_Occurred() ? -1 : 0);
 #endif
 }
 
@@ -168,6 +215,8 @@ typedef struct {
     PyObject *gc_armed;        /* list of owners kept alive since their finalizer */
     PyObject *gc_watched;      /* {owner address: weakref whose callback releases} */
     PyObject *gc_tick;         /* weakref to a sentinel cycle, or NULL */
+    shim_mutex lock;           /* free-threaded: the pairs, lazy objects and lists
+                                  above (docs/ARCHITECTURE.md, "Without the GIL") */
     uint64_t gc_arms;          /* owners armed so far (collector_collect_at_exit) */
     int ending;                /* its interpreter runs its exit (atexit has run) */
     int64_t interp;            /* PyInterpreterState_GetID of its interpreter */
@@ -225,6 +274,11 @@ PyObject *hook_call(module_state *st, const char *name, PyObject *arg);
  * TypeError set when no base of `type` comes from pybuf._pybuf. */
 module_state *state_of_type(PyTypeObject *type, PyObject **module_out);
 int64_t current_interp(void);
+/* A new reference to what `*slot` (in st) holds, or NULL: read under st->lock. */
+PyObject *state_get(module_state *st, PyObject **slot);
+/* A new reference to the dict in `*slot`, made on first use; NULL with an
+ * exception. Made outside st->lock, put in under it (free-threaded builds). */
+PyObject *state_lazy_dict(module_state *st, PyObject **slot);
 
 /* convert.c: Python arguments to C values; the entry prologue. */
 typedef struct {
@@ -308,7 +362,7 @@ void owner_maybe_release_after_export(OwnerObject *o); /* at interpreter end */
 void owner_release_garbage(OwnerObject *o);
 /* interp_end.c's: the interpreter ends; release at once, or at the last export. */
 void owner_release_at_interp_end(OwnerObject *o);
-int owner_close_release(OwnerObject *o);
+int owner_close_release(OwnerObject *o, int strict); /* 1: strict, and a Buffer lives */
 /* Returns once the release has returned, wherever it runs (close(strict=True)
  * promises that); does not wait for a release running on this very thread. */
 void owner_wait_released(OwnerObject *o);
@@ -420,7 +474,7 @@ int registry_has_owners_of(int64_t interp);
 PyTypeObject *buffer_type_init(PyObject *module);
 BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *format, int readonly);
 int buffer_check_exportable(BufferObject *b);
-void buffer_export_taken(BufferObject *b);
+int buffer_export_take(BufferObject *b); /* -1: closed meanwhile, nothing set */
 void buffer_export_dropped(BufferObject *b);
 
 /* dlpack.c */

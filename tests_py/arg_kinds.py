@@ -14,6 +14,8 @@ import itertools
 import sys
 import weakref
 
+from free_threaded import usable_kinds
+
 CDEF = """
     typedef struct { uint64_t magic; uint64_t id; } fake_token;
     void fake_token_init(void *p, uint64_t id);
@@ -24,6 +26,8 @@ ARG_KINDS = ["int", "none", "index", "ctypes_pointer", "ctypes_byref", "ctypes_a
 CTYPES_KINDS = ["int", "none", "index", "ctypes_pointer", "ctypes_byref", "ctypes_array",
                 "c_void_p"]
 C_RELEASES = ["ctypes", "cffi", "int"]
+# for loops over every kind inside one test (free-threaded CPython has no cffi wheel)
+USABLE_ARG_KINDS = usable_kinds(ARG_KINDS)
 SPARE = (ctypes.c_uint8 * 64)()      # memory for the owners' buffers: never released
 SPARE_ADDR = ctypes.addressof(SPARE)
 

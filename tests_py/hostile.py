@@ -32,6 +32,7 @@ import sys
 import weakref
 
 from hypothesis import strategies as st
+from free_threaded import usable_kinds
 
 
 class HostileError(Exception):
@@ -485,9 +486,10 @@ def reenter_pybuf():
 
 # --- args dropped by the caller ---------------------------------------------------------
 
-ARG_KINDS = ["ctypes_pointer", "ctypes_byref", "ctypes_array", "cffi_new_ptr",
-             "cffi_new_array"]
-ARG_RELEASES = ["ctypes_cfunc", "cffi_cfunc", "cfunctype"]
+# free-threaded CPython has no cffi wheel: its kinds only where cffi can be had
+ARG_KINDS = usable_kinds(["ctypes_pointer", "ctypes_byref", "ctypes_array", "cffi_new_ptr",
+                          "cffi_new_array"])
+ARG_RELEASES = usable_kinds(["ctypes_cfunc", "cffi_cfunc", "cfunctype"])
 _ffi = []
 
 

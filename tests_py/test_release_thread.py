@@ -8,19 +8,42 @@ import pytest
 import pybuf
 
 
-def _drop_on_other_thread(obj_holder):
-    t = threading.Thread(target=obj_holder.clear)
+def _views_die_on_other_thread(make_views, owner):
+    """Another thread makes views (make_views()), `owner` is closed here while they live,
+    then that thread drops them: their last reference goes there, and so they die there.
+    Made there, not here: free-threaded CPython (biased reference counting) deallocates an
+    object whose last reference another thread drops on the thread that made it, once that
+    thread gets to it; an object made and dropped on one thread dies there at once."""
+    made, closed = threading.Event(), threading.Event()
+    errors = []
+
+    def work():
+        try:
+            views = make_views()
+        except BaseException as e:  # reported below, on the test's thread
+            errors.append(e)
+            made.set()
+            return
+        made.set()
+        closed.wait()
+        del views
+
+    t = threading.Thread(target=work)
     t.start()
-    t.join()
+    made.wait()
+    try:
+        owner.close()
+    finally:
+        closed.set()
+        t.join()
+    assert errors == []
 
 
 def test_default_release_runs_on_the_thread_that_drops_the_last_view():
     ran_on = []
     b = pybuf.alloc(4)
     o = pybuf.Owner(release=lambda: ran_on.append(threading.get_ident()))
-    holder = [np.asarray(o.buffer(b.address, 4))]
-    o.close()
-    _drop_on_other_thread(holder)
+    _views_die_on_other_thread(lambda: [np.asarray(o.buffer(b.address, 4))], o)
     assert len(ran_on) == 1 and ran_on[0] != threading.get_ident()
 
 
@@ -28,9 +51,7 @@ def test_creator_release_waits_for_the_creator_thread():
     ran_on = []
     b = pybuf.alloc(4)
     o = pybuf.Owner(release=lambda: ran_on.append(threading.get_ident()), release_thread="creator")
-    holder = [np.asarray(o.buffer(b.address, 4))]
-    o.close()
-    _drop_on_other_thread(holder)
+    _views_die_on_other_thread(lambda: [np.asarray(o.buffer(b.address, 4))], o)
     assert ran_on == []           # queued: the other thread must not run it
     assert o.released             # but no view can reach the memory any more
     assert pybuf.run_pending() == 1
@@ -41,9 +62,7 @@ def test_creator_release_waits_for_the_creator_thread():
 def test_creator_release_runs_at_the_creator_next_pybuf_call(fake):
     h = fake.create_ints(16)
     o = pybuf.Owner(release=fake.lib.fake_destroy, arg=h.h, release_thread="creator")
-    holder = [np.asarray(o.buffer(h.ptr, 16, "i"))]
-    o.close()
-    _drop_on_other_thread(holder)
+    _views_die_on_other_thread(lambda: [np.asarray(o.buffer(h.ptr, 16, "i"))], o)
     assert h.destroys == 0
     pybuf.alloc(1)                # any pybuf call on the creator thread
     assert h.destroys == 1
@@ -62,9 +81,7 @@ def test_run_pending_raises_the_release_error():
 
     mem = pybuf.alloc(1)
     o = pybuf.Owner(release=boom, release_thread="creator")
-    holder = [o.buffer(mem.address, 1)]
-    o.close()
-    _drop_on_other_thread(holder)
+    _views_die_on_other_thread(lambda: [o.buffer(mem.address, 1)], o)
     with pytest.raises(RuntimeError, match="boom"):
         pybuf.run_pending()
     assert pybuf.run_pending() == 0   # never retried

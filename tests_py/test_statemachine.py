@@ -40,6 +40,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, invariant, precondition,
 
 import pybuf  # noqa: E402
 from arg_kinds import make_arg  # noqa: E402
+from free_threaded import usable_kinds  # noqa: E402
 from cycle_parts import CallableRelease, hold  # noqa: E402
 from fakehelp import ENV_LIB, compile_fakelib, load_dlpack_consumer, load_fake, take  # noqa: E402
 import hostile  # noqa: E402
@@ -61,9 +62,10 @@ INVISIBLE_HOLDERS = {"ndarray", "ndarray_buffer", "dlpack_capsule"}
 CYCLE_HOLDS = ["none", "buffer", "memoryview", "mv_slice", "ndarray", "ndarray_buffer",
                "ctypes", "dlpack_capsule", "picklebuffer"]
 FINALIZERS = ["none", "reads", "keeps_ndarray", "resurrects", "closes", "closes_strict"]
-# args that own the memory their C release reads (arg_kinds.py)
-OWNING_ARGS = ["cffi_new", "cffi_buffer", "cffi_from_buffer", "ctypes_pointer", "ctypes_byref",
-               "ctypes_array"]
+# args that own the memory their C release reads (arg_kinds.py); the cffi ones only where
+# cffi can be had (free-threaded CPython has no cffi wheel)
+OWNING_ARGS = usable_kinds(["cffi_new", "cffi_buffer", "cffi_from_buffer", "ctypes_pointer",
+                            "ctypes_byref", "ctypes_array"])
 CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
 _names = itertools.count()
 EXAMPLES_RUN = [0]          # machines constructed in this process (one per example)

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import platform
 import sys
+import sysconfig
 import time
 
 import pybuf
@@ -57,6 +58,16 @@ def smoke(seconds: float = 1.0) -> list[str]:
     return failures
 
 
+def _gil_state() -> str:
+    """The GIL as this process runs: "on", or "off (free-threaded build)"; on a
+    free-threaded build, a GIL turned back on says so (pybuf itself never does)."""
+    if not sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "on"
+    if sys._is_gil_enabled():
+        return "on (free-threaded build; enabled by PYTHON_GIL=1 or a module that needs it)"
+    return "off (free-threaded build)"
+
+
 def main() -> int:
     failures: list[str] = []
     try:
@@ -69,6 +80,7 @@ def main() -> int:
     info = _pybuf._core_info()
     print(f"pybuf {pybuf.__version__}")
     print(f"  CPython   {platform.python_version()} ({sys.executable})")
+    print(f"  GIL       {_gil_state()}")
     print(f"  NumPy     {numpy_version}")
     print(f"  module    {_pybuf.__file__}")
     from .gomodule import announced_library  # an installed Go module's library is the core

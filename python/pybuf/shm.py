@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import operator
 import sys
+import threading
 from typing import Any
 
 from . import _pybuf
@@ -53,13 +54,14 @@ _default_name: Any = None
 class Segment(_pybuf.Owner):
     """One mapping of a shared-memory segment; make it with :func:`create` or :func:`attach`."""
 
-    __slots__ = ("_segname", "_size", "_address", "_readonly", "_unlinked")
+    __slots__ = ("_segname", "_size", "_address", "_readonly", "_unlinked", "_unlink_lock")
 
     _segname: str
     _size: int
     _address: int
     _readonly: bool
     _unlinked: bool
+    _unlink_lock: threading.Lock
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("use pybuf.shm.create() or pybuf.shm.attach() to make a Segment")
@@ -105,9 +107,11 @@ class Segment(_pybuf.Owner):
         Idempotent. Only the first call unlinks: a later one must not remove a
         new segment that somebody else has since created under the same name.
         """
-        if not self._unlinked:
-            _pybuf._shm_unlink(self._segname)
-            self._unlinked = True
+        # Threads may call it at once (free-threaded CPython has no GIL to order them).
+        with self._unlink_lock:
+            if not self._unlinked:
+                _pybuf._shm_unlink(self._segname)
+                self._unlinked = True
 
     def _check_sendable(self) -> None:
         if self.closed:
@@ -141,6 +145,7 @@ def _open(name: str | None, size: int, mode: int, create: bool, readonly: bool, 
     seg._segname, seg._address, seg._size = _pybuf._shm_open(seg, name, size, mode, create, readonly, allow_foreign)
     seg._readonly = readonly
     seg._unlinked = False
+    seg._unlink_lock = threading.Lock()
     return seg
 
 

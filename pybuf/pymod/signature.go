@@ -5,6 +5,7 @@ import (
 	"reflect"
 
 	"github.com/pybuf-go/pybuf/pybuf/gomem"
+	"github.com/pybuf-go/pybuf/pybuf/internal/pyname"
 	"github.com/pybuf-go/pybuf/pybuf/layout"
 )
 
@@ -183,26 +184,7 @@ func signatureOf(fn reflect.Value, names []string) (signature, error) {
 	return sig, nil
 }
 
-func isIdentifier(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || i > 0 && '0' <= r && r <= '9'
-		if !ok {
-			return false
-		}
-	}
-	return !pythonKeywords[s]
-}
-
-var pythonKeywords = map[string]bool{
-	"False": true, "None": true, "True": true, "and": true, "as": true, "assert": true, "async": true,
-	"await": true, "break": true, "class": true, "continue": true, "def": true, "del": true, "elif": true,
-	"else": true, "except": true, "finally": true, "for": true, "from": true, "global": true, "if": true,
-	"import": true, "in": true, "is": true, "lambda": true, "nonlocal": true, "not": true, "or": true,
-	"pass": true, "raise": true, "return": true, "try": true, "while": true, "with": true, "yield": true,
-}
+func isIdentifier(s string) bool { return pyname.IsIdentifier(s) }
 
 func hasKind(slots []slot, kind int32) bool {
 	for i := range slots {

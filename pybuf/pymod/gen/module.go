@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/pybuf-go/pybuf/pybuf/internal/pyname"
 )
 
 // Zero glue: with -module, every exported top-level function of the package
@@ -228,24 +230,9 @@ func snakeCase(name string) string {
 	return b.String()
 }
 
-var pythonKeywords = map[string]bool{
-	"False": true, "None": true, "True": true, "and": true, "as": true, "assert": true, "async": true,
-	"await": true, "break": true, "class": true, "continue": true, "def": true, "del": true, "elif": true,
-	"else": true, "except": true, "finally": true, "for": true, "from": true, "global": true, "if": true,
-	"import": true, "in": true, "is": true, "lambda": true, "nonlocal": true, "not": true, "or": true,
-	"pass": true, "raise": true, "return": true, "try": true, "while": true, "with": true, "yield": true,
-}
-
+// isPythonIdentifier: a name pymodgen may write; dunder names are Python's own.
 func isPythonIdentifier(s string) bool {
-	if s == "" || pythonKeywords[s] || strings.HasPrefix(s, "__") {
-		return false
-	}
-	for i, r := range s {
-		if !(r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || i > 0 && '0' <= r && r <= '9') {
-			return false
-		}
-	}
-	return true
+	return !strings.HasPrefix(s, "__") && pyname.IsIdentifier(s)
 }
 
 func lastPart(module string) string {

@@ -1,0 +1,258 @@
+"""Parent and child owners (API.md, "Trees of owners"): a parent's release runs
+only after every child's, whatever order the objects die in and whoever
+decides the release; invalidate() refuses while views live."""
+import ctypes
+import gc
+import threading
+
+import numpy as np
+import pytest
+
+import pybuf
+
+N = 8
+
+
+class Tree:
+    """Owners over one ctypes block; each release logs its owner's name."""
+
+    def __init__(self):
+        self.block = (ctypes.c_int32 * N)(*range(N))
+        self.log = []
+
+    def owner(self, name, parent=None, **kw):
+        return pybuf.Owner(lambda: self.log.append(name), name=name, parent=parent, **kw)
+
+    def view(self, owner):
+        return np.asarray(owner.buffer(ctypes.addressof(self.block), N, "i"))
+
+
+@pytest.fixture
+def tree():
+    return Tree()
+
+
+def test_a_child_names_its_parent(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    assert node.parent is doc
+    assert doc.parent is None
+
+
+def test_parent_dropped_first_releases_after_its_child(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    del doc
+    assert tree.log == []
+    del node
+    assert tree.log == ["node", "doc"]
+
+
+def test_parent_closed_while_a_child_view_lives_waits_for_it(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    a = tree.view(node)
+    doc.close()
+    assert tree.log == []
+    assert int(a[3]) == 3
+    del a
+    assert tree.log == ["node", "doc"]
+    assert doc.released and node.released
+
+
+def test_parent_close_closes_its_children(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    doc.close()
+    assert node.closed
+    assert tree.log == ["node", "doc"]
+    with pytest.raises(BufferError, match="'node' is released"):
+        node.buffer(ctypes.addressof(tree.block), N, "i")
+
+
+def test_a_closed_parent_takes_no_new_child(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    view = tree.view(node)
+    doc.close()
+    with pytest.raises(BufferError, match="'doc' is closed"):
+        tree.owner("late", doc)
+    del view
+
+
+def test_parent_must_be_an_owner(tree):
+    with pytest.raises(TypeError, match="parent must be a pybuf.Owner"):
+        pybuf.Owner(name="x", parent=object())
+
+
+def test_strict_close_of_a_parent_names_the_child_and_its_views(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    view = tree.view(node)
+    with pytest.raises(BufferError, match=r"'node' \(child of owner 'doc'\): 1 buffer\(s\) and 1 export"):
+        doc.close(strict=True)
+    assert tree.log == [] and not doc.closed
+    del view
+
+
+def test_strict_close_of_a_parent_names_a_grandchild(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    text = tree.owner("text", node)
+    view = tree.view(text)
+    with pytest.raises(BufferError, match=r"'text' \(child of owner 'node'\)"):
+        doc.close(strict=True)
+    del view
+
+
+def test_strict_close_of_a_parent_releases_idle_children_first(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    tree.owner("text", node)  # dropped at once: released already
+    kept = tree.owner("kept", node)
+    doc.close(strict=True)
+    assert tree.log == ["text", "kept", "node", "doc"]
+    assert kept.released
+
+
+@pytest.mark.parametrize("order", [(0, 1, 2), (2, 1, 0), (1, 0, 2), (0, 2, 1)])
+def test_any_order_of_deaths_releases_children_first(tree, order):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    text = tree.owner("text", node)
+    objs = [doc, node, text]
+    del doc, node, text
+    for i in order:
+        objs[i] = None
+    assert tree.log == ["text", "node", "doc"]
+
+
+def test_a_garbage_cycle_releases_children_first(tree):
+    for _ in range(5):
+        doc = tree.owner("doc")
+        node = tree.owner("node", doc)
+        text = tree.owner("text", node)
+        cycle = [doc, node, text, tree.view(text)]
+        cycle.append(cycle)
+        del doc, node, text, cycle
+        gc.collect()
+        gc.collect()
+        assert tree.log == ["text", "node", "doc"]
+        tree.log.clear()
+
+
+class Doc(pybuf.Owner):
+    """An owner with a __dict__, so a release can close over it (a cycle)."""
+
+
+def test_a_cycle_through_the_releases_releases_children_first(tree):
+    def closing_over_its_owner(name, parent=None):
+        cell = []
+        owner = Doc(lambda: tree.log.append((name, cell[0].name)), name=name, parent=parent)
+        cell.append(owner)  # owner -> release -> cell -> owner
+        return owner
+
+    doc = closing_over_its_owner("doc")
+    node = closing_over_its_owner("node", doc)
+    doc.child = node
+    node.buf = node.buffer(ctypes.addressof(tree.block), N, "i")
+    del doc, node
+    gc.collect()
+    gc.collect()
+    assert tree.log == [("node", "node"), ("doc", "doc")]
+
+
+def test_a_parent_closed_on_another_thread_waits_for_this_threads_view(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    view = tree.view(node)
+    t = threading.Thread(target=doc.close)
+    t.start()
+    t.join()
+    assert tree.log == []
+    del view
+    assert tree.log == ["node", "doc"]
+
+
+def test_a_creator_thread_child_holds_its_parent_until_it_ran(tree):
+    doc = tree.owner("doc")
+    made, go = threading.Event(), threading.Event()
+    box = {}
+
+    def creator():
+        box["node"] = tree.owner("node", doc, release_thread="creator")
+        made.set()
+        go.wait()
+        pybuf.run_pending()
+
+    t = threading.Thread(target=creator)
+    t.start()
+    made.wait()
+    box.pop("node").close()  # queued for its creator thread
+    doc.close()
+    assert tree.log == []
+    go.set()
+    t.join()
+    assert tree.log == ["node", "doc"]
+
+
+def test_live_shows_the_tree(tree):
+    doc = tree.owner("doc")
+    node = tree.owner("node", doc)
+    infos = {i.name: i for i in pybuf.live() if i.name in ("doc", "node")}
+    assert infos["doc"].parent is None
+    assert infos["node"].parent == infos["doc"].id
+    del node, doc
+
+
+def test_a_child_without_release_stands_for_parent_memory(tree):
+    doc = tree.owner("doc")
+    node = pybuf.Owner(parent=doc, name="node")
+    view = np.asarray(node.buffer(ctypes.addressof(tree.block), N, "i"))
+    del doc
+    assert tree.log == []
+    del node
+    assert tree.log == []
+    assert int(view[7]) == 7
+    del view
+    assert tree.log == ["doc"]
+
+
+# --- invalidate(): valid until the next call ----------------------------------
+
+def test_invalidate_without_views_releases_now(tree):
+    stmt = tree.owner("stmt")
+    row = tree.owner("row", stmt)
+    row.invalidate()
+    assert row.released and tree.log == ["row"]
+
+
+def test_invalidate_with_a_view_refuses_and_names_it(tree):
+    stmt = tree.owner("stmt")
+    row = tree.owner("row", stmt)
+    view = tree.view(row)
+    with pytest.raises(BufferError, match=r"cannot invalidate owner 'row' now: 1 buffer\(s\) and 1 export"):
+        row.invalidate()
+    assert tree.log == [] and not row.closed
+    del view
+    row.invalidate()
+    assert tree.log == ["row"]
+
+
+def test_invalidate_of_a_parent_refuses_for_a_grandchild_view(tree):
+    stmt = tree.owner("stmt")
+    row = tree.owner("row", stmt)
+    col = tree.owner("col", row)
+    view = tree.view(col)
+    with pytest.raises(BufferError, match=r"'col' \(child of owner 'row'\)"):
+        row.invalidate()
+    del view
+    row.invalidate()
+    assert tree.log == ["col", "row"]
+
+
+def test_invalidate_of_a_released_owner_does_nothing(tree):
+    row = tree.owner("row")
+    row.close()
+    row.invalidate()
+    assert tree.log == ["row"]

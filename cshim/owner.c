@@ -393,7 +393,8 @@ static PyObject *Owner_get_parent(OwnerObject *self, void *c)
 
 static PyGetSetDef Owner_getset[] = {
     {"parent", (getter)Owner_get_parent, NULL,
-     "The owner this one was made a child of (its memory belongs to it), or None.", NULL},
+     "The owner this one was made a child of (its memory belongs to it), until this\n"
+     "one is released; else None.", NULL},
     {"name", (getter)Owner_get_name, NULL, "The name given at creation, or None.", NULL},
     {"closed", (getter)Owner_get_closed, NULL, "True once close() was called.", NULL},
     {"released", (getter)Owner_get_released, NULL, "True once the release has run (or, with release_thread=\"creator\",\n"

@@ -399,6 +399,9 @@ static int run_release(OwnerObject *o, int from_user)
     state_check(o);
     if (held)
         release_job_forget(&job);
+    /* Released: no longer part of a tree, and no longer keeping its parent
+     * object alive (its job held the parent until it ran). */
+    Py_CLEAR(o->parent);
     if (owner_held)
         Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;

@@ -234,6 +234,31 @@ int owner_tp_init(OwnerObject *self, PyObject *args, PyObject *kwds)
     return r;
 }
 
+/* ---- Owner.child(release=None, *, arg=None, name=None, release_thread=None) ---- */
+
+static const char *const child_names[] = {"release", "arg", "name", "release_thread"};
+static const entry_params child_params = {"child", child_names, 4, 1, 0};
+
+/* A child of `self` (owner_tree.c), made the way wrap() makes an owner: no
+ * keyword dict, no tp_new/tp_init pair (Owner(..., parent=) does the same for
+ * a subclass). */
+PyObject *owner_child_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    PyObject *a[4];
+    if (entry_parse(&child_params, args, nargs, kwnames, a) < 0)
+        return NULL;
+    OwnerObject *o = owner_begin(self->st, a[2]);
+    if (o == NULL)
+        return NULL;
+    if (owner_take_release(o, a[0], a[1], a[3]) < 0)
+        return owner_end(o, NULL);
+    /* after the last call into Python: the parent is seen open here */
+    if (tree_adopt(o, (PyObject *)self) < 0)
+        return owner_end(o, NULL);
+    return owner_end(o, owner_commit(o, NULL, NULL, 0));
+}
+
 /* ---- Owner.buffer(address, shape, dtype='B', *, strides=None, readonly=False) ---- */
 
 /* A Buffer of an owner already made (wrap's, or Owner.buffer's). */

@@ -412,6 +412,10 @@ static PyMethodDef Owner_methods[] = {
      "close(strict=False)\n--\n\n"
      "Refuse new buffers and exports; release after the last buffer dies.\n"
      "strict=True releases now, or raises BufferError if a buffer is alive."},
+    {"child", (PyCFunction)(void (*)(void))owner_child_method, METH_FASTCALL | METH_KEYWORDS,
+     "child(release=None, *, arg=None, name=None, release_thread=None)\n--\n\n"
+     "A new Owner whose memory belongs to this one's: this owner's release runs\n"
+     "only after the child's. Owner(..., parent=self) makes a subclass's."},
     {"invalidate", (PyCFunction)Owner_invalidate, METH_NOARGS,
      "invalidate()\n--\n\n"
      "The library is about to reuse or free this memory: release now (children\n"

@@ -26,9 +26,12 @@
  * children not yet RELEASED, borrowed: a child unlinks itself when it is
  * released, before it can be deallocated. It lets close() close a subtree
  * (children first: their memory is the parent's) and close(strict=True) and
- * invalidate() name the children that still hold memory. It is per process
- * state in spirit (a free-threaded build has no GIL to guard it), so it is
- * behind `tree_lock`, never held across a call into Python.
+ * invalidate() name the children that still hold memory. A parent and its
+ * children belong to one interpreter (tree_adopt checks the type, which is
+ * per interpreter), and every change to the list and the count runs with
+ * that interpreter's GIL held (creation, release, a creator thread's queue,
+ * a DLPack deleter, which takes the GIL first): GIL. A free-threaded build
+ * has no GIL and takes `tree_lock`, never across a call into Python.
  *
  * Hostile Python (docs/ARCHITECTURE.md): a subtree is copied into an array
  * that holds its owners before any release (Python code) runs, and every
@@ -39,7 +42,14 @@
 
 #include <pthread.h>
 
+#ifdef Py_GIL_DISABLED
 static pthread_mutex_t tree_lock = PTHREAD_MUTEX_INITIALIZER;
+#define TREE_LOCK() pthread_mutex_lock(&tree_lock)
+#define TREE_UNLOCK() pthread_mutex_unlock(&tree_lock)
+#else
+#define TREE_LOCK() ((void)0)
+#define TREE_UNLOCK() ((void)0)
+#endif
 
 int tree_adopt(OwnerObject *child, PyObject *parent_obj)
 {
@@ -54,14 +64,14 @@ int tree_adopt(OwnerObject *child, PyObject *parent_obj)
         return -1;
     child->parent = (OwnerObject *)Py_NewRef(parent);
     child->rel.parent = (OwnerObject *)Py_NewRef(parent);
-    ATOMIC_ADD(&parent->pending_children, 1);
-    pthread_mutex_lock(&tree_lock);
+    gil_counter_add(&parent->pending_children, 1);
+    TREE_LOCK();
     child->prev_sibling = NULL;
     child->next_sibling = parent->first_child;
     if (parent->first_child != NULL)
         parent->first_child->prev_sibling = child;
     parent->first_child = child;
-    pthread_mutex_unlock(&tree_lock);
+    TREE_UNLOCK();
     return 0;
 }
 
@@ -70,7 +80,7 @@ void tree_unlink(OwnerObject *child)
     OwnerObject *p = child->parent;
     if (p == NULL)
         return;
-    pthread_mutex_lock(&tree_lock);
+    TREE_LOCK();
     if (child->prev_sibling != NULL)
         child->prev_sibling->next_sibling = child->next_sibling;
     else if (p->first_child == child)
@@ -81,11 +91,11 @@ void tree_unlink(OwnerObject *child)
         child->next_sibling->prev_sibling = child->prev_sibling;
     child->prev_sibling = child->next_sibling = NULL;
 done:
-    pthread_mutex_unlock(&tree_lock);
+    TREE_UNLOCK();
 }
 
 /* Calls visit(d, ctx) for every linked descendant of `root`, parents before
- * their children (pre-order). tree_lock held: no Python code in `visit`. */
+ * their children (pre-order). TREE_LOCK held: no Python code in `visit`. */
 static void walk_locked(OwnerObject *root, void (*visit)(OwnerObject *, void *), void *ctx)
 {
     OwnerObject *c = root->first_child;
@@ -127,11 +137,11 @@ static int subtree_hold(OwnerObject *root, owner_list *l)
 {
     l->items = NULL;
     l->n = l->cap = 0;
-    pthread_mutex_lock(&tree_lock);
+    TREE_LOCK();
     walk_locked(root, count_one, l);
     if (l->cap > 0 && (l->items = PyMem_RawMalloc(sizeof *l->items * (size_t)l->cap)) != NULL)
         walk_locked(root, hold_one, l);
-    pthread_mutex_unlock(&tree_lock);
+    TREE_UNLOCK();
     if (l->cap > 0 && l->items == NULL) {
         PyErr_NoMemory();
         return -1;
@@ -187,10 +197,10 @@ int tree_close(OwnerObject *o)
 static Py_ssize_t linked_children(OwnerObject *o)
 {
     Py_ssize_t n = 0;
-    pthread_mutex_lock(&tree_lock);
+    TREE_LOCK();
     for (OwnerObject *c = o->first_child; c != NULL; c = c->next_sibling)
         n++;
-    pthread_mutex_unlock(&tree_lock);
+    TREE_UNLOCK();
     return n;
 }
 

@@ -113,7 +113,7 @@ static release_job take_job(OwnerObject *o)
         creator_thread_incref(job.thread);
         if (job.parent != NULL) {
             Py_INCREF(job.parent);
-            ATOMIC_ADD(&job.parent->pending_children, 1);
+            gil_counter_add(&job.parent->pending_children, 1);
         }
         return job;
     }
@@ -361,7 +361,7 @@ static int run_release(OwnerObject *o, int from_user)
      * release waits (DUE) until every child's release job has run; the last
      * one to finish runs it (child_job_done). Re-read after DUE is set: on a
      * free-threaded build the last child may finish in between. */
-    if (ATOMIC_LOAD(&o->pending_children) > 0 &&
+    if (ATOMIC_LOAD(&o->pending_children) > 0 && PYBUF_FAULT != FAULT_PARENT_FIRST &&
         !(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED)) {
         state_add(o, STATE_DUE);
         if (ATOMIC_LOAD(&o->pending_children) > 0)
@@ -411,7 +411,7 @@ static int run_release(OwnerObject *o, int from_user)
  * and the parent's own release is due, it runs now. */
 static void child_job_done(OwnerObject *parent)
 {
-    if (ATOMIC_ADD(&parent->pending_children, -1) == 0 &&
+    if (gil_counter_add(&parent->pending_children, -1) == 0 &&
         (ATOMIC_LOAD(&parent->counts.state) & (STATE_DUE | STATE_RELEASED)) == STATE_DUE)
         run_release(parent, 0);
 }

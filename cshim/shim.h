@@ -82,6 +82,7 @@ static inline int64_t gil_fetch_or(int64_t *p, int64_t bits)
 #define FAULT_OOB_READ 6        /* __dlpack__ reads one int64 past its context's
                                    dims: harmless without a sanitizer, caught by
                                    AddressSanitizer (tests_py/test_sanitize.py) */
+#define FAULT_PARENT_FIRST 7    /* a parent's release does not wait for its children's */
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif
@@ -287,6 +288,8 @@ PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, 
 /* A constructor's last step: disarms `o` if `result` is NULL (and it was not
  * yet), drops the caller's reference; returns `result`. */
 PyObject *owner_end(OwnerObject *o, PyObject *result);
+PyObject *owner_child_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames);
 PyObject *owner_buffer_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);
 PyObject *wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);

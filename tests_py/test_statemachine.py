@@ -555,32 +555,42 @@ class PybufMachine(RuleBasedStateMachine):
     # --- rules: trees of owners (Owner(parent=), invalidate()) ------------------------
 
     @precondition(lambda self: self.tree_parents()
-                  and len([o for o in self.owners if not o.released]) < MAX_OWNERS)
-    @rule(i=st.integers(0, 99))
+                  and len([o for o in self.owners if not o.released]) < MAX_OWNERS + 2)
+    @rule(i=st.integers(0, 99), view=st.booleans(), method=st.booleans())
     @recorded
-    def new_child(self, i):
+    def new_child(self, i, view, method):
         parent = self.pick(self.tree_parents(), i)
         h = self.fake.create_ints(N)
         o = MOwner(h, "child")
         o.calls = calls = []
         log, name, hh, lib = self.release_log, o.name, h.h, self.fake.lib
-        o.obj = pybuf.Owner(release=lambda: (calls.append(1), log.append(name),
-                                             lib.fake_destroy(hh)),
-                            name=o.name, parent=self.owner_obj(parent))
+        def release():
+            calls.append(1)
+            log.append(name)
+            lib.fake_destroy(hh)
+
+        if method:
+            o.obj = self.owner_obj(parent).child(release, name=o.name)
+        else:
+            o.obj = pybuf.Owner(release, name=o.name, parent=self.owner_obj(parent))
         o.ref = weakref.ref(o.obj)
         TREE_RUN["new_child"] = TREE_RUN.get("new_child", 0) + 1
         o.parent = parent
         parent.children.append(o)
         self.owners.append(o)
+        if view and len(self.views) < MAX_VIEWS:   # a view that alone keeps the child
+            b = MBuffer(o, o.obj.buffer(h.ptr, N, "i"), 0, N, False)
+            self.buffers.append(b)
+            self.views.append(self._export(b, "asarray", list(range(N))))
+            b.obj = None
 
-    @precondition(lambda self: any(o.kind in TREE_KINDS for o in self.held_owners()))
+    @precondition(lambda self: self.held_owners_of_tree())
     @rule(i=st.integers(0, 99))
     @recorded
     def invalidate(self, i):
-        o = self.pick([x for x in self.held_owners() if x.kind in TREE_KINDS], i)
+        o = self.pick(self.held_owners_of_tree(), i)
         owner = self.owner_obj(o)
-        key = "invalidate_parent" if o.children else "invalidate"
-        TREE_RUN[key] = TREE_RUN.get(key, 0) + 1
+        TREE_RUN["invalidate"] = TREE_RUN.get("invalidate", 0) + 1
         if not o.released and (self.alive_buffers(o) or self.subtree_holds(o)):
             try:
                 owner.invalidate()
@@ -600,10 +610,28 @@ class PybufMachine(RuleBasedStateMachine):
     @rule(i=st.integers(0, 99), strict=st.booleans(), twice=st.booleans())
     @recorded
     def close(self, i, strict, twice):
-        o = self.pick(self.held_owners(), i)
+        self._close(self.pick(self.held_owners(), i), strict, twice)
+
+    def parents_held(self):
+        return [o for o in self.held_owners() if any(not c.released for c in o.children)]
+
+    @precondition(lambda self: self.parents_held())
+    @rule(i=st.integers(0, 99), strict=st.booleans(), invalidate=st.booleans())
+    @recorded
+    def close_parent(self, i, strict, invalidate):
+        """A parent with unreleased children closed (or invalidated) first."""
+        o = self.pick(self.parents_held(), i)
+        TREE_RUN["close_parent"] = TREE_RUN.get("close_parent", 0) + 1
+        if invalidate:
+            self.invalidate(i=self.held_owners_of_tree().index(o))
+        else:
+            self._close(o, strict, False)
+
+    def held_owners_of_tree(self):
+        return [x for x in self.held_owners() if x.kind in TREE_KINDS]
+
+    def _close(self, o, strict, twice):
         owner = self.owner_obj(o)
-        if o.children:
-            TREE_RUN["close_parent"] = TREE_RUN.get("close_parent", 0) + 1
         for _ in range(2 if twice else 1):
             if strict and not o.released and (self.alive_buffers(o) or self.subtree_holds(o)):
                 try:

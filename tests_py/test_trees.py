@@ -256,3 +256,32 @@ def test_invalidate_of_a_released_owner_does_nothing(tree):
     row.close()
     row.invalidate()
     assert tree.log == ["row"]
+
+
+# --- child(): the method form -------------------------------------------------
+
+def test_child_method_makes_a_child_released_first(tree):
+    doc = tree.owner("doc")
+    node = doc.child(lambda: tree.log.append("node"), name="node")
+    assert node.parent is doc and node.name == "node"
+    view = tree.view(node)
+    doc.close()
+    del node
+    assert tree.log == []
+    del view
+    assert tree.log == ["node", "doc"]
+
+
+def test_child_method_of_a_closed_owner_raises(tree):
+    doc = tree.owner("doc")
+    doc.close()
+    with pytest.raises(BufferError, match="'doc' is released"):
+        doc.child(name="late")
+
+
+def test_child_method_rejects_a_bad_release(tree):
+    doc = tree.owner("doc")
+    with pytest.raises(TypeError):
+        doc.child(42.5)
+    del doc
+    assert tree.log == ["doc"]  # the failed child left no count behind

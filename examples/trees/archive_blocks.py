@@ -61,8 +61,7 @@ class Archive:
         _lib.archive_read_support_filter_all(handle)
         # The archive's memory belongs to the input's: the input is given
         # back only after archive_read_free has run.
-        self.owner = pybuf.Owner(_lib.archive_read_free, arg=handle, name=name,
-                                 parent=source.owner)
+        self.owner = source.owner.child(_lib.archive_read_free, arg=handle, name=name)
         self._handle = handle
         self._block: pybuf.Owner | None = None
         self._check(_lib.archive_read_open_memory(handle, source.address, source.nbytes))
@@ -101,7 +100,7 @@ class Archive:
                 return None
             if size.value:
                 break
-        self._block = pybuf.Owner(parent=self.owner, name=f"block at {offset.value}")
+        self._block = self.owner.child(name=f"block at {offset.value}")
         return self._block.buffer(address.value, size.value, readonly=True)
 
     def close(self) -> None:

@@ -101,8 +101,7 @@ class Statement:
                                    None) != SQLITE_OK:
             raise connection._error("sqlite3_prepare_v2")
         self._handle = stmt.value
-        self.owner = pybuf.Owner(_lib.sqlite3_finalize, arg=self._handle, name=sql,
-                                 parent=connection.owner)
+        self.owner = connection.owner.child(_lib.sqlite3_finalize, arg=self._handle, name=sql)
         self._row: pybuf.Owner | None = None
 
     def _next_call(self) -> None:
@@ -121,7 +120,7 @@ class Statement:
             return False
         if rc != SQLITE_ROW:
             raise SQLiteError(f"sqlite3_step: {rc}")
-        self._row = pybuf.Owner(parent=self.owner, name=f"row of {self.owner.name}")
+        self._row = self.owner.child(name=f"row of {self.owner.name}")
         return True
 
     def reset(self) -> None:

@@ -85,7 +85,7 @@ class Document:
         owner = self._node_owners.get(i)
         if owner is None or owner.closed:
             # BufferError once the document is closed: its nodes give out nothing
-            owner = pybuf.Owner(parent=self.owner, name=f"text node {i}")
+            owner = self.owner.child(name=f"text node {i}")
             self._node_owners[i] = owner
         return owner
 

@@ -285,3 +285,53 @@ def test_child_method_rejects_a_bad_release(tree):
         doc.child(42.5)
     del doc
     assert tree.log == ["doc"]  # the failed child left no count behind
+
+
+# --- exit and the end of a subinterpreter -------------------------------------
+
+EXIT_TREE = """
+import ctypes, functools, os, numpy as np, pybuf
+block = (ctypes.c_int32 * 8)()
+say = lambda word: functools.partial(os.write, 1, word)
+doc = pybuf.Owner(say(b"doc;"), name="doc")
+node = doc.child(say(b"node;"), name="node")
+text = node.child(say(b"text;"), name="text")
+view = np.asarray(text.buffer(ctypes.addressof(block), 8, "i"))   # a global view at exit
+{last}
+"""
+
+
+@pytest.mark.parametrize("last", ["", "doc.close()", "del doc, node",
+                                  "class C: pass\nc = C(); c.me = c; c.doc = doc; del doc"])
+def test_exit_releases_children_first(last, run_isolated):
+    rc, out, err = run_isolated(EXIT_TREE.format(last=last), prelude=False)
+    assert rc == 0, err
+    assert out == "text;node;doc;", (out, err)
+
+
+def test_an_ending_subinterpreter_releases_children_first(run_isolated):
+    import subinterp
+    if not subinterp.SUBINTERPRETERS:
+        pytest.skip("subinterpreters need CPython 3.12+")
+    rc, out, err = run_isolated(f"""
+import os, sys
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+import subinterp
+r, w = os.pipe()
+interp = subinterp.create(False)
+subinterp.run(interp, '''
+import ctypes, functools, os, pybuf
+block = (ctypes.c_int32 * 8)()
+doc = pybuf.Owner(functools.partial(os.write, {{w}}, b"doc;"), name="doc")
+node = doc.child(functools.partial(os.write, {{w}}, b"node;"), name="node")
+buf = node.buffer(ctypes.addressof(block), 8, "i")
+view = memoryview(buf)
+for o in (doc, node, buf, view):       # references nothing drops before the end
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(o))
+'''.replace("{{w}}", str(w)))
+subinterp.destroy(interp)
+os.close(w)
+print(os.read(r, 100).decode(), end="")
+""", prelude=False)
+    assert rc == 0, err
+    assert out == "node;doc;", (out, err)

@@ -210,7 +210,10 @@ static int owner_init_held(OwnerObject *self, PyObject *const *a)
     /* After the last call into Python: the parent is seen open here, and
      * from now on it waits for this child's release. */
     if (a[4] != NULL && a[4] != Py_None && tree_adopt(self, a[4]) < 0) {
-        owner_disarm(self);
+        /* the error's message formats the parent's name: Python code, which
+         * may have reached and closed `self` meanwhile */
+        if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
+            owner_disarm(self);
         return -1;
     }
     Py_SETREF(self->name, Py_NewRef(name)); /* a fresh owner's is None: no __del__ runs */

@@ -335,3 +335,27 @@ print(os.read(r, 100).decode(), end="")
 """, prelude=False)
     assert rc == 0, err
     assert out == "node;doc;", (out, err)
+
+
+def test_a_parent_name_whose_repr_closes_the_child_being_made():
+    """The BufferError for a closed parent formats its name (Python code), which here
+    closes the child under construction: its release runs once, by that close."""
+    box, calls = {}, []
+
+    class Name(str):
+        def __repr__(self):
+            box["child"].close()
+            return "'doc'"
+
+    class Child(pybuf.Owner):
+        def __init__(self, **kw):
+            box["child"] = self
+            super().__init__(**kw)
+
+    doc = pybuf.Owner(name=Name("doc"))
+    doc.close()
+    with pytest.raises(BufferError, match="'doc' is released"):
+        Child(release=lambda: calls.append(1), parent=doc)
+    box.clear()
+    gc.collect()
+    assert calls == [1]

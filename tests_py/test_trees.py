@@ -363,3 +363,25 @@ def test_a_parent_name_whose_repr_closes_the_child_being_made():
     box.clear()
     gc.collect()
     assert calls == [1]
+
+
+@pytest.mark.parametrize("make", ["child", "parent="])
+def test_a_child_whose_arg_closes_the_parent_is_refused(tree, make):
+    """`arg.__index__` (Python code) closes the parent while the child is made: the parent
+    is checked after it, the child refused, its release never runs (never taken)."""
+    doc = tree.owner("doc")
+    calls = []
+    cb = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(lambda p: calls.append(p))
+
+    class Closer:
+        def __index__(self):
+            doc.close()
+            return 64
+
+    with pytest.raises(BufferError, match="'doc' is released"):
+        if make == "child":
+            doc.child(cb, arg=Closer())
+        else:
+            pybuf.Owner(cb, arg=Closer(), parent=doc)
+    gc.collect()
+    assert calls == [] and tree.log == ["doc"]

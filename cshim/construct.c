@@ -100,7 +100,7 @@ OwnerObject *owner_begin(module_state *st, PyObject *name)
 static int owner_is_fresh(OwnerObject *o)
 {
     return o->core_id == 0 && o->rel.kind == RELEASE_NONE && o->rel.thread == NULL &&
-           o->rel.keepalive == NULL && ATOMIC_LOAD(&o->counts.state) == 0;
+           o->rel.keepalive == NULL && o->parent == NULL && ATOMIC_LOAD(&o->counts.state) == 0;
 }
 
 /* Every caller has asked core_require already (owner_begin, or the owner's
@@ -172,10 +172,12 @@ static int owner_take_release(OwnerObject *o, PyObject *release, PyObject *arg, 
     return release_job_from_args(o->st, release, arg, thread, &o->rel);
 }
 
-/* ---- Owner(release=None, *, arg=None, name=None, release_thread=None) ---- */
+/* ---- Owner(release=None, *, arg=None, name=None, release_thread=None, parent=None) ---- */
 
-static const char *const owner_init_names[] = {"release", "arg", "name", "release_thread"};
-static const entry_params owner_init_params = {"Owner", owner_init_names, 4, 1, 0};
+static const char *const owner_init_names[] = {"release", "arg", "name", "release_thread",
+                                               "parent"};
+#define OWNER_INIT_NARGS 5
+static const entry_params owner_init_params = {"Owner", owner_init_names, OWNER_INIT_NARGS, 1, 0};
 
 static int init_called_twice(void)
 {
@@ -218,6 +220,15 @@ static int owner_init_held(OwnerObject *self, PyObject *const *a)
         return init_called_twice();
     }
     Py_XDECREF(old_name); /* a fresh owner's is None: no __del__ runs */
+    /* After the last call into Python: the parent is seen open here, and
+     * from now on it waits for this child's release. */
+    if (a[4] != NULL && a[4] != Py_None && tree_adopt(self, a[4]) < 0) {
+        /* the error's message formats the parent's name: Python code, which
+         * may have reached and closed `self` meanwhile */
+        if (!(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED))
+            owner_disarm(self);
+        return -1;
+    }
     PyObject *r = owner_commit(self, NULL, NULL, 0);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
@@ -225,17 +236,42 @@ static int owner_init_held(OwnerObject *self, PyObject *const *a)
 
 int owner_tp_init(OwnerObject *self, PyObject *args, PyObject *kwds)
 {
-    PyObject *a[4];
+    PyObject *a[OWNER_INIT_NARGS];
     if (entry_parse_tuple(&owner_init_params, args, kwds, a) < 0)
         return -1;
     /* Held: they are borrowed from `kwds`, a dict that Python code run
      * below (a hook, an __index__) may reach and empty. */
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < OWNER_INIT_NARGS; i++)
         Py_XINCREF(a[i]);
     int r = owner_init_held(self, a);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < OWNER_INIT_NARGS; i++)
         Py_XDECREF(a[i]);
     return r;
+}
+
+/* ---- Owner.child(release=None, *, arg=None, name=None, release_thread=None) ---- */
+
+static const char *const child_names[] = {"release", "arg", "name", "release_thread"};
+static const entry_params child_params = {"child", child_names, 4, 1, 0};
+
+/* A child of `self` (owner_tree.c), made the way wrap() makes an owner: no
+ * keyword dict, no tp_new/tp_init pair (Owner(..., parent=) does the same for
+ * a subclass). */
+PyObject *owner_child_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    PyObject *a[4];
+    if (entry_parse(&child_params, args, nargs, kwnames, a) < 0)
+        return NULL;
+    OwnerObject *o = owner_begin(self->st, a[2]);
+    if (o == NULL)
+        return NULL;
+    if (owner_take_release(o, a[0], a[1], a[3]) < 0)
+        return owner_end(o, NULL);
+    /* after the last call into Python: the parent is seen open here */
+    if (tree_adopt(o, (PyObject *)self) < 0)
+        return owner_end(o, NULL);
+    return owner_end(o, owner_commit(o, NULL, NULL, 0));
 }
 
 /* ---- Owner.buffer(address, shape, dtype='B', *, strides=None, readonly=False) ---- */

@@ -168,32 +168,109 @@ void owner_class_prepare(PyTypeObject *type)
     pthread_mutex_unlock(&class_finalizers_lock);
 }
 
-static PyObject *holders_message(OwnerObject *self)
+/* The traced holders of one owner's memory ("" when none is traced). */
+PyObject *owner_holders_text(OwnerObject *o)
+{
+    const core_api *core = core_if_usable();
+    if (core == NULL || o->core_id == 0 || registry_flush() < 0)
+        return PyUnicode_FromString("");
+    char *holders = core->holders(o->core_id);
+    PyObject *text = PyUnicode_FromString(holders != NULL ? holders : "");
+    core->free(holders);
+    return text;
+}
+
+/* Why `self` cannot be released now (`verb`: "close", "invalidate"): its own
+ * buffers and exports, then its children that hold memory; NULL with an
+ * exception on failure. */
+static PyObject *holders_message(OwnerObject *self, const char *verb, const char *advice)
 {
     int64_t buffers = ATOMIC_LOAD(&self->counts.buffers);
     int64_t exports = ATOMIC_LOAD(&self->counts.exports);
-    PyObject *label = owner_label(self);
-    if (label == NULL)
+    int tree_err = 0;
+    PyObject *children = tree_holders(self, &tree_err); /* Python code: before the counts */
+    if (tree_err)
         return NULL;
-    PyObject *msg = PyUnicode_FromFormat(
-        "cannot close %U now: %lld buffer(s) and %lld export(s) still "
-        "hold its memory; drop them first, or call close() to release after "
-        "the last one", label, (long long)buffers, (long long)exports);
-    Py_DECREF(label);
-    const core_api *core = core_if_usable();
-    if (msg == NULL || core == NULL || self->core_id == 0 || registry_flush() < 0)
-        return msg;
-    char *holders = core->holders(self->core_id);
-    if (holders != NULL && holders[0] != '\0') {
-        PyObject *full = PyUnicode_FromFormat("%U:\n%s", msg, holders);
-        Py_SETREF(msg, full);
-    } else if (!trace_on()) {
-        PyObject *full = PyUnicode_FromFormat(
-            "%U (pybuf.trace(True) records where they were created)", msg);
-        Py_SETREF(msg, full);
-    }
-    core->free(holders);
+    PyObject *label = owner_label(self);
+    PyObject *text = label ? owner_holders_text(self) : NULL;
+    PyObject *msg = NULL;
+    if (text != NULL && buffers > 0)
+        msg = PyUnicode_FromFormat("cannot %s %U now: %lld buffer(s) and %lld export(s) still "
+                                   "hold its memory; %s%s%U",
+                                   verb, label, (long long)buffers, (long long)exports, advice,
+                                   PyUnicode_GET_LENGTH(text) ? ":\n" : "", text);
+    else if (text != NULL)
+        msg = PyUnicode_FromFormat("cannot %s %U now; %s", verb, label, advice);
+    if (msg != NULL && children != NULL)
+        Py_SETREF(msg, PyUnicode_FromFormat("%U\n%U", msg, children));
+    if (msg != NULL && !trace_on() && (buffers > 0 || children != NULL))
+        Py_SETREF(msg, PyUnicode_FromFormat(
+                           "%U\n(pybuf.trace(True) records where they were created)", msg));
+    Py_XDECREF(label);
+    Py_XDECREF(text);
+    Py_XDECREF(children);
     return msg;
+}
+
+/* close(strict=True) and invalidate(): release now, the children first, or
+ * raise BufferError naming what holds the memory. */
+static PyObject *close_now(OwnerObject *self, const char *verb, const char *advice)
+{
+    pending_run_mine(0);
+    if (ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED) {
+        owner_mark_closed(self);
+        owner_wait_released(self); /* another thread may be running it */
+        Py_RETURN_NONE;
+    }
+    if (owner_is_foreign(self)) {
+        PyErr_Format(self->st->fork_error ? self->st->fork_error : PyExc_RuntimeError,
+                     "%s cannot release an owner created before "
+                     "this process was forked: the parent process releases it. "
+                     "Use the 'spawn' or 'forkserver' start method to own "
+                     "memory in workers", verb[0] == 'c' ? "close(strict=True)" : "invalidate()");
+        return NULL;
+    }
+    if (self->rel.thread != NULL && self->rel.thread != creator_thread_current(0) &&
+        self->rel.kind != RELEASE_NONE) {
+        PyErr_Format(PyExc_BufferError,
+                     "%s releases now, but this owner's release "
+                     "must run on the thread that created it "
+                     "(release_thread=\"creator\"): call it there, or call "
+                     "close() here and pybuf.run_pending() there",
+                     verb[0] == 'c' ? "close(strict=True)" : "invalidate()");
+        return NULL;
+    }
+    /* With a GIL no Buffer can be created or die between this check and the
+     * release below; without one, owner_close_one rechecks under the owner's
+     * lock (a Buffer made meanwhile is counted there or refused). */
+    int tree_err = 0;
+    PyObject *children = (self->first_child != NULL || ATOMIC_LOAD(&self->pending_children) > 0)
+                             ? tree_holders(self, &tree_err)
+                             : NULL;
+    if (tree_err)
+        return NULL;
+    if (ATOMIC_LOAD(&self->counts.buffers) > 0 || children != NULL) {
+        Py_XDECREF(children);
+        PyObject *msg = holders_message(self, verb, advice);
+        if (msg != NULL) {
+            PyErr_SetObject(PyExc_BufferError, msg);
+            Py_DECREF(msg);
+        }
+        return NULL;
+    }
+    int r = self->first_child != NULL ? tree_close(self) : owner_close_one(self, 1);
+    if (r < 0)
+        return NULL;
+    if (r == 1) { /* a Buffer made meanwhile on another thread: the owner stays open */
+        PyObject *msg = holders_message(self, verb, advice);
+        if (msg != NULL) {
+            PyErr_SetObject(PyExc_BufferError, msg);
+            Py_DECREF(msg);
+        }
+        return NULL;
+    }
+    owner_wait_released(self);
+    Py_RETURN_NONE;
 }
 
 static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
@@ -202,41 +279,21 @@ static PyObject *Owner_close(OwnerObject *self, PyObject *args, PyObject *kwds)
     int strict = 0;
     if (!PyArg_ParseTupleAndKeywords(args, kwds, "|p:close", kwlist, &strict))
         return NULL;
-    pending_run_mine(0);
-    if (strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED)) {
-        if (owner_is_foreign(self)) {
-            PyErr_SetString(self->st->fork_error ? self->st->fork_error : PyExc_RuntimeError,
-                            "close(strict=True) cannot release an owner created before "
-                            "this process was forked: the parent process releases it. "
-                            "Use the 'spawn' or 'forkserver' start method to own "
-                            "memory in workers");
-            return NULL;
-        }
-        if (self->rel.thread != NULL && self->rel.thread != creator_thread_current(0) &&
-            self->rel.kind != RELEASE_NONE) {
-            PyErr_SetString(PyExc_BufferError,
-                            "close(strict=True) releases now, but this owner's release "
-                            "must run on the thread that created it "
-                            "(release_thread=\"creator\"): call it there, or call "
-                            "close() here and pybuf.run_pending() there");
-            return NULL;
-        }
-    }
-    /* a released owner has nothing left to release: strict has no Buffer to refuse */
-    int r = owner_close_release(self, strict && !(ATOMIC_LOAD(&self->counts.state) & STATE_RELEASED));
-    if (r < 0)
-        return NULL;
-    if (r == 1) { /* strict, and a Buffer lives: the owner stays open */
-        PyObject *msg = holders_message(self);
-        if (msg != NULL) {
-            PyErr_SetObject(PyExc_BufferError, msg);
-            Py_DECREF(msg);
-        }
-        return NULL;
-    }
     if (strict)
-        owner_wait_released(self);
+        return close_now(self, "close",
+                         "drop them first, or call close() to release after the last one");
+    pending_run_mine(0);
+    if (owner_close_release(self) < 0)
+        return NULL;
     Py_RETURN_NONE;
+}
+
+static PyObject *Owner_invalidate(OwnerObject *self, PyObject *unused)
+{
+    (void)unused;
+    return close_now(self, "invalidate",
+                     "the library is about to reuse or free it: drop them, or copy what "
+                     "you keep (numpy.array(view)) before the call that invalidates it");
 }
 
 static PyObject *Owner_enter(PyObject *self, PyObject *unused)
@@ -248,7 +305,7 @@ static PyObject *Owner_enter(PyObject *self, PyObject *unused)
 static PyObject *Owner_exit(OwnerObject *self, PyObject *args)
 {
     (void)args;
-    if (owner_close_release(self, 0) < 0)
+    if (owner_close_release(self) < 0)
         return NULL;
     Py_RETURN_FALSE;
 }
@@ -261,6 +318,8 @@ static int Owner_traverse(OwnerObject *self, visitproc visit, void *arg)
     Py_VISIT(self->rel.callable);
     Py_VISIT(self->rel.keepalive);
     Py_VISIT(self->rel.arg);
+    Py_VISIT(self->rel.parent);
+    Py_VISIT(self->parent);
     if (self->rel.source != NULL)
         Py_VISIT(self->rel.source->obj);
     return 0;
@@ -273,6 +332,7 @@ static int Owner_clear(OwnerObject *self)
         Py_CLEAR(self->rel.callable);
         Py_CLEAR(self->rel.keepalive);
         Py_CLEAR(self->rel.arg);
+        Py_CLEAR(self->parent); /* unlinked when it was released */
     }
     return 0;
 }
@@ -292,6 +352,7 @@ static void Owner_dealloc(OwnerObject *self)
     Py_CLEAR(self->rel.callable);
     Py_CLEAR(self->rel.keepalive);
     Py_CLEAR(self->rel.arg);
+    Py_CLEAR(self->parent);
     Py_CLEAR(self->name);
     PyObject *module = self->module; /* after everything that may read st */
     tp->tp_free((PyObject *)self);
@@ -334,7 +395,16 @@ static PyObject *Owner_get_buffers(OwnerObject *self, void *c)
     return PyLong_FromLongLong(ATOMIC_LOAD(&self->counts.buffers));
 }
 
+static PyObject *Owner_get_parent(OwnerObject *self, void *c)
+{
+    (void)c;
+    return Py_NewRef(self->parent ? (PyObject *)self->parent : Py_None);
+}
+
 static PyGetSetDef Owner_getset[] = {
+    {"parent", (getter)Owner_get_parent, NULL,
+     "The owner this one was made a child of (its memory belongs to it), until this\n"
+     "one is released; else None.", NULL},
     {"name", (getter)Owner_get_name, NULL, "The name given at creation, or None.", NULL},
     {"closed", (getter)Owner_get_closed, NULL, "True once close() was called.", NULL},
     {"released", (getter)Owner_get_released, NULL, "True once the release has run (or, with release_thread=\"creator\",\n"
@@ -352,6 +422,14 @@ static PyMethodDef Owner_methods[] = {
      "close(strict=False)\n--\n\n"
      "Refuse new buffers and exports; release after the last buffer dies.\n"
      "strict=True releases now, or raises BufferError if a buffer is alive."},
+    {"child", (PyCFunction)(void (*)(void))owner_child_method, METH_FASTCALL | METH_KEYWORDS,
+     "child(release=None, *, arg=None, name=None, release_thread=None)\n--\n\n"
+     "A new Owner whose memory belongs to this one's: this owner's release runs\n"
+     "only after the child's. Owner(..., parent=self) makes a subclass's."},
+    {"invalidate", (PyCFunction)Owner_invalidate, METH_NOARGS,
+     "invalidate()\n--\n\n"
+     "The library is about to reuse or free this memory: release now (children\n"
+     "first), or raise BufferError naming the buffers that still hold it."},
     {"__enter__", Owner_enter, METH_NOARGS, NULL},
     {"__exit__", (PyCFunction)Owner_exit, METH_VARARGS, NULL},
     {NULL}};
@@ -361,7 +439,7 @@ static PyMemberDef Owner_members[] = {
     {NULL}};
 
 static PyType_Slot Owner_slots[] = {
-    {Py_tp_doc, "Owner(release=None, *, arg=None, name=None, release_thread=None)\n--\n\n"
+    {Py_tp_doc, "Owner(release=None, *, arg=None, name=None, release_thread=None, parent=None)\n--\n\n"
                 "Stands for memory somebody else owns; runs `release` exactly once,\n"
                 "after the last view of any of its buffers is gone."},
     {Py_tp_new, owner_tp_new},

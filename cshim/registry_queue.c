@@ -64,8 +64,11 @@ static int flush_locked(void)
         int n = nunsent - start < BATCH ? nunsent - start : BATCH;
         for (int i = 0; i < n; i++) {
             OwnerObject *o = unsent[start + i];
+            /* a child is registered while its parent is (the parent's
+             * release, which unregisters it, waits for the child's) */
             regs[i] = (pybuf_registration){o->core_id, o->name_utf8, o->fixed_nbytes, o->site,
-                                           &o->counts, o->interp};
+                                           &o->counts, o->interp,
+                                           o->parent ? o->parent->core_id : 0};
         }
         core->registry_apply(regs, n, first ? gone : NULL, first ? ngone : 0);
         for (int i = 0; i < n; i++) {

@@ -25,10 +25,14 @@
  *   DONE      run_release, owner_disarm               the release has returned (or
  *                                                     was queued for its creator
  *                                                     thread, or is the parent's)
+ *   DUE       run_release, while children's jobs      its own release is due; the
+ *             have not run (owner_tree.c)             last child's job runs it
  *
  *   open --close()--> CLOSED --last Buffer dies--> RELEASED --returns--> DONE
  *   open --garbage--> ARMED --next collection (collector.c)--> RELEASED --> DONE
  *   any --interpreter ends--> CLOSED|ENDING --last export--> RELEASED --> DONE
+ *   any of the above, with children's releases pending --> DUE --last child's
+ *         release job has run (or was forgotten)--> RELEASED --> DONE
  *   fresh --constructor fails--> CLOSED|RELEASED|DONE at once (owner_disarm:
  *         what pybuf itself took goes back, the caller's release never runs)
  *
@@ -73,6 +77,9 @@ static void state_check(const OwnerObject *o)
                                        o->rel.keepalive == NULL && o->rel.arg == NULL &&
                                        o->rel.source == NULL));
     STATE_ASSERT(ATOMIC_LOAD(&o->counts.buffers) >= 0 && ATOMIC_LOAD(&o->counts.exports) >= 0);
+    /* a parent releases after every child's release (owner_tree.c) */
+    STATE_ASSERT(!(s & STATE_RELEASED) || (ATOMIC_LOAD(&o->pending_children) == 0 &&
+                                           o->first_child == NULL));
 }
 
 /* The one way a state bit is set: returns the state before. */
@@ -104,6 +111,10 @@ static release_job take_job(OwnerObject *o)
         Py_XINCREF(job.keepalive);
         Py_XINCREF(job.arg);
         creator_thread_incref(job.thread);
+        if (job.parent != NULL) {
+            Py_INCREF(job.parent);
+            gil_counter_add(&job.parent->pending_children, 1);
+        }
         return job;
     }
     memset(&o->rel, 0, sizeof o->rel);
@@ -114,6 +125,8 @@ static release_job take_job(OwnerObject *o)
  * any code (a cffi `arg` made by ffi.gc runs its destructor; an `arg` or a
  * callable that closes over a wrapper frees that wrapper, and with it maybe
  * the owner the job came from): so it comes after every use of the owner. */
+static void child_job_done(OwnerObject *parent);
+
 void release_job_forget(release_job *job)
 {
     PyObject *exc = shim_err_take();
@@ -122,6 +135,12 @@ void release_job_forget(release_job *job)
     Py_CLEAR(job->arg);
     creator_thread_decref(job->thread);
     job->thread = NULL;
+    OwnerObject *parent = job->parent;
+    job->parent = NULL;
+    if (parent != NULL) {
+        child_job_done(parent); /* after the child's release: the parent's may run */
+        Py_DECREF(parent);
+    }
     shim_err_restore(exc);
 }
 
@@ -317,7 +336,7 @@ static void strand(OwnerObject *o, release_job job)
     stranded_jobs = s;
     pthread_mutex_unlock(&pending_lock);
     pybuf_registration reg = {registry_new_id(), s->name, o->fixed_nbytes, NULL, &s->counts,
-                              o->interp};
+                              o->interp, 0};
     core->registry_apply(&reg, 1, NULL, 0);
 }
 
@@ -338,6 +357,16 @@ static int run_here(const release_job *job)
  * owner). */
 static int run_release(OwnerObject *o, int from_user)
 {
+    /* The one gate of trees: a parent's memory holds its children's, so its
+     * release waits (DUE) until every child's release job has run; the last
+     * one to finish runs it (child_job_done). Re-read after DUE is set: on a
+     * free-threaded build the last child may finish in between. */
+    if (ATOMIC_LOAD(&o->pending_children) > 0 && PYBUF_FAULT != FAULT_PARENT_FIRST &&
+        !(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED)) {
+        state_add(o, STATE_DUE);
+        if (ATOMIC_LOAD(&o->pending_children) > 0)
+            return 0;
+    }
     int64_t before = state_add(o, STATE_RELEASED);
     if ((before & STATE_RELEASED) && PYBUF_FAULT != FAULT_DOUBLE_RELEASE)
         return 0;
@@ -349,6 +378,7 @@ static int run_release(OwnerObject *o, int from_user)
     if (owner_held)
         Py_INCREF(o);
     unregister(o);
+    tree_unlink(o); /* gives out nothing more: no longer a child to close or name */
     release_job job = take_job(o);
     state_check(o);
     int status = 0, where, held = 1;
@@ -369,9 +399,21 @@ static int run_release(OwnerObject *o, int from_user)
     state_check(o);
     if (held)
         release_job_forget(&job);
+    /* Released: no longer part of a tree, and no longer keeping its parent
+     * object alive (its job held the parent until it ran). */
+    Py_CLEAR(o->parent);
     if (owner_held)
         Py_DECREF(o); /* may deallocate it now: its dealloc finds it released */
     return status;
+}
+
+/* A child's release job has run (or was forgotten): if it was the last one
+ * and the parent's own release is due, it runs now. */
+static void child_job_done(OwnerObject *parent)
+{
+    if (gil_counter_add(&parent->pending_children, -1) == 0 &&
+        (ATOMIC_LOAD(&parent->counts.state) & (STATE_DUE | STATE_RELEASED)) == STATE_DUE)
+        run_release(parent, 0);
 }
 
 void owner_wait_released(OwnerObject *o)
@@ -394,6 +436,7 @@ void owner_disarm(OwnerObject *o)
     (void)before;
     STATE_ASSERT(!(before & STATE_RELEASED)); /* only a fresh owner is disarmed */
     unregister(o);
+    tree_unlink(o);
     release_job job = take_job(o);
     state_check(o);
     /* What pybuf itself took (an export, an allocation, a mapping) goes back;
@@ -448,11 +491,14 @@ void owner_maybe_release_after_export(OwnerObject *o)
         run_release(o, 0);
 }
 
-/* close(): returns -1 with an exception when the release raised; with
- * `strict`, 1 (and the owner left open) when a Buffer is alive. The count
- * read and CLOSED set together: a Buffer made meanwhile on another thread
- * (free-threaded) is either counted here or refused (buffer_new). */
-int owner_close_release(OwnerObject *o, int strict)
+void owner_mark_closed(OwnerObject *o) { state_add(o, STATE_CLOSED); }
+
+/* One owner, its children not looked at: returns -1 with an exception when
+ * the release raised; with `strict`, 1 (and the owner left open) when a
+ * Buffer is alive. The count read and CLOSED set together: a Buffer made
+ * meanwhile on another thread (free-threaded) is either counted here or
+ * refused (buffer_new). */
+int owner_close_one(OwnerObject *o, int strict)
 {
     int busy = 0, release = 0;
     OWNER_LOCK(o);
@@ -470,4 +516,13 @@ int owner_close_release(OwnerObject *o, int strict)
         return run_release(o, 1);
     }
     return 0;
+}
+
+/* close(): returns -1 with an exception when a release raised. A parent's
+ * children close with it (their memory is its memory), children first. */
+int owner_close_release(OwnerObject *o)
+{
+    if (o->first_child != NULL)
+        return tree_close(o);
+    return owner_close_one(o, 0);
 }

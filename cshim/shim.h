@@ -129,6 +129,7 @@ static inline int shim_dict_get_ref(PyObject *d, PyObject *key, PyObject **out)
 #define FAULT_OOB_READ 6        /* __dlpack__ reads one int64 past its context's
                                    dims: harmless without a sanitizer, caught by
                                    AddressSanitizer (tests_py/test_sanitize.py) */
+#define FAULT_PARENT_FIRST 7    /* a parent's release does not wait for its children's */
 #ifndef PYBUF_FAULT
 #define PYBUF_FAULT 0
 #endif
@@ -160,6 +161,9 @@ typedef enum {
                                  export goes (interp_end.c) */
 #define STATE_DONE 16         /* the release has returned (or was queued for
                                  its creator thread); RELEASED is set before */
+#define STATE_DUE 32          /* its own release is due (closed and no Buffer,
+                                 garbage, interpreter end) but waits for its
+                                 children's releases (owner_tree.c) */
 
 /* The thread that created an owner with release_thread="creator"
  * (creator_thread.c). */
@@ -184,6 +188,9 @@ typedef struct release_job {
                                  RELEASE_MUNMAP: the mapping */
     int64_t nbytes;           /* RELEASE_MUNMAP: the mapping's length */
     creator_thread *thread;   /* run only on this thread (NULL: any); counted */
+    struct OwnerObject *parent; /* strong, counted in its pending_children: the
+                                 parent's release waits until this job has run
+                                 (or was forgotten), wherever and whenever */
     struct release_job *next; /* in the queue of pending releases */
 } release_job;
 
@@ -241,6 +248,11 @@ typedef struct OwnerObject {
     int64_t interp;           /* the interpreter that created it */
     struct OwnerObject *live_prev, *live_next; /* registry_queue.c: registered owners */
     int in_class_finalizer;   /* owner.c: a subclass's own __del__ is running */
+    /* owner_tree.c: memory that belongs to other memory */
+    struct OwnerObject *parent; /* strong, until dealloc (or clear once released) */
+    int64_t pending_children; /* atomic: children's release jobs not yet run */
+    struct OwnerObject *first_child; /* children not yet RELEASED (borrowed: each */
+    struct OwnerObject *prev_sibling, *next_sibling; /* unlinks itself at RELEASED) */
 } OwnerObject;
 
 typedef struct {
@@ -331,6 +343,8 @@ PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, 
 /* A constructor's last step: disarms `o` if `result` is NULL (and it was not
  * yet), drops the caller's reference; returns `result`. */
 PyObject *owner_end(OwnerObject *o, PyObject *result);
+PyObject *owner_child_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames);
 PyObject *owner_buffer_method(OwnerObject *self, PyObject *const *args, Py_ssize_t nargs,
                               PyObject *kwnames);
 PyObject *wrap(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames);
@@ -362,7 +376,8 @@ void owner_maybe_release_after_export(OwnerObject *o); /* at interpreter end */
 void owner_release_garbage(OwnerObject *o);
 /* interp_end.c's: the interpreter ends; release at once, or at the last export. */
 void owner_release_at_interp_end(OwnerObject *o);
-int owner_close_release(OwnerObject *o, int strict); /* 1: strict, and a Buffer lives */
+/* close(): -1 with an exception when a release raised; a whole subtree. */
+int owner_close_release(OwnerObject *o);
 /* Returns once the release has returned, wherever it runs (close(strict=True)
  * promises that); does not wait for a release running on this very thread. */
 void owner_wait_released(OwnerObject *o);
@@ -376,6 +391,31 @@ int64_t pending_run_mine(int raise_errors);
 /* Runs the releases queued for `c` (its thread is ending, on that thread). */
 void pending_run_for(creator_thread *c);
 extern int64_t pending_count;
+
+/* Sets CLOSED; releases now when no Buffer is left (the children of `o`
+ * are not looked at: owner_close_release closes a whole subtree). With
+ * `strict`, returns 1 and leaves the owner open when a Buffer lives. */
+int owner_close_one(OwnerObject *o, int strict);
+/* Sets CLOSED only (no release): owner_tree.c closes a subtree first. */
+void owner_mark_closed(OwnerObject *o);
+
+/* owner_tree.c: parent and child owners. The parent's release runs only after
+ * every child's (release.c's run_release waits while pending_children > 0). */
+/* Makes `child` (fresh, no Python code can reach it) a child of `parent`
+ * (checked open, same interpreter): -1 with an exception. */
+int tree_adopt(OwnerObject *child, PyObject *parent);
+void tree_unlink(OwnerObject *child);   /* at RELEASED */
+/* Closes every descendant of `o`, then `o`: children before their parents;
+ * -1 with the first release's exception. */
+int tree_close(OwnerObject *o);
+/* NULL, or a new reference to a message naming the descendants of `o` that
+ * still hold memory (their buffers and exports, their holders when traced);
+ * NULL with an exception on failure (*err set to 1). */
+PyObject *tree_holders(OwnerObject *o, int *err);
+/* Children of `o` whose release was queued or runs elsewhere (not linked). */
+int64_t tree_children_in_flight(OwnerObject *o);
+/* "cannot close X now: ..." text for one owner's own buffers and holders */
+PyObject *owner_holders_text(OwnerObject *o);
 
 /* creator_thread.c */
 creator_thread *creator_thread_current(int create);

@@ -4,7 +4,8 @@
                               [--interp-python PYTHON] [--interp-iters 200000]
 
 1. the lifetime state machine, random, --examples examples (test_statemachine.py), its
-   hostile rules included (hostile.py), in fresh processes so that a crash is counted;
+   hostile rules (hostile.py) and tree rules included, in fresh processes so that a crash
+   is counted;
 2. the thread hammer, PYBUF_THREADS x --thread-iters (test_stress_threads.py);
 3. 4 own-GIL interpreters in parallel x --interp-iters, on --interp-python (CPython 3.13+,
    default: this one) (test_subinterpreters.py);
@@ -113,7 +114,7 @@ def state_machine(py, examples, max_failures, without, summary):
     the hostile rules found), counts as one failure; the next chunk goes on, so that the
     figures say how often. Returns True when any chunk failed."""
     done = steps = hostile = chunks = failures = 0
-    rules = {}
+    rules, tree = {}, {}
     with tempfile.TemporaryDirectory(prefix="pybuf-stress-") as tmp:
         progress = os.path.join(tmp, "progress")
         while done < examples and failures < max_failures:
@@ -127,6 +128,8 @@ def state_machine(py, examples, max_failures, without, summary):
                           out)
             for k, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"hostile steps:.*", out))):
                 rules[k] = rules.get(k, 0) + int(v)
+            for k, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"tree steps:.*", out))):
+                tree[k] = tree.get(k, 0) + int(v)
             if m is not None:
                 n, st, ho = int(m.group(1)), int(m.group(2)), int(m.group(3))
             else:   # died: the progress file says how far it got
@@ -145,6 +148,8 @@ def state_machine(py, examples, max_failures, without, summary):
                    f"rc={'1' if failures else '0'}")
     summary.append("state machine hostile steps: " +
                    " ".join(f"{k}={v}" for k, v in sorted(rules.items())))
+    summary.append("state machine tree steps: " +
+                   " ".join(f"{k}={v}" for k, v in sorted(tree.items())))
     return failures > 0
 
 

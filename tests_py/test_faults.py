@@ -28,6 +28,7 @@ FAULTS = {
     3: "skipped export count: every 7th export is not counted",
     4: "eager collector: a garbage owner without exports releases in its finalizer",
     5: "arg not held: an owner's arg may die before its release",
+    7: "parent first: a parent's release does not wait for its children's",
 }
 
 

@@ -8,6 +8,12 @@ premature release is reported as a failure instead of touching a PROT_NONE page)
 `released`/`closed`/`buffers`/`exports`, `pybuf.live()`, and finally the values every
 live view reads.
 
+Tree rules make child owners (Owner(parent=)) of owners the test holds, close parents
+and children in any order (close() closes a subtree, strict close names the children
+that hold memory) and invalidate them; after every step no parent's release may have run
+before all of its children's (destroy counts, and the order Python releases ran in), and
+pybuf.live() names each child's parent.
+
 Hostile rules (hostile.py) run among them: owners whose release raises, calls sys.exit,
 collects, re-enters pybuf or closes every owner the test holds (the model follows);
 owners whose ctypes or cffi `arg` the caller dropped at once (it must live until the
@@ -67,10 +73,12 @@ FINALIZERS = ["none", "reads", "keeps_ndarray", "resurrects", "closes", "closes_
 OWNING_ARGS = usable_kinds(["cffi_new", "cffi_buffer", "cffi_from_buffer", "ctypes_pointer",
                             "ctypes_byref", "ctypes_array"])
 CB = ctypes.CFUNCTYPE(None, ctypes.c_void_p)
+TREE_KINDS = ("c", "py", "child")   # owners that may have children (Owner(parent=))
 _names = itertools.count()
 EXAMPLES_RUN = [0]          # machines constructed in this process (one per example)
 STEPS_RUN = [0]             # invariant checks, i.e. steps (plus one per example)
 HOSTILE_RUN = {}            # rule name -> steps that drew hostile objects (hostile.py)
+TREE_RUN = {}               # tree steps: children made, invalidations, closes of parents
 PROGRESS = []               # --progress FILE: examples and steps so far, rewritten per example
 WITHOUT = set()             # --without RULE: rules left out of a measurement run
 
@@ -133,6 +141,8 @@ class MOwner:
         self.collected = False      # its garbage cycle was collected
         self.mode = None            # "hostile": what its release does after its job
         self.probe = None           # "arg": a weak reference to the memory its arg points at
+        self.parent = None          # "child": the model owner it was made a child of
+        self.children = []          # model owners made its children
 
     @property
     def in_cycle(self):
@@ -189,6 +199,7 @@ class PybufMachine(RuleBasedStateMachine):
         self.kept = []              # (array, model owner): np.ndarray(buffer=) kept by a __del__
         self.resurrected = []       # wrappers a __del__ stored
         self.arg_freed_early = []   # owners whose arg's memory died before their release
+        self.release_log = []       # names of "py" and "child" owners, as their releases ran
         self.token_bad = self.fake.lib.fake_token_bad()
         self._hook = sys.unraisablehook
         sys.unraisablehook = lambda u: self.unraisable.append(u)
@@ -225,7 +236,9 @@ class PybufMachine(RuleBasedStateMachine):
                     continue    # garbage in a cycle through its release: only `collect` frees it
                 external = sum(1 for b in self.buffers if b.owner is o and self.buffer_alive(b))
                 internal = 0 if o.collected else o.cycle_buffers
-                if external + internal == 0 and (o.closed or not o.user_holds()):
+                # an unreleased child holds its parent, and the parent's release waits for it
+                waits = any(not c.released for c in o.children)
+                if external + internal == 0 and (o.closed or not o.user_holds()) and not waits:
                     o.released = changed = True
                     self.hostile_release_effects(o)
         self.views = [v for v in self.views if v.alive()]
@@ -236,7 +249,7 @@ class PybufMachine(RuleBasedStateMachine):
         if o.mode == "closes_others":
             for x in self.closed_by_release(o):
                 if not x.released:
-                    x.closed = True
+                    self.model_close(x)
         elif o.mode == "collect":
             self.collect_model()
 
@@ -244,6 +257,24 @@ class PybufMachine(RuleBasedStateMachine):
         """The owners a closes_others release closes: those the test holds, as the model
         knows them when the release runs."""
         return [x for x in self.held_owners() if x is not o]
+
+    def model_close(self, o):
+        """close() closes the owner and its unreleased descendants (their memory is its)."""
+        o.closed = True
+        for c in o.children:
+            if not c.released:
+                self.model_close(c)
+
+    def descendants(self, o):
+        return [d for c in o.children for d in [c] + self.descendants(c)]
+
+    def subtree_holds(self, o):
+        """Whether an unreleased descendant still has a live buffer (strict close refuses)."""
+        return any(not d.released and self.alive_buffers(d) for d in self.descendants(o))
+
+    def tree_parents(self):
+        return [o for o in self.held_owners()
+                if o.kind in TREE_KINDS and not o.closed and not o.released]
 
     def held_owners(self):
         return [o for o in self.owners if o.obj is not None and not o.in_cycle
@@ -266,7 +297,9 @@ class PybufMachine(RuleBasedStateMachine):
             o.obj = pybuf.Owner(release=lib.fake_destroy, arg=h.h, name=o.name)
         elif kind == "py":
             o.calls = calls = []
-            o.obj = pybuf.Owner(release=lambda: (calls.append(1), lib.fake_destroy(h.h)),
+            log, name = self.release_log, o.name
+            o.obj = pybuf.Owner(release=lambda: (calls.append(1), log.append(name),
+                                                 lib.fake_destroy(h.h)),
                                 name=o.name)
         elif kind == "wrap":
             b = pybuf.wrap(h.ptr, N, "i", release=lib.fake_destroy, arg=h.h, name=o.name,
@@ -521,19 +554,96 @@ class PybufMachine(RuleBasedStateMachine):
         o.obj = o.wrapper = None
         self.settle()
 
+    # --- rules: trees of owners (Owner(parent=), invalidate()) ------------------------
+
+    @precondition(lambda self: self.tree_parents()
+                  and len([o for o in self.owners if not o.released]) < MAX_OWNERS + 2)
+    @rule(i=st.integers(0, 99), view=st.booleans(), method=st.booleans())
+    @recorded
+    def new_child(self, i, view, method):
+        parent = self.pick(self.tree_parents(), i)
+        h = self.fake.create_ints(N)
+        o = MOwner(h, "child")
+        o.calls = calls = []
+        log, name, hh, lib = self.release_log, o.name, h.h, self.fake.lib
+        def release():
+            calls.append(1)
+            log.append(name)
+            lib.fake_destroy(hh)
+
+        if method:
+            o.obj = self.owner_obj(parent).child(release, name=o.name)
+        else:
+            o.obj = pybuf.Owner(release, name=o.name, parent=self.owner_obj(parent))
+        o.ref = weakref.ref(o.obj)
+        TREE_RUN["new_child"] = TREE_RUN.get("new_child", 0) + 1
+        o.parent = parent
+        parent.children.append(o)
+        self.owners.append(o)
+        if view and len(self.views) < MAX_VIEWS:   # a view that alone keeps the child
+            b = MBuffer(o, o.obj.buffer(h.ptr, N, "i"), 0, N, False)
+            self.buffers.append(b)
+            self.views.append(self._export(b, "asarray", list(range(N))))
+            b.obj = None
+
+    @precondition(lambda self: self.held_owners_of_tree())
+    @rule(i=st.integers(0, 99))
+    @recorded
+    def invalidate(self, i):
+        o = self.pick(self.held_owners_of_tree(), i)
+        owner = self.owner_obj(o)
+        TREE_RUN["invalidate"] = TREE_RUN.get("invalidate", 0) + 1
+        if not o.released and (self.alive_buffers(o) or self.subtree_holds(o)):
+            try:
+                owner.invalidate()
+            except BufferError as e:
+                assert "cannot invalidate" in str(e), str(e)
+                if not self.alive_buffers(o):
+                    assert "child of owner" in str(e), str(e)
+                return
+            raise AssertionError("invalidate() released under a live buffer")
+        owner.invalidate()
+        self.model_close(o)
+        self.settle()
+        assert o.released and owner.released
+        assert all(d.released for d in self.descendants(o))
+
     @precondition(lambda self: self.held_owners())
     @rule(i=st.integers(0, 99), strict=st.booleans(), twice=st.booleans())
     @recorded
     def close(self, i, strict, twice):
-        o = self.pick(self.held_owners(), i)
+        self._close(self.pick(self.held_owners(), i), strict, twice)
+
+    def parents_held(self):
+        return [o for o in self.held_owners() if any(not c.released for c in o.children)]
+
+    @precondition(lambda self: self.parents_held())
+    @rule(i=st.integers(0, 99), strict=st.booleans(), invalidate=st.booleans())
+    @recorded
+    def close_parent(self, i, strict, invalidate):
+        """A parent with unreleased children closed (or invalidated) first."""
+        o = self.pick(self.parents_held(), i)
+        TREE_RUN["close_parent"] = TREE_RUN.get("close_parent", 0) + 1
+        if invalidate:
+            self.invalidate(i=self.held_owners_of_tree().index(o))
+        else:
+            self._close(o, strict, False)
+
+    def held_owners_of_tree(self):
+        return [x for x in self.held_owners() if x.kind in TREE_KINDS]
+
+    def _close(self, o, strict, twice):
         owner = self.owner_obj(o)
         for _ in range(2 if twice else 1):
-            if strict and not o.released and self.alive_buffers(o):
+            if strict and not o.released and (self.alive_buffers(o) or self.subtree_holds(o)):
                 try:
                     owner.close(strict=True)
                 except BufferError as e:
-                    assert f"{self.alive_buffers(o)} buffer(s)" in str(e), str(e)
-                    assert f"{self.owner_exports(o)} export(s)" in str(e), str(e)
+                    if self.alive_buffers(o):
+                        assert f"{self.alive_buffers(o)} buffer(s)" in str(e), str(e)
+                        assert f"{self.owner_exports(o)} export(s)" in str(e), str(e)
+                    else:
+                        assert "child of owner" in str(e), str(e)
                     assert not owner.closed or o.closed
                     continue
                 raise AssertionError("strict close released under a live buffer")
@@ -543,7 +653,7 @@ class PybufMachine(RuleBasedStateMachine):
                 if not hostile_exception(e):
                     raise
                 self.hostile_raised += 1
-            o.closed = True
+            self.model_close(o)
             self.settle()
             if strict:
                 assert o.released and owner.released
@@ -771,6 +881,7 @@ class PybufMachine(RuleBasedStateMachine):
         STEPS_RUN[0] += 1
         # In this order: nothing reads memory before the destroy counts are known good.
         self.releases_match_model()
+        self.children_released_first()
         self.counts_match_model()
         self.live_matches_model()
         self.views_read_last_written()
@@ -803,6 +914,20 @@ class PybufMachine(RuleBasedStateMachine):
             if o.probe is not None and not o.released:
                 assert o.probe() is not None, f"{o.name}: its arg was freed before the release"
         self.unraisable_are_hostile()
+
+    def children_released_first(self):
+        """No parent's release before all of its children's: by the destroy counts of
+        every parent, and by the order Python releases ran in."""
+        at = {name: k for k, name in enumerate(self.release_log)}
+        for o in self.owners:
+            p = o.parent
+            if p is None:
+                continue
+            assert not (p.h.destroys and not o.h.destroys), (
+                f"{p.name} released before its child {o.name}")
+            if p.name in at:
+                assert at.get(o.name, len(at)) < at[p.name], (
+                    f"{p.name} released before its child {o.name}: {self.release_log}")
 
     def unraisable_are_hostile(self):
         """Only hostile releases' own exceptions may reach sys.unraisablehook, each at
@@ -848,6 +973,8 @@ class PybufMachine(RuleBasedStateMachine):
             assert (info.buffers, info.exports) == (self.alive_buffers(o), self.owner_exports(o)), (
                 name, info)
             assert info.closed == o.closed, (name, info)
+            if o.parent is not None:
+                assert info.parent == mine[o.parent.name].id, (name, info)
 
     def views_read_last_written(self):
         for v in self.views:
@@ -1020,6 +1147,8 @@ def main(argv):
               f"{time.monotonic() - t0:.0f}s (pybuf from {os.path.dirname(pybuf.__file__)})",
               flush=True)
         print("hostile steps: " + " ".join(f"{k}={v}" for k, v in sorted(HOSTILE_RUN.items())),
+              flush=True)
+        print("tree steps: " + " ".join(f"{k}={v}" for k, v in sorted(TREE_RUN.items())),
               flush=True)
         if FIRST_FAILURE:
             print(f"first failure: {FIRST_FAILURE[0]}", flush=True)

@@ -151,6 +151,18 @@ func callRegisterIn(interp int64, name *string, nbytes int64, site *string, coun
 	return id
 }
 
+// callRegisterChild registers an owner whose memory belongs to owner `parent`.
+func callRegisterChild(parent uint64, name *string) uint64 {
+	n := cstr(name)
+	defer freeC(n)
+	reg := (*C.pybuf_registration)(C.calloc(1, C.sizeof_pybuf_registration))
+	defer C.free(unsafe.Pointer(reg))
+	id := atomic.AddUint64(&testIDs, 1)
+	reg.id, reg.name, reg.nbytes, reg.parent = C.uint64_t(id), n, -1, C.uint64_t(parent)
+	pybuf_core_registry_apply((*C.pybuf_cregistration)(reg), 1, nil, 0)
+	return id
+}
+
 func callUnregister(id uint64) {
 	gone := (*C.uint64_t)(C.malloc(8))
 	defer C.free(unsafe.Pointer(gone))

@@ -170,7 +170,7 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(callLiveJSON()), &got))
 	require.Len(t, got, 3)
 	assert.Equal(t, map[string]any{
-		"id": float64(a), "interp": 0.0, "name": "alloc", "closed": false, "buffers": 2.0,
+		"id": float64(a), "interp": 0.0, "parent": nil, "name": "alloc", "closed": false, "buffers": 2.0,
 		"exports": 1.0, "nbytes": 4096.0, "created_at": "a.py:1 in MainThread",
 		"holders": []any{
 			map[string]any{"kind": "export", "site": "a.py:9 in MainThread"},
@@ -178,7 +178,7 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 		},
 	}, got[0])
 	assert.Equal(t, map[string]any{
-		"id": float64(b), "interp": 0.0, "name": "", "closed": false, "buffers": 2.0,
+		"id": float64(b), "interp": 0.0, "parent": nil, "name": "", "closed": false, "buffers": 2.0,
 		"exports": 1.0, "nbytes": 64.0, "created_at": nil, "holders": []any{},
 	}, got[1])
 	assert.Equal(t, 0.0, got[2]["nbytes"])
@@ -192,6 +192,19 @@ func TestRegisterAndLiveJSON(t *testing.T) {
 	callUnregister(a)
 	callUnregister(b)
 	callUnregister(a)
+}
+
+func TestLiveJSONNamesTheParentOfAChild(t *testing.T) {
+	freshRegistry(t)
+	doc := callRegisterIn(0, ptr("doc"), 8, nil, nil)
+	node := callRegisterChild(doc, ptr("node"))
+	var got []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(callLiveJSON()), &got))
+	require.Len(t, got, 2)
+	assert.Nil(t, got[0]["parent"])
+	assert.Equal(t, float64(doc), got[1]["parent"])
+	callUnregister(node)
+	callUnregister(doc)
 }
 
 func TestLiveJSONOfOneInterpreter(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 type ownerJSON struct {
 	ID        uint64       `json:"id"`
 	Interp    int64        `json:"interp"`
+	Parent    *uint64      `json:"parent"`
 	Name      string       `json:"name"`
 	Closed    bool         `json:"closed"`
 	Buffers   int64        `json:"buffers"`
@@ -37,6 +38,7 @@ func liveJSON(infos []registry.Info) []byte {
 		owners[i] = ownerJSON{
 			ID:        info.ID,
 			Interp:    info.Interp,
+			Parent:    nullableID(info.Parent),
 			Name:      info.Name,
 			Closed:    info.Closed,
 			Buffers:   info.Buffers,
@@ -49,6 +51,13 @@ func liveJSON(infos []registry.Info) []byte {
 	// Only strings, numbers and booleans: Marshal cannot fail.
 	out, _ := json.Marshal(owners)
 	return out
+}
+
+func nullableID(id uint64) *uint64 {
+	if id == 0 {
+		return nil
+	}
+	return &id
 }
 
 func nullable(s string) *string {

@@ -51,6 +51,7 @@ func pybuf_core_registry_apply(regs *C.pybuf_cregistration, nregs C.int32_t, gon
 			batch = append(batch, registry.Registration{
 				ID: uint64(g.id), Name: goString(g.name), Nbytes: int64(g.nbytes),
 				Site: goString(g.site), Counts: c, Interp: int64(g.interp),
+				Parent: uint64(g.parent),
 			})
 		}
 	}

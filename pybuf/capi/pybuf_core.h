@@ -129,7 +129,8 @@ int32_t pybuf_core_layout(pybuf_layout *layout, char *err);
  * listed in `gone` of a later call. `nbytes` >= 0 is a fixed allocation
  * size, -1 means "sum over live buffers". `name` and `site` may be NULL.
  * `interp` is the id of the Python interpreter that created the owner
- * (PyInterpreterState_GetID; 0 is the main one). */
+ * (PyInterpreterState_GetID; 0 is the main one). `parent` is the id of the
+ * owner whose memory this one's belongs to (Owner(parent=)), 0 for none. */
 typedef struct {
     uint64_t id;
     const char *name;
@@ -137,6 +138,7 @@ typedef struct {
     const char *site;
     const pybuf_counts *counts;
     int64_t interp;
+    uint64_t parent;
 } pybuf_registration;
 
 /* Applies the registry changes the shim queued since its last call, in one

@@ -21,6 +21,7 @@ type owner struct {
 	name   string
 	nbytes int64 // -1: sum over live buffers, read from counts
 	site   string
+	parent uint64 // the owner whose memory this one's belongs to, 0 for none
 	counts Counts
 	traces map[uint64]Holder // token -> holder, dropped with the owner
 }
@@ -66,6 +67,8 @@ type Registration struct {
 	Site   string
 	Counts Counts
 	Interp int64 // the Python interpreter that created the owner
+	// Parent is the id of the owner this one is a child of (0: none).
+	Parent uint64
 }
 
 // Apply registers regs and then forgets gone, under one lock: the changes
@@ -83,7 +86,7 @@ func (r *Registry) Apply(regs []Registration, gone []uint64) {
 			nbytes = -1
 		}
 		r.owners[g.ID] = &owner{id: g.ID, interp: g.Interp, name: g.Name, nbytes: nbytes,
-			site: g.Site, counts: g.Counts}
+			site: g.Site, parent: g.Parent, counts: g.Counts}
 	}
 	for _, id := range gone {
 		r.unregisterLocked(id)
@@ -212,6 +215,7 @@ func (o *owner) info() (Info, bool) {
 	return Info{
 		ID:        o.id,
 		Interp:    o.interp,
+		Parent:    o.parent,
 		Name:      o.name,
 		Closed:    state&StateClosed != 0,
 		Buffers:   buffers,

@@ -231,3 +231,15 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyKeepsTheParentOfAChild(t *testing.T) {
+	r := New()
+	r.Apply([]Registration{
+		{ID: 1, Name: "doc", Nbytes: -1, Counts: counts(0, 0, 0, 0)},
+		{ID: 2, Name: "node", Nbytes: -1, Counts: counts(1, 0, 8, 0), Parent: 1},
+	}, nil)
+	live := r.Live()
+	require.Len(t, live, 2)
+	assert.Zero(t, live[0].Parent, "a root owner has no parent")
+	assert.EqualValues(t, 1, live[1].Parent)
+}

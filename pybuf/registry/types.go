@@ -44,7 +44,10 @@ type Holder struct {
 type Info struct {
 	ID uint64
 	// Interp is the Python interpreter that created the owner (0: the main one).
-	Interp  int64
+	Interp int64
+	// Parent is the id of the owner whose memory this one's belongs to
+	// (0: none); the shim sends it, the registry only reports it.
+	Parent  uint64
 	Name    string
 	Closed  bool
 	Buffers int64

@@ -41,9 +41,12 @@ class Owner:
         arg: Address | None = None,
         name: str | None = None,
         release_thread: Literal["creator"] | None = None,
+        parent: Owner | None = None,
     ) -> None: ...
     @property
     def name(self) -> str | None: ...
+    @property
+    def parent(self) -> Owner | None: ...
     @property
     def closed(self) -> bool: ...
     @property
@@ -61,7 +64,16 @@ class Owner:
         strides: tuple[SupportsIndex, ...] | None = None,
         readonly: bool = False,
     ) -> Buffer: ...
+    def child(
+        self,
+        release: Release = None,
+        *,
+        arg: Address | None = None,
+        name: str | None = None,
+        release_thread: Literal["creator"] | None = None,
+    ) -> Owner: ...
     def close(self, strict: bool = False) -> None: ...
+    def invalidate(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

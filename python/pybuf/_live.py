@@ -19,6 +19,10 @@ class OwnerInfo:
     nbytes: int
     created_at: str | None
     holders: tuple[tuple[str, str | None], ...] = ()
+    #: this owner's id in this listing, and the id of the owner it is a child
+    #: of (``Owner(parent=)``), None for a root: the tree of owners
+    id: int = 0
+    parent: int | None = None
 
 
 def live() -> list[OwnerInfo]:
@@ -37,6 +41,8 @@ def live() -> list[OwnerInfo]:
             nbytes=r["nbytes"],
             created_at=r["created_at"],
             holders=tuple((h["kind"], h["site"]) for h in r["holders"]),
+            id=r["id"],
+            parent=r["parent"],
         )
         for r in json.loads(_live_json())
     ]

@@ -29,6 +29,7 @@ NO_CFFI = "cffi has no cp313t wheel"
 
 FILES = {
     "tests_py/test_dask.py": NO_DASK,
+    "tests_py/test_dask_at_work.py": NO_DASK,
     "tests_py/test_dask_hook.py": NO_DASK,
     "tests_py/test_dask_node.py": NO_DASK,
     "tests_py/test_dask_second_host.py": NO_DASK,

@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -116,9 +116,20 @@ test-aarch64: wheel-2014-aarch64
 # the tree), then the legs, which only run tests, two at a time (the machines have 2
 # cores); -O prints each leg's output whole when it ends. The longest legs start first.
 TEST_LEGS := leg-ft leg-asan leg-py $(addprefix leg-py-,$(basename $(EXTRA_PYTHONS))) leg-dist
-test: dev go-test typecheck
-	$(MAKE) --no-print-directory test-prepare
+test:
+	$(MAKE) --no-print-directory -j2 test-setup
 	$(MAKE) --no-print-directory -j2 -O test-legs
+
+# Beside the steps that need the tree, one after the other, what is slow to obtain and
+# lives outside the tree is obtained (once: ~/.cache/pybuf): the free-threaded CPython
+# (built from source, its logs in the cache) and the cross toolchain and arm64 sysroot.
+test-setup: test-setup-tree ft-python cross-fetch
+test-setup-tree:
+	$(MAKE) --no-print-directory -j1 dev go-test typecheck test-prepare
+ft-python:
+	packaging/free_threaded_python.sh >/dev/null
+cross-fetch:
+	PYTHON=$(PYTHON) packaging/cross_fetch.sh >/dev/null
 
 test-prepare: gostats
 	for v in $(EXTRA_PYTHONS); do \

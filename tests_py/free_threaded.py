@@ -47,6 +47,9 @@ PENDING_CALL = ("CPython 3.13t with the GIL off: main's release of a memoryview 
                 "counted there); CPython's, not pybuf's")
 
 SKIPS = {
+    **{f"tests_py/test_repros.py::test_repro_exits_cleanly[{name}]": NO_DASK
+       for name in ("closed_client_keeps_small_buffers.py", "from_array_of_buffer.py",
+                    "spill_breaks_shm_write_through.py")},
     "tests_py/test_shm_host.py::"
     "test_unpickling_outside_a_dask_message_maps_at_once_even_with_distributed_loaded": NO_DASK,
     "tests_py/test_subinterpreters.py::"

@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch bench-ft
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -182,6 +182,13 @@ bench: install goext gostats
 	$(PY) bench/goslice.py --lib build/goext/libgoext.so
 	$(PY) bench/gomodule.py
 	$(PY) bench/dask_routes.py
+	$(MAKE) --no-print-directory bench-ft
+
+# Free-threaded figures (bench/free_threaded.py; docs/INTERPRETERS.md): the creation and
+# view paths on 3.13t beside 3.13, and 1 against 2 threads on each.
+bench-ft: install-ft
+	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
+	$(PY) bench/free_threaded.py --gil .venv-3.13/bin/python --ft $(FT_VENV)/bin/python
 
 # A short run of every Go fuzz target (make fuzz FUZZTIME=5m for longer).
 FUZZTIME ?= 30s

@@ -202,9 +202,10 @@ fuzz:
 # CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
 # again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
 FUZZTIME_STRESS ?= 60s
-# 3.13t's collector scans the whole heap at each of the machine's many collections: 1 to 4
-# examples a second there, so fewer than the 20,000 with a GIL (docs/RELIABILITY.md)
-FT_STRESS_EXAMPLES ?= 2000
+# 3.13t's collector walks the whole heap at each of the machine's many collections, and the
+# heap grows with each example: there the examples run in processes of 250, two at a time
+# (docs/RELIABILITY.md)
+FT_STRESS_EXAMPLES ?= 20000
 INTERP_PYTHON := $(PYENV_ROOT)/versions/3.13.0/bin/python3
 stress: install
 	$(MAKE) --no-print-directory install PYTHON=$(INTERP_PYTHON) VENV=.venv-3.13
@@ -212,7 +213,7 @@ stress: install
 		--interp-python .venv-3.13/bin/python --interp-iters 200000
 	$(MAKE) --no-print-directory install-ft
 	PYTHON_GIL=0 $(FT_VENV)/bin/python tests_py/stress.py --parts machine,threads \
-		--examples $(FT_STRESS_EXAMPLES) --thread-iters 20000
+		--examples $(FT_STRESS_EXAMPLES) --chunk 250 --jobs 2 --thread-iters 20000
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built

@@ -14,16 +14,17 @@ Prints one summary line per part (the figures docs/RELIABILITY.md quotes); exits
 when any part fails.
 """
 import argparse
+import concurrent.futures
 import os
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CHUNK = 2000
 FUZZ_TARGETS = ["FuzzParseFormat", "FuzzCheck", "FuzzCheckRegion"]
 
 
@@ -43,6 +44,10 @@ def main(argv):
     ap.add_argument("--interp-iters", type=int, default=200000)
     ap.add_argument("--parts", default="machine,threads,interp,fuzz",
                     help="which parts to run (machine alone: the state machine's figures)")
+    ap.add_argument("--chunk", type=int, default=2000,
+                    help="state machine: examples per process")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="state machine: processes at a time")
     ap.add_argument("--max-failures", type=int, default=10,
                     help="state machine: stop after this many failed processes")
     ap.add_argument("--without", action="append", default=[], metavar="RULE",
@@ -52,7 +57,7 @@ def main(argv):
 
     t0 = time.monotonic()
     if "machine" in a.parts:
-        failed |= state_machine(py, a.examples, a.max_failures, a.without, summary)
+        failed |= state_machine(py, a, summary)
     if "threads" in a.parts:
         failed |= threads(py, a, summary)
     if "interp" in a.parts:
@@ -107,50 +112,65 @@ def report(t0, summary, failed):
     return 1 if failed else 0
 
 
-def state_machine(py, examples, max_failures, without, summary):
-    """The state machine in chunks of fresh processes: the guard-page library never unmaps
-    a destroyed handle (so that a late access faults), and one process runs out of
-    mappings after ~20,000 handles (about 4,000 examples with the hostile rules). A process that fails, or dies of a signal (a crash
-    the hostile rules found), counts as one failure; the next chunk goes on, so that the
-    figures say how often. Returns True when any chunk failed."""
-    done = steps = hostile = chunks = failures = 0
+def state_machine(py, a, summary):
+    """The state machine in chunks of fresh processes, --jobs at a time: the guard-page
+    library never unmaps a destroyed handle (so that a late access faults), and one process
+    runs out of mappings after ~20,000 handles (about 4,000 examples with the hostile rules);
+    on a free-threaded CPython each collection walks the whole heap, which grows with each
+    example, so smaller chunks run faster there (--chunk). A process that fails, or dies of
+    a signal (a crash the hostile rules found), counts as one failure; the other chunks go
+    on, so that the figures say how often, until --max-failures. Returns True when any
+    chunk failed."""
+    sizes = [min(a.chunk, a.examples - i) for i in range(0, a.examples, a.chunk)]
+    totals = {"done": 0, "steps": 0, "hostile": 0, "chunks": 0, "failures": 0}
     rules, tree = {}, {}
-    with tempfile.TemporaryDirectory(prefix="pybuf-stress-") as tmp:
-        progress = os.path.join(tmp, "progress")
-        while done < examples and failures < max_failures:
-            if os.path.exists(progress):
-                os.unlink(progress)
-            rc, out = run([py, "-X", "faulthandler", os.path.join(HERE, "test_statemachine.py"),
-                           "--examples", str(min(CHUNK, examples - done)),
-                           "--progress", progress] + [f"--without={r}" for r in without])
-            chunks += 1
-            m = re.search(r"state machine: (\d+) examples executed \((\d+) steps, (\d+) hostile\)",
-                          out)
-            for k, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"hostile steps:.*", out))):
-                rules[k] = rules.get(k, 0) + int(v)
-            for k, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"tree steps:.*", out))):
-                tree[k] = tree.get(k, 0) + int(v)
-            if m is not None:
-                n, st, ho = int(m.group(1)), int(m.group(2)), int(m.group(3))
-            else:   # died: the progress file says how far it got
-                with open(progress) if os.path.exists(progress) else open(os.devnull) as f:
-                    got = f.read().split()
-                n, st, ho = (int(got[0]), int(got[1]), int(got[2])) if got else (0, 0, 0)
-            done, steps, hostile = done + n, steps + st, hostile + ho
+    lock = threading.Lock()
+
+    def one_chunk(size, tmp, k):
+        with lock:
+            if totals["failures"] >= a.max_failures:
+                return
+        progress = os.path.join(tmp, f"progress-{k}")
+        rc, out = run([py, "-X", "faulthandler", os.path.join(HERE, "test_statemachine.py"),
+                       "--examples", str(size), "--progress", progress]
+                      + [f"--without={r}" for r in a.without])
+        m = re.search(r"state machine: (\d+) examples executed \((\d+) steps, (\d+) hostile\)",
+                      out)
+        if m is not None:
+            n, st, ho = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        else:   # died: the progress file says how far it got
+            with open(progress) if os.path.exists(progress) else open(os.devnull) as f:
+                got = f.read().split()
+            n, st, ho = (int(got[0]), int(got[1]), int(got[2])) if got else (0, 0, 0)
+        with lock:
+            for k2, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"hostile steps:.*", out))):
+                rules[k2] = rules.get(k2, 0) + int(v)
+            for k2, v in re.findall(r"(\w+)=(\d+)", "".join(re.findall(r"tree steps:.*", out))):
+                tree[k2] = tree.get(k2, 0) + int(v)
+            totals["chunks"] += 1
+            totals["done"] += n
+            totals["steps"] += st
+            totals["hostile"] += ho
             if rc != 0 or m is None:
-                failures += 1
+                totals["failures"] += 1
                 what = f"signal {-rc}" if rc < 0 else f"rc={rc}"
-                print(f"state machine FAILURE {failures}: {what} in example {n} of process "
-                      f"{chunks} (example {done} overall)")
+                print(f"state machine FAILURE {totals['failures']}: {what} in example {n} of "
+                      f"process {k + 1}")
                 print(out[-6000:], flush=True)
-    summary.append(f"state machine: {done} examples executed ({steps} steps, {hostile} hostile "
-                   f"steps) in {chunks} processes, {failures} failures "
-                   f"rc={'1' if failures else '0'}")
+
+    with tempfile.TemporaryDirectory(prefix="pybuf-stress-") as tmp:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
+            for f in [pool.submit(one_chunk, size, tmp, k) for k, size in enumerate(sizes)]:
+                f.result()
+    t = totals
+    summary.append(f"state machine: {t['done']} examples executed ({t['steps']} steps, "
+                   f"{t['hostile']} hostile steps) in {t['chunks']} processes ({a.jobs} at a "
+                   f"time), {t['failures']} failures rc={'1' if t['failures'] else '0'}")
     summary.append("state machine hostile steps: " +
                    " ".join(f"{k}={v}" for k, v in sorted(rules.items())))
     summary.append("state machine tree steps: " +
                    " ".join(f"{k}={v}" for k, v in sorted(tree.items())))
-    return failures > 0
+    return t["failures"] > 0
 
 
 if __name__ == "__main__":

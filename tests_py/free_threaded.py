@@ -1,6 +1,7 @@
 """What the suite cannot run on free-threaded CPython (3.13t), and why: tests that need a
 package with no free-threaded wheel (packaging/free_threaded_venv.sh), one that needs a
-NumPy newer than the newest with such a wheel, and one that CPython 3.13t itself fails.
+NumPy newer than the newest with such a wheel, and one that CPython 3.13t itself fails
+(a variant that it passes runs there).
 conftest.py skips these on a free-threaded interpreter, and only there.
 
 Keys are pytest node ids or their prefixes (a file, a test without its parameters);
@@ -41,10 +42,12 @@ FILES = {
 NUMPY_23 = ("NumPy 2.3.5, the newest with a cp313t wheel, turns an exception raised by a "
             "dtype-like's `dtype` attribute into its own TypeError (2.4 lets it through)")
 
-PENDING_CALL = ("CPython 3.13t with the GIL off: main's release of a memoryview shared "
-                "through a channel is a pending call for the subinterpreter that owns it, "
-                "and it had not run when that interpreter next ran code (the export stays "
-                "counted there); CPython's, not pybuf's")
+PENDING_CALL = ("CPython 3.13t: main's release of a memoryview shared through a channel is a "
+                "pending call for the subinterpreter that owns it; added while no thread of "
+                "that interpreter exists, it is signalled to none made later "
+                "(update_eval_breaker_for_thread returns early in free-threaded builds), so "
+                "it never runs there; CPython's, not pybuf's. test_subinterpreters.py's "
+                "next test runs the same release with a thread of that interpreter alive")
 
 SKIPS = {
     **{f"tests_py/test_repros.py::test_repro_exits_cleanly[{name}]": NO_DASK

@@ -524,3 +524,43 @@ def test_memoryview_sent_to_another_interpreter_releases_in_its_own(run_isolated
         assert got == [[interp], 0, True, ["data"]], (got, interp)
         subinterp.destroy(interp)
     """)
+
+
+@own_gil
+def test_memoryview_sent_to_another_interpreter_releases_there_while_it_runs(run_isolated):
+    """The same, with a thread of the owning interpreter running when main drops the view:
+    the release is a pending call that thread runs. On free-threaded CPython 3.13 this is
+    the only way the call is signalled (the test above is skipped there: see
+    free_threaded.PENDING_CALL)."""
+    in_fresh_process(run_isolated, """
+        import _interpchannels
+        channel = _interpchannels.create(2)
+        interp = subinterp.create(True)
+        subinterp.run(interp, f\"\"\"
+            import _interpchannels, _interpreters, pybuf, threading, time
+            ran_in = []
+            owner = pybuf.Owner(release=lambda: ran_in.append(_interpreters.get_current()[0]))
+            data = pybuf.alloc(8, name="data")
+            memoryview(data)[0] = 42
+            buf = owner.buffer(data.address, 8)
+            _interpchannels.send({channel}, memoryview(buf), blocking=False)
+            owner.close()
+            del buf
+            assert ran_in == [] and owner.exports == 1
+            def wait():
+                deadline = time.monotonic() + 60
+                while owner.exports and time.monotonic() < deadline:
+                    time.sleep(0.001)
+            waiter = threading.Thread(target=wait)
+            waiter.start()
+        \"\"\")
+        view, _ = _interpchannels.recv(channel)
+        assert bytes(view) == b"*" + bytes(7)
+        del view
+        got = subinterp.run_json(interp, \"\"\"
+            waiter.join()
+            result = [ran_in, owner.exports, owner.released, [o.name for o in pybuf.live()]]
+        \"\"\")
+        assert got == [[interp], 0, True, ["data"]], (got, interp)
+        subinterp.destroy(interp)
+    """)

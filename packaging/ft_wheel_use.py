@@ -67,10 +67,11 @@ def one_round(data: ctypes.Array[ctypes.c_int64]) -> None:
     except BaseException:
         both_viewing.abort()  # the threads stop waiting and end
         closed.abort()
-        raise
-    finally:
         for t in threads:
             t.join()
+        raise
+    for t in threads:
+        t.join()
     assert not errors, errors
     assert sums == {0: EXPECTED_SUM, 1: EXPECTED_SUM}, sums
     # 3.13t frees an object whose last reference another thread dropped on the

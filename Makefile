@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch bench-ft
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheel-2014-ft wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch bench-ft
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -98,12 +98,18 @@ wheel-2014-x86_64: wheel
 wheel-2014-aarch64: wheel
 	PYTHON=$(AARCH64_PYTHON) packaging/build_cross_wheel.sh aarch64
 
-wheels: wheel-2014
+# The free-threaded wheel, cp313-cp313t manylinux2014_x86_64, built the same way with
+# CPython 3.13t (packaging/free_threaded_python.sh: built once into ~/.cache/pybuf).
+wheel-2014-ft: wheel
+	py=$$(packaging/free_threaded_python.sh) && PYTHON=$$py packaging/build_cross_wheel.sh x86_64
+
+wheels: wheel-2014 wheel-2014-ft
 	for py in $(WHEEL_PYTHONS); do PYTHON=$$py packaging/build_cross_wheel.sh x86_64 || exit 1; done
 
 # The wheels (native and manylinux2014_x86_64) on a PATH without Go (NumPy 2.x, 1.26,
-# none) and the sdist built with Go but no network, each in a brand-new virtualenv.
-test-dist: wheel wheel-2014-x86_64
+# none), the cp313t one on 3.13t with the GIL left off, and the sdist built with Go but
+# no network, each in a brand-new virtualenv.
+test-dist: wheel wheel-2014-x86_64 wheel-2014-ft
 	PYTHON=$(PYTHON) packaging/test_dist.sh
 
 # The aarch64 wheel on Debian's arm64 CPython 3.11 under qemu-user: the self-check

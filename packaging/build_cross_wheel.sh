@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # build_cross_wheel.sh ARCH (x86_64 or aarch64): a manylinux2014 (glibc 2.17)
 # wheel for ARCH and the CPython that PYTHON is, from dist/'s sdist, into
-# dist/pybuf_go-VERSION-cpXY-cpXY-manylinux2014_ARCH.manylinux_2_17_ARCH.whl.
+# dist/pybuf_go-VERSION-cpXY-cpXY-manylinux2014_ARCH.manylinux_2_17_ARCH.whl
+# (cpXY-cpXYt for a free-threaded CPython: `make wheel-2014-ft`).
 #
 # The same setup.py builds it as for the native wheel, with zig (PyPI's
 # `ziglang`, from packaging/cross_fetch.sh) as the C compiler for both cgo and
@@ -30,7 +31,7 @@ export CGO_ENABLED=1 CC=$CC_TARGET LDSHARED="$CC_TARGET -shared"
 case $ARCH in
 x86_64) export GOARCH=amd64 ;;
 aarch64)
-    [[ $PYTAG == cp311 ]] || { echo "build_cross_wheel: aarch64 needs a CPython 3.11 PYTHON (Debian's arm64 headers are 3.11's)"; exit 1; }
+    [[ $ABITAG == cp311 ]] || { echo "build_cross_wheel: aarch64 needs a CPython 3.11 PYTHON (Debian's arm64 headers are 3.11's)"; exit 1; }
     export GOARCH=arm64
     # The target's headers first (before the host's, which setuptools adds);
     # the extension's name and the wheel's platform are the target's. CFLAGS
@@ -43,9 +44,9 @@ aarch64)
 *) echo "build_cross_wheel: ARCH is x86_64 or aarch64, not $ARCH"; exit 1 ;;
 esac
 
-WORK=$ROOT/build/cross-$ARCH-$PYTAG
+WORK=$ROOT/build/cross-$ARCH-$ABITAG
 LOG=$WORK.log
-WHEELS="$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-*$PLAT*.whl"
+WHEELS="$DIST/pybuf_go-$VERSION-$PYTAG-$ABITAG-*$PLAT*.whl"
 # shellcheck disable=SC2086  # $WHEELS is a glob
 rm -rf "$WORK" $WHEELS
 mkdir -p "$WORK/raw"

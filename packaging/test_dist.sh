@@ -9,6 +9,9 @@
 #   gomodule        examples/gostats: wheel built against dist/'s wheel, run without Go
 #   wheel2014-*     the three wheel cases again with the manylinux2014_x86_64 wheel
 #                   (build_cross_wheel.sh: zig, glibc 2.17)
+#   wheel2014-ft    the cp313t manylinux2014_x86_64 wheel on free-threaded CPython
+#                   3.13t, NumPy 2.3.5, no Go, PYTHON_GIL unset: the GIL stays off,
+#                   self-check, NumPy views on two threads (check_ft_wheel.sh)
 # pip's cache is shared, so after the first run nothing is downloaded again.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -20,6 +23,7 @@ trap 'chmod -R u+w "$WORK" 2>/dev/null; rm -rf "$WORK"' EXIT
 declare -A cases=(
     [sdist]="$HERE/check_sdist.sh $WORK/sdist"
     [gomodule]="$HERE/check_gomodule.sh $WORK/gomodule"
+    [wheel2014-ft]="$HERE/check_ft_wheel.sh $WORK/wheel2014-ft"
 )
 order=()
 numpy126=1
@@ -39,7 +43,7 @@ for kind in native manylinux2014_x86_64; do
     cases[$prefix-nonumpy]="$HERE/check_wheel.sh $WORK/$prefix-nonumpy none $kind"
     order+=("$prefix-nonumpy")
 done
-order+=(sdist gomodule)
+order+=(wheel2014-ft sdist gomodule)
 declare -A pids
 start=$SECONDS
 for name in "${!cases[@]}"; do
@@ -57,7 +61,7 @@ for name in "${order[@]}"; do
     wait "${pids[$name]}" || true
     read -r rc took <"$WORK/$name.rc"
     if [[ $rc == 0 ]]; then
-        echo "test-dist: $name ok (${took}s): $(grep -E '^(numpy |self-check:)| passed' "$WORK/$name.log" | tr '\n' ' ')"
+        echo "test-dist: $name ok (${took}s): $(grep -E '^(numpy |self-check:|free-threaded use:)| passed|GIL +off' "$WORK/$name.log" | tr '\n' ' ')"
     else
         failed=1
         echo "test-dist: $name FAILED (rc $rc, ${took}s); its log:"

@@ -82,8 +82,9 @@ BufferObject *buffer_new(OwnerObject *owner, const pybuf_layout *l, PyObject *fo
     b->owner = (OwnerObject *)Py_NewRef(owner);
     if (trace_on()) {
         const core_api *core = core_if_usable();
-        if (core != NULL && owner->core_id != 0)
-            b->trace_token = core->trace(owner->core_id, PYBUF_TRACE_BUFFER, site);
+        uint64_t id = owner_core_id(owner); /* read once: another thread may unregister it */
+        if (core != NULL && id != 0)
+            b->trace_token = core->trace(id, PYBUF_TRACE_BUFFER, site);
     }
     free(site);
     PyObject_GC_Track(b);
@@ -148,9 +149,9 @@ static void getbuffer_traced(BufferObject *self, Py_buffer *view)
 {
     char *site = site_capture();
     const core_api *core = core_if_usable();
-    if (core != NULL && self->owner->core_id != 0)
-        view->internal = (void *)(uintptr_t)core->trace(self->owner->core_id,
-                                                       PYBUF_TRACE_EXPORT, site);
+    uint64_t id = owner_core_id(self->owner); /* read once: another thread may unregister it */
+    if (core != NULL && id != 0)
+        view->internal = (void *)(uintptr_t)core->trace(id, PYBUF_TRACE_EXPORT, site);
     free(site);
 }
 

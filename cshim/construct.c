@@ -99,7 +99,7 @@ OwnerObject *owner_begin(module_state *st, PyObject *name)
  * yet taken, not yet registered, holding nothing. */
 static int owner_is_fresh(OwnerObject *o)
 {
-    return o->core_id == 0 && o->rel.kind == RELEASE_NONE && o->rel.thread == NULL &&
+    return owner_core_id(o) == 0 && o->rel.kind == RELEASE_NONE && o->rel.thread == NULL &&
            o->rel.keepalive == NULL && o->parent == NULL && ATOMIC_LOAD(&o->counts.state) == 0;
 }
 
@@ -119,7 +119,7 @@ PyObject *owner_commit(OwnerObject *o, const pybuf_layout *l, PyObject *format, 
     /* The creation site first: capturing it asks Python for the thread's
      * name. After it, no Python code runs until the owner is registered. */
     char *site = trace_on() ? site_capture() : NULL;
-    if (o->core_id != 0 || (ATOMIC_LOAD(&o->counts.state) & (STATE_CLOSED | STATE_RELEASED))) {
+    if (owner_core_id(o) != 0 || (ATOMIC_LOAD(&o->counts.state) & (STATE_CLOSED | STATE_RELEASED))) {
         /* Python code reached this owner (one Python made) while it was
          * being made, and registered, closed or released it: it is that
          * code's now, not ours to finish or to disarm. */

@@ -38,7 +38,7 @@ static const char *state_word(OwnerObject *o)
 
 int owner_check_open(OwnerObject *o)
 {
-    if (o->core_id == 0 && !(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED) &&
+    if (owner_core_id(o) == 0 && !(ATOMIC_LOAD(&o->counts.state) & STATE_RELEASED) &&
         !owner_is_foreign(o)) {
         PyErr_SetString(PyExc_TypeError,
                         "Owner.__init__() was not called (a subclass must call "
@@ -172,9 +172,10 @@ void owner_class_prepare(PyTypeObject *type)
 PyObject *owner_holders_text(OwnerObject *o)
 {
     const core_api *core = core_if_usable();
-    if (core == NULL || o->core_id == 0 || registry_flush() < 0)
+    uint64_t id = owner_core_id(o); /* read once: another thread may unregister it */
+    if (core == NULL || id == 0 || registry_flush() < 0)
         return PyUnicode_FromString("");
-    char *holders = core->holders(o->core_id);
+    char *holders = core->holders(id);
     PyObject *text = PyUnicode_FromString(holders != NULL ? holders : "");
     core->free(holders);
     return text;

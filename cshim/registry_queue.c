@@ -102,7 +102,7 @@ int registry_add(OwnerObject *o, char *site)
 {
     pthread_once(&atfork_once, install_atfork);
     queue_lock_take();
-    o->core_id = ++last_id;
+    ATOMIC_STORE(&o->core_id, ++last_id);
     o->site = site;
     if (nunsent == cap_unsent) {
         int cap = cap_unsent ? 2 * cap_unsent : BATCH;
@@ -115,7 +115,7 @@ int registry_add(OwnerObject *o, char *site)
         }
     }
     if (nunsent == cap_unsent) { /* still full: no memory to queue it */
-        o->core_id = 0;
+        ATOMIC_STORE(&o->core_id, (uint64_t)0);
         o->site = NULL;
         queue_lock_give();
         free(site);
@@ -161,7 +161,7 @@ void registry_remove(OwnerObject *o)
     o->live_prev = o->live_next = NULL;
     free(o->site);
     o->site = NULL;
-    o->core_id = 0;
+    ATOMIC_STORE(&o->core_id, (uint64_t)0);
     queue_lock_give();
 }
 

@@ -72,7 +72,9 @@ static void state_check(const OwnerObject *o)
     (void)s;
     STATE_ASSERT(!(s & STATE_DONE) || (s & STATE_RELEASED));
     STATE_ASSERT(!(s & STATE_ENDING) || (s & STATE_CLOSED));
-    STATE_ASSERT(!(s & STATE_RELEASED) || o->core_id == 0);
+    /* not "RELEASED implies unregistered": with no GIL, another thread may
+     * look between the releasing thread's RELEASED and its unregister */
+    STATE_ASSERT(!(s & STATE_DONE) || owner_core_id(o) == 0);
     STATE_ASSERT(!(s & STATE_DONE) || (o->rel.kind == RELEASE_NONE && o->rel.callable == NULL &&
                                        o->rel.keepalive == NULL && o->rel.arg == NULL &&
                                        o->rel.source == NULL));

@@ -233,7 +233,7 @@ typedef struct {
 typedef struct OwnerObject {
     PyObject_HEAD
     pybuf_counts counts;      /* read by the Go registry through a pointer */
-    uint64_t core_id;         /* registry id, 0 when not registered */
+    uint64_t core_id;         /* registry id, 0 when not registered: owner_core_id() */
     int queue_slot;           /* registry_queue.c: 1 + index while queued */
     const char *name_utf8;    /* of `name` (which keeps it alive), or NULL */
     char *site;               /* creation site while queued (tracing), or NULL */
@@ -254,6 +254,12 @@ typedef struct OwnerObject {
     struct OwnerObject *first_child; /* children not yet RELEASED (borrowed: each */
     struct OwnerObject *prev_sibling, *next_sibling; /* unlinks itself at RELEASED) */
 } OwnerObject;
+
+/* An owner's registry id. Written only by registry_queue.c, under its lock,
+ * with an atomic store; read anywhere with an atomic load: on a free-threaded
+ * build, a thread releasing the owner unregisters it (the id becomes 0) while
+ * another thread, holding a view of it, reads the id to trace an export. */
+static inline uint64_t owner_core_id(const OwnerObject *o) { return ATOMIC_LOAD(&o->core_id); }
 
 typedef struct {
     PyObject_VAR_HEAD         /* ob_size: bytes of `block` */

@@ -34,7 +34,7 @@ PyObject *shm_open_owner(PyObject *module, PyObject *args)
     /* After the last call into Python before the mapping (the queued
      * releases, the core's loader): the owner is still unused. owner_commit
      * checks it once more. */
-    if (o->core_id != 0 || o->rel.kind != RELEASE_NONE || ATOMIC_LOAD(&o->counts.state) != 0) {
+    if (owner_core_id(o) != 0 || o->rel.kind != RELEASE_NONE || ATOMIC_LOAD(&o->counts.state) != 0) {
         PyErr_SetString(PyExc_TypeError, "_shm_open: the owner is already in use");
         return NULL;
     }

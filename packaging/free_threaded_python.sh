@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
+# Usage: packaging/free_threaded_python.sh [--tsan]
+#
 # Obtains CPython 3.13t (free-threaded, --disable-gil) once, under
 # ~/.cache/pybuf/cpython-3.13t, and prints the path of its interpreter.
+# With --tsan, the same interpreter built with ThreadSanitizer
+# (--with-thread-sanitizer), under ~/.cache/pybuf/cpython-3.13t-tsan, with
+# CPython's own suppressions for its free-threaded build kept beside it as
+# share/tsan-suppressions.txt (make test-tsan, docs/RELIABILITY.md).
 #
 # No free-threaded CPython is packaged for this Debian, so the source comes from
 # Debian trixie's python3.13 source package through apt, with a private sources
@@ -12,9 +18,21 @@
 set -euo pipefail
 
 CACHE=${PYBUF_CACHE:-$HOME/.cache/pybuf}
-PREFIX=$CACHE/cpython-3.13t
+NAME=cpython-3.13t
+CONFIGURE=(--disable-gil --without-ensurepip)
+if [[ ${1:-} == --tsan ]]; then
+    NAME=cpython-3.13t-tsan
+    CONFIGURE+=(--with-thread-sanitizer)
+    # a race CPython itself reports while the build runs the new interpreter
+    # must not fail the build (TSan's exit status is 66 after a report)
+    export TSAN_OPTIONS=exitcode=0
+elif [[ $# -gt 0 ]]; then
+    echo "usage: $0 [--tsan]" >&2
+    exit 2
+fi
+PREFIX=$CACHE/$NAME
 PYTHON_FT=$PREFIX/bin/python3.13t
-WORK=$CACHE/cpython-3.13t-src
+WORK=$CACHE/$NAME-src
 JOBS=${JOBS:-2}
 
 # The interpreter is installed last and checked here, so its presence means a
@@ -31,7 +49,7 @@ fi
 
 mkdir -p "$CACHE"
 # One build at a time: a second caller waits for the first, then finds the result.
-exec 9>"$CACHE/cpython-3.13t.lock"
+exec 9>"$CACHE/$NAME.lock"
 flock 9
 if usable; then
     echo "$PYTHON_FT"
@@ -62,16 +80,17 @@ log "fetching the python3.13 source package from Debian trixie"
 (cd "$WORK/download" && "${APT[@]}" source --download-only python3.13 >&2)
 
 orig=$(ls "$WORK"/download/python3.13_*.orig.tar.xz | head -n1)
-log "building $(basename "$orig") with --disable-gil into $PREFIX"
+log "building $(basename "$orig") with ${CONFIGURE[*]} into $PREFIX"
 mkdir -p "$WORK/src"
 tar -xJf "$orig" -C "$WORK/src" --strip-components=1
 
 rm -rf "$PREFIX"
 cd "$WORK/src"
-./configure --disable-gil --prefix="$PREFIX" --without-ensurepip >"$WORK/configure.log" 2>&1 ||
+./configure "${CONFIGURE[@]}" --prefix="$PREFIX" >"$WORK/configure.log" 2>&1 ||
     { tail -n 40 "$WORK/configure.log" >&2; exit 1; }
 make -j"$JOBS" >"$WORK/make.log" 2>&1 || { tail -n 40 "$WORK/make.log" >&2; exit 1; }
 make install >"$WORK/install.log" 2>&1 || { tail -n 40 "$WORK/install.log" >&2; exit 1; }
+cp Tools/tsan/suppressions_free_threading.txt "$PREFIX/share/tsan-suppressions.txt"
 
 usable || { log "built, but $PYTHON_FT is not a free-threaded interpreter"; exit 1; }
 # The sources are only needed to build: keep the cache small.

@@ -10,7 +10,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 GO ?= go
 export CGO_ENABLED := 1
 
-.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheel-2014-ft wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch bench-ft
+.PHONY: dev install test test-prepare test-legs leg-py leg-asan leg-dist go-test py-test test-pythons typecheck demo shm-demo bench clean fuzz goext gostats sdist wheel test-dist stress memcheck test-asan wheel-2014 wheel-2014-x86_64 wheel-2014-aarch64 wheel-2014-ft wheels test-aarch64 install-ft test-ft ft-python leg-ft test-setup test-setup-tree cross-fetch bench-ft install-tsan test-tsan
 
 $(VENV)/.deps: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -148,6 +148,18 @@ test-legs: $(TEST_LEGS)
 leg-py:
 	$(PY) -m pytest -q tests_py
 
+# The thread tests on free-threaded CPython 3.13t built with ThreadSanitizer, the GIL
+# off, the shim rebuilt with -fsanitize=thread into build/tsan (tests_py/sanitize/tsan.py;
+# docs/RELIABILITY.md). The interpreter is built once into ~/.cache/pybuf (about 30
+# minutes on 2 cores): a part of make stress, not of make test.
+TSAN_VENV := .venv-3.13t-tsan
+install-tsan:
+	packaging/free_threaded_venv.sh --tsan $(TSAN_VENV)
+	$(MAKE) --no-print-directory install PYTHON=$(TSAN_VENV)/bin/python VENV=$(TSAN_VENV)
+
+test-tsan: install-tsan
+	$(TSAN_VENV)/bin/python tests_py/sanitize/tsan.py
+
 leg-asan:
 	$(PY) tests_py/sanitize/run.py
 
@@ -206,7 +218,8 @@ fuzz:
 # The long reliability runs, with their figures (docs/RELIABILITY.md): 20,000 state-machine
 # examples, 6 threads x 20,000 iterations, 4 own-GIL interpreters x 200,000 iterations (on
 # CPython 3.13), each Go fuzz target for FUZZTIME_STRESS; the state machine and the threads
-# again on free-threaded CPython 3.13t with PYTHON_GIL=0; then -race.
+# again on free-threaded CPython 3.13t with PYTHON_GIL=0; the thread tests under
+# ThreadSanitizer there (test-tsan); then -race.
 FUZZTIME_STRESS ?= 60s
 # 3.13t's collector walks the whole heap at each of the machine's many collections, and the
 # heap grows with each example: there the examples run in processes of 250, two at a time
@@ -220,6 +233,7 @@ stress: install
 	$(MAKE) --no-print-directory install-ft
 	PYTHON_GIL=0 $(FT_VENV)/bin/python tests_py/stress.py --parts machine,threads \
 		--examples $(FT_STRESS_EXAMPLES) --chunk 250 --jobs 2 --thread-iters 20000
+	$(MAKE) --no-print-directory test-tsan
 	$(GO) test -race ./...
 
 # A focused pytest subset under valgrind memcheck (needs valgrind); the Go core is built
@@ -228,6 +242,6 @@ memcheck: install
 	$(PY) tests_py/valgrind/memcheck.py
 
 clean:
-	rm -rf $(VENV) .venv-3.12 .venv-3.13 $(FT_VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
+	rm -rf $(VENV) .venv-3.12 .venv-3.13 $(FT_VENV) $(TSAN_VENV) build dist *.egg-info python/*.egg-info python/pybuf/*.so python/pybuf/_version.py \
 		examples/gostats/build examples/gostats/*.egg-info examples/gotext/build examples/gotext/*.egg-info \
 		examples/govec/build examples/govec/*.egg-info examples/goptim/build examples/goptim/*.egg-info

@@ -17,6 +17,29 @@
 #include "pybuf_core.h"
 
 /*
+ * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).
+ * Never set in a real build: setup.py defines PYBUF_FAULT only when the
+ * environment variable of that name is set at build time.
+ */
+#define FAULT_EARLY_RELEASE 1   /* close() releases even while buffers live */
+#define FAULT_DOUBLE_RELEASE 2  /* the release may run twice */
+#define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
+#define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
+                                   finalizer (0.1.0's collector timing) */
+#define FAULT_ARG_NOT_HELD 5    /* an owner does not hold its `arg` (as before: a
+                                   cffi ffi.new arg was freed before its release) */
+#define FAULT_OOB_READ 6        /* __dlpack__ reads one int64 past its context's
+                                   dims: harmless without a sanitizer, caught by
+                                   AddressSanitizer (tests_py/test_sanitize.py) */
+#define FAULT_PARENT_FIRST 7    /* a parent's release does not wait for its children's */
+#define FAULT_PLAIN_COUNT 8     /* free-threaded: an owner's counts change by a plain
+                                   read and write, as if a GIL serialized them; caught
+                                   by ThreadSanitizer (tests_py/test_tsan.py) */
+#ifndef PYBUF_FAULT
+#define PYBUF_FAULT 0
+#endif
+
+/*
  * Counters and flags are read and written with these atomics. Own-GIL
  * subinterpreters run in parallel, so every piece of process-wide state is
  * either atomic or behind a pthread mutex (docs/INTERPRETERS.md); per-object
@@ -47,7 +70,9 @@
  */
 static inline int64_t gil_counter_add(int64_t *p, int64_t v)
 {
-#ifdef Py_GIL_DISABLED
+#if defined(Py_GIL_DISABLED) && PYBUF_FAULT == FAULT_PLAIN_COUNT
+    return *p += v; /* planted: a data race between two threads of one interpreter */
+#elif defined(Py_GIL_DISABLED)
     /* sequentially consistent: a count changed, then the state read (a Buffer
      * dies), against the state changed, then the count read (close()) */
     return __atomic_add_fetch(p, v, __ATOMIC_SEQ_CST);
@@ -113,26 +138,6 @@ static inline int shim_dict_get_ref(PyObject *d, PyObject *key, PyObject **out)
     return *out != NULL ? 1 : (PyErr_Occurred() ? -1 : 0);
 #endif
 }
-
-/*
- * Planted faults, for proving that the tests can fail (tests_py/test_faults.py).
- * Never set in a real build: setup.py defines PYBUF_FAULT only when the
- * environment variable of that name is set at build time.
- */
-#define FAULT_EARLY_RELEASE 1   /* close() releases even while buffers live */
-#define FAULT_DOUBLE_RELEASE 2  /* the release may run twice */
-#define FAULT_SKIP_EXPORT 3     /* every 7th export is not counted */
-#define FAULT_EAGER_GC 4        /* a garbage owner without exports releases in its
-                                   finalizer (0.1.0's collector timing) */
-#define FAULT_ARG_NOT_HELD 5    /* an owner does not hold its `arg` (as before: a
-                                   cffi ffi.new arg was freed before its release) */
-#define FAULT_OOB_READ 6        /* __dlpack__ reads one int64 past its context's
-                                   dims: harmless without a sanitizer, caught by
-                                   AddressSanitizer (tests_py/test_sanitize.py) */
-#define FAULT_PARENT_FIRST 7    /* a parent's release does not wait for its children's */
-#ifndef PYBUF_FAULT
-#define PYBUF_FAULT 0
-#endif
 
 /* assert() runs in the test build (compiled without NDEBUG: test_faults.py's
  * control build) and not in wheels; _core_info()["asserts"] says which. */
@@ -336,7 +341,6 @@ int layout_from_args(module_state *st, pybuf_layout *l, PyObject *shape, PyObjec
 int layout_finish(module_state *st, pybuf_layout *l);
 /* Raises the exception a core status stands for, with `msg`; returns NULL. */
 PyObject *raise_for_status(module_state *st, int32_t status, const char *msg);
-
 
 /* construct.c: the one way an owner is made, and the constructors. */
 PyObject *owner_tp_new(PyTypeObject *type, PyObject *args, PyObject *kwds);

@@ -50,3 +50,15 @@ def build_shim(dest, *, defines=(), cflags=("-O2",), ldflags=(), source=None):
     if p.returncode != 0:
         raise RuntimeError(f"building the shim failed: {' '.join(cmd)}\n{p.stderr}")
     return str(dest)
+
+
+def build_sanitized(build_dir, *, cflags, ldflags):
+    """A fresh sanitizer build in build_dir (emptied first) for the sanitizer runners
+    (tests_py/sanitize/): the fault the PYBUF_FAULT environment variable names, if any,
+    planted in it."""
+    if os.path.isdir(build_dir):
+        shutil.rmtree(build_dir)
+    os.makedirs(build_dir)
+    fault = os.environ.get("PYBUF_FAULT", "")
+    defines = [f"PYBUF_FAULT={fault}"] if fault.isdigit() else []
+    return build_shim(build_dir, defines=defines, cflags=cflags, ldflags=ldflags)

@@ -34,7 +34,7 @@ TESTS_DIR = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS_DIR)
 sys.path.insert(0, TESTS_DIR)
 
-from shimbuild import build_shim  # noqa: E402
+from shimbuild import build_sanitized  # noqa: E402
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all"]
 CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", *SANITIZE]
@@ -73,15 +73,6 @@ def sanitizer_env(build_dir, report_dir):
     }
 
 
-def build(build_dir):
-    if os.path.isdir(build_dir):
-        shutil.rmtree(build_dir)
-    os.makedirs(build_dir)
-    fault = os.environ.get("PYBUF_FAULT", "")
-    defines = [f"PYBUF_FAULT={fault}"] if fault.isdigit() else []
-    return build_shim(build_dir, defines=defines, cflags=CFLAGS, ldflags=SANITIZE)
-
-
 # A finding: ASan's "==pid==ERROR: AddressSanitizer: ..." or UBSan's "file:line:col: runtime
 # error: ...". A file may hold only warnings (a huge malloc refused under
 # allocator_may_return_null, which the tests ask for): those are not findings.
@@ -103,7 +94,7 @@ def main(argv):
     python = sys.executable  # the interpreter pybuf is installed in (make: $(PY))
     build_dir = os.path.abspath(os.environ.get("PYBUF_ASAN_DIR", os.path.join(ROOT, "build", "asan")))
     t0 = time.monotonic()
-    build(build_dir)
+    build_sanitized(build_dir, cflags=CFLAGS, ldflags=SANITIZE)
     built = time.monotonic() - t0
     report_dir = tempfile.mkdtemp(prefix="pybuf-asan-")
     try:

@@ -37,7 +37,7 @@ TESTS_DIR = os.path.dirname(HERE)
 ROOT = os.path.dirname(TESTS_DIR)
 sys.path.insert(0, TESTS_DIR)
 
-from shimbuild import build_shim  # noqa: E402
+from shimbuild import build_sanitized  # noqa: E402
 
 SANITIZE = ["-fsanitize=thread"]
 CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", *SANITIZE]
@@ -93,15 +93,6 @@ def sanitizer_env(build_dir, report_dir):
     }
 
 
-def build(build_dir):
-    if os.path.isdir(build_dir):
-        shutil.rmtree(build_dir)
-    os.makedirs(build_dir)
-    fault = os.environ.get("PYBUF_FAULT", "")
-    defines = [f"PYBUF_FAULT={fault}"] if fault.isdigit() else []
-    return build_shim(build_dir, defines=defines, cflags=CFLAGS, ldflags=SANITIZE)
-
-
 WARNING = re.compile(r"^WARNING: ThreadSanitizer: ", re.M)
 
 
@@ -122,7 +113,7 @@ def main(argv):
     check_interpreter()
     build_dir = os.path.abspath(os.environ.get("PYBUF_TSAN_DIR", os.path.join(ROOT, "build", "tsan")))
     t0 = time.monotonic()
-    build(build_dir)
+    build_sanitized(build_dir, cflags=CFLAGS, ldflags=SANITIZE)
     built = time.monotonic() - t0
     report_dir = tempfile.mkdtemp(prefix="pybuf-tsan-")
     try:

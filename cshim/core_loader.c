@@ -130,7 +130,15 @@ const core_api *core_if_usable(void)
 }
 
 /* Finds a Go runtime already in the process, other than the file `ours`
- * (compared as a file: the same library may be loaded under another name). */
+ * (compared as a file: the same library may be loaded under another name).
+ *
+ * In two steps: dl_iterate_phdr's callback only copies the names of the
+ * loaded libraries; each is looked at (dlopen, dlsym) after it returns. The
+ * callback runs with the dynamic loader's list lock held, and a dlopen there
+ * takes the loader's main lock after it, the reverse of a dlopen on another
+ * thread (an extension module imported by another interpreter or a
+ * free-threaded thread): the two deadlock. ThreadSanitizer's dlopen, slower,
+ * made that happen in the own-GIL interpreter test. */
 struct go_search {
     void *ours;        /* the library by the loader's own lookup (a bare name
                           is searched on the library path), or NULL */
@@ -140,24 +148,67 @@ struct go_search {
     char found[1024];
 };
 
-static int find_go_runtime(struct dl_phdr_info *info, size_t size, void *data)
+struct loaded_names {
+    char **names;
+    size_t n, cap;
+    int no_memory;
+};
+
+static int collect_name(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
-    struct go_search *s = data;
+    struct loaded_names *l = data;
     if (info->dlpi_name == NULL || info->dlpi_name[0] == '\0')
         return 0;
-    void *h = dlopen(info->dlpi_name, RTLD_LAZY | RTLD_NOLOAD);
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? 2 * l->cap : 64;
+        char **grown = realloc(l->names, cap * sizeof *grown);
+        if (grown == NULL) {
+            l->no_memory = 1;
+            return 1;
+        }
+        l->names = grown;
+        l->cap = cap;
+    }
+    if ((l->names[l->n] = strdup(info->dlpi_name)) == NULL) {
+        l->no_memory = 1;
+        return 1;
+    }
+    l->n++;
+    return 0;
+}
+
+/* Outside dl_iterate_phdr: whether the loaded library `name` is a Go runtime
+ * other than ours (a library unloaded since it was listed is neither). */
+static int is_other_go_runtime(const char *name, const struct go_search *s)
+{
+    void *h = dlopen(name, RTLD_LAZY | RTLD_NOLOAD);
     if (h == NULL)
         return 0;
     int is_go = dlsym(h, GO_RUNTIME_MARKER) != NULL;
     struct stat st;
     int is_ours = (s->ours != NULL && h == s->ours) ||
-                  (s->have_ours && stat(info->dlpi_name, &st) == 0 && st.st_dev == s->dev &&
+                  (s->have_ours && stat(name, &st) == 0 && st.st_dev == s->dev &&
                    st.st_ino == s->ino);
     dlclose(h);
-    if (is_go && !is_ours) {
-        snprintf(s->found, sizeof s->found, "%s", info->dlpi_name);
-        return 1;
+    return is_go && !is_ours;
+}
+
+/* Fills s->found with the first other Go runtime loaded (empty: none).
+ * -1 with MemoryError set when the names could not be copied. */
+static int find_go_runtime(struct go_search *s)
+{
+    struct loaded_names l = {0};
+    dl_iterate_phdr(collect_name, &l);
+    for (size_t i = 0; i < l.n; i++) {
+        if (!l.no_memory && s->found[0] == '\0' && is_other_go_runtime(l.names[i], s))
+            snprintf(s->found, sizeof s->found, "%s", l.names[i]);
+        free(l.names[i]);
+    }
+    free(l.names);
+    if (l.no_memory) {
+        PyErr_NoMemory();
+        return -1;
     }
     return 0;
 }
@@ -256,9 +307,11 @@ static int load(const char *announced)
         search.dev = st.st_dev;
         search.ino = st.st_ino;
     }
-    dl_iterate_phdr(find_go_runtime, &search);
+    int searched = find_go_runtime(&search);
     if (search.ours != NULL)
         dlclose(search.ours);
+    if (searched < 0)
+        return -1;
     if (search.found[0] != '\0') {
         PyErr_Format(PyExc_ImportError,
                      "pybuf: a Go runtime is already running in this process "

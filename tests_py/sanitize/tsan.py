@@ -45,11 +45,13 @@ CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", *SANITIZE]
 ENV_FLAG = "PYBUF_TSAN"
 # The thread tests: views, exports, closes and releases on several threads at once, the
 # release threads, the free-threaded checks, the trees' rechecks under the owner's lock,
-# and the hammer (its iterations per thread: PYBUF_THREAD_ITERS below).
+# the hammer (its iterations per thread: PYBUF_THREAD_ITERS below), and interpreters,
+# own-GIL ones in parallel among them (their iterations: PYBUF_INTERP_ITERS).
 TESTS = ["tests_py/test_threads.py", "tests_py/test_release_thread.py",
          "tests_py/test_free_threaded.py", "tests_py/test_stress_threads.py",
-         "tests_py/test_trees.py", "tests_py/test_tsan.py"]
+         "tests_py/test_trees.py", "tests_py/test_subinterpreters.py", "tests_py/test_tsan.py"]
 HAMMER_ITERS = os.environ.get("PYBUF_THREAD_ITERS", "3000")
+INTERP_ITERS = os.environ.get("PYBUF_INTERP_ITERS", "500")
 OWN_SUPPRESSIONS = os.path.join(HERE, "tsan.supp")
 
 
@@ -88,6 +90,7 @@ def sanitizer_env(build_dir, report_dir):
         "PYTHON_GIL": "0",
         "PYBUF_EXPECT_FREE_THREADED": "1",
         "PYBUF_THREAD_ITERS": HAMMER_ITERS,
+        "PYBUF_INTERP_ITERS": INTERP_ITERS,
         "PYTHONPATH": os.pathsep.join(p for p in [build_dir, os.environ.get("PYTHONPATH")] if p),
         ENV_FLAG: "1",
     }

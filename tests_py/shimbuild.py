@@ -5,7 +5,8 @@ macros and flags the caller adds.
 The Go core is the installed one, copied alongside (the shim loads the `_pybuf_core.so`
 next to itself). Put the directory first on PYTHONPATH to run against the build.
 Used by test_faults.py (planted faults, PYBUF_FAULT=n) and by the sanitizer leg
-(tests_py/sanitize/run.py: AddressSanitizer and UndefinedBehaviorSanitizer).
+(tests_py/sanitize/run.py: AddressSanitizer and UndefinedBehaviorSanitizer) and by the
+ThreadSanitizer leg (tests_py/sanitize/tsan.py).
 
 Nothing here imports pybuf in the calling process: the installed package is found
 through importlib, so a runner can build before anything is loaded.

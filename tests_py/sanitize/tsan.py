@@ -41,7 +41,7 @@ from shimbuild import build_sanitized  # noqa: E402
 
 SANITIZE = ["-fsanitize=thread"]
 CFLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", *SANITIZE]
-# Marks the run for conftest.py and test_tsan.py.
+# Marks the run for test_tsan.py, which runs only inside it.
 ENV_FLAG = "PYBUF_TSAN"
 # The thread tests: views, exports, closes and releases on several threads at once, the
 # release threads, the free-threaded checks, the trees' rechecks under the owner's lock,
